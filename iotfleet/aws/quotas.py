@@ -160,8 +160,19 @@ def parse_overrides(items: Iterable[str]) -> dict[str, float]:
 
 
 def merged(overrides: Mapping[str, float] | None = None) -> dict[str, float]:
-    """The default table with ``overrides`` applied on top."""
+    """The default table with ``overrides`` applied on top.
+
+    A service wildcard (``iot:*``) replaces every default of that service, and an exact key
+    (``iot:CreateThing``) always wins over a wildcard, whichever was given last.
+    """
     table = dict(DEFAULT_QUOTAS)
-    if overrides:
-        table.update(overrides)
+    if not overrides:
+        return table
+    for key, tps in overrides.items():
+        service, _, operation = key.partition(":")
+        if operation == "*":
+            for default_key in DEFAULT_QUOTAS:
+                if default_key.startswith(f"{service}:") and default_key not in overrides:
+                    table[default_key] = tps
+    table.update(overrides)
     return table
