@@ -14,7 +14,8 @@ anything else that shows AWS data to a person. It hides:
   (also the SigV2 ``Signature``/``AWSAccessKeyId``, and URL-encoded forms) anywhere inside strings, such
   as job documents;
 * access key ids (``AKIA...``/``ASIA...``), PEM private keys, and secrets in JSON or XML text;
-* any known secret value handed to :class:`Redactor` (the context passes its own credentials).
+* any known secret value handed to :class:`Redactor`, raw or URL-encoded once or twice (the context
+  passes its own credentials).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 from botocore.client import BaseClient
 
@@ -59,7 +61,7 @@ _SECRET_FIELDS = frozenset(
 _SECRET_CONTAINERS = frozenset({"credentials", "credential"})
 
 _QUERY_SECRET = re.compile(
-    r"(?i)(?<![a-z0-9])(x-amz-signature|x-amz-credential|x-amz-security-token|awsaccesskeyid|signature|credential)"
+    r"(?i)(?<![a-z_])(x-amz-signature|x-amz-credential|x-amz-security-token|awsaccesskeyid|signature|credential)"
     r"(=|%3d)((?:(?!%26)[^&\s\"'<>\\,;{}|])*)"
 )
 _HEADER_SECRET = re.compile(r"(?im)^(\s*(?:authorization|x-amz-security-token)\s*:\s*)(.+)$")
@@ -88,8 +90,12 @@ class Redactor:
 
     def __call__(self, obj: Any) -> Any:
         known = self._known() if callable(self._known) else self._known
-        secrets = sorted({s for s in known if s and len(s) >= 6}, key=len, reverse=True)
-        return self._walk(obj, secrets)
+        forms: set[str] = set()
+        for secret in known:
+            if secret and len(secret) >= 6:
+                once = quote(secret, safe="")
+                forms.update({secret, once, quote(once, safe="")})
+        return self._walk(obj, sorted(forms, key=len, reverse=True))
 
     def text(self, value: str) -> str:
         """Redact one string."""
