@@ -96,10 +96,11 @@ def _walk(node: Any, path: tuple[str, ...], index: int, found: list[Any]) -> Non
         return
     if path[index] in node:
         _walk(node[path[index]], path, index + 1, found)
-    for end in range(index + 2, len(path) + 1):
-        dotted = ".".join(path[index:end])
-        if dotted in node:
-            _walk(node[dotted], path, end, found)
+    for key in node:
+        if "." in key:
+            parts = tuple(key.split("."))
+            if path[index : index + len(parts)] == parts:
+                _walk(node[key], path, index + len(parts), found)
 
 
 def _present(values: list[Any]) -> list[Any]:
