@@ -10,6 +10,29 @@ preview) and the local emulator (search_index, get_statistics, dynamic group mem
 
 Documents have the shape described in :mod:`iotfleet.query.document`. Every failure is a
 :class:`QueryError` with a ``position``; ``str(err)`` shows the query with a caret under it.
+
+Where AWS's documentation leaves room, this is what the language does:
+
+- A bare term (no field) searches thingName, thingId, thingTypeName, thingGroupNames, attribute values and
+  every value in the reported, desired and delta sections of the classic and named shadows ("all registry
+  and Device Shadow fields"). It does not search attribute names, connectivity, or shadow hasDelta/version.
+- Values match whole and case-insensitively; a phrase is the same match but may hold spaces and special
+  characters, and ``*``/``?`` inside it are literal.
+- A bare ``*`` matches every thing and ``field:*`` means the field has a value; neither counts as a leading
+  wildcard. ``*`` is accepted as an open range bound, as in Lucene.
+- ``NOT x`` / ``-x`` is a complement: things with no value for the field match it.
+- Equality and ordering are numeric when both sides are numbers (numeric-looking attribute strings
+  included), else case-insensitive text order.
+- Being strict beats returning nothing: whitespace around ``:`` or a comparison operator, ``=``, ``!``,
+  ``&&``, ``||`` and a leading ``+`` are errors with a hint; ``field:-x`` needs a number (``-field:x``
+  excludes); operator words as values must be quoted or escaped; unknown fields (including shadow metadata
+  and Device Defender fields) are errors; ``hasDelta``/``connected`` take true/false and
+  ``version``/``timestamp`` numbers; ranges and comparisons on ``$package`` version strings are rejected.
+- Each field:value, range, comparison or bare term counts towards the 12-term limit, including each term
+  of a field group.
+- Named shadows need thingIndexingMode REGISTRY_AND_SHADOW as well as namedShadowIndexingMode ON and the
+  shadow in ``filter.namedShadowNames``. customFields/managedFields are not consulted: any attribute or
+  shadow key may be queried.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 
 from iotfleet.query.document import (
+    Scalar,
     ThingDocument,
     ValueReader,
     has_leaf,
@@ -90,11 +91,11 @@ def _compile_value_test(node: Node) -> Predicate:
     return lambda doc: any(test(value) for value in values(doc))
 
 
-def _values_reader(field: str | None) -> Callable[[ThingDocument], list[object]]:
+def _values_reader(field: str | None) -> Callable[[ThingDocument], list[Scalar]]:
     if field is None:
-        return searchable_values  # type: ignore[return-value]
+        return searchable_values
     read: ValueReader = raw_reader(resolve_field(field))
-    return lambda doc: scalars(read(doc))  # type: ignore[return-value]
+    return lambda doc: scalars(read(doc))
 
 
 def _equals(text: str) -> ValueTest:
