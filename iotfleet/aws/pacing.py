@@ -11,7 +11,8 @@ handler never asks for a retry, and this module's ``needs-retry`` handler decide
   :data:`TRANSIENT_CODES`, HTTP 500/502/503/504, connection errors and read timeouts). Nothing else.
 * how long: full-jitter exponential backoff, ``uniform(0, min(max_delay, base_delay * 2**(attempt-1)))``,
   slept on the injected clock, so tests run on fake time.
-* how often: at most ``max_attempts`` attempts per call, and every retry spends one unit of a
+* how often: at most ``max_attempts`` attempts per call (fewer, ``max_transient_attempts``, for faults
+  and connection errors), and every retry spends one unit of a
   :class:`RetryBudget` shared by all calls of a context. Successes refill the budget slowly, so a
   healthy service never runs out while a failing one stops being hammered. When either bound is
   reached the ``ClientError`` (or connection error) surfaces to the caller.
@@ -58,8 +59,16 @@ class RetryPolicy:
     """How many attempts a call gets and how long to back off between them."""
 
     max_attempts: int = 8
+    # Faults and connection errors get fewer attempts than throttling: they rarely pass within seconds.
+    max_transient_attempts: int = 5
     base_delay: float = 0.1
     max_delay: float = 5.0
+
+    def attempts_for(self, kind: str) -> int:
+        """The attempt limit for a :data:`THROTTLED` or :data:`TRANSIENT` failure."""
+        if kind == TRANSIENT:
+            return min(self.max_attempts, self.max_transient_attempts)
+        return self.max_attempts
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """The delay before the attempt after ``attempt`` (1-based): full jitter, capped."""
@@ -177,7 +186,8 @@ class Pacer:
         if kind == THROTTLED:
             self.limiter.on_throttle(key)
         reason = _reason(response, caught_exception)
-        if attempts >= self.policy.max_attempts:
+        limit = self.policy.attempts_for(kind)
+        if attempts >= limit:
             self._logger.debug("%s: %s on attempt %d; no attempts left", key, reason, attempts)
             return None
         if not self.budget.try_spend():
@@ -186,7 +196,7 @@ class Pacer:
         delay = self.policy.backoff(attempts, self._rng)
         request_dict.get("context", {}).setdefault(RETRY_REASONS_KEY, []).append(reason)
         self._logger.debug(
-            "%s: %s on attempt %d of %d; retrying in %.3fs", key, reason, attempts, self.policy.max_attempts, delay
+            "%s: %s on attempt %d of %d; retrying in %.3fs", key, reason, attempts, limit, delay
         )
         self._clock.sleep(delay)
         # We slept on our own clock; botocore then sleeps for the returned 0 seconds and retries.

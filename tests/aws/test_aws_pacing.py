@@ -114,6 +114,15 @@ def test_per_call_attempts_are_bounded(make_context, fake_aws) -> None:
     assert fake_aws.count() == 4
 
 
+def test_faults_get_fewer_attempts_than_throttling(make_context, fake_aws) -> None:
+    ctx = make_context()
+    fake_aws.fail_every_request(503, "ServiceUnavailableException")
+    with pytest.raises(ClientError) as caught:
+        ctx.iot.create_thing(thingName="x")
+    assert is_error(caught.value, "ServiceUnavailableException")
+    assert fake_aws.count() == RetryPolicy().max_transient_attempts
+
+
 def test_the_shared_retry_budget_stops_retries(make_context, fake_aws) -> None:
     ctx = make_context(retry_budget=3)
     fake_aws.fail_every_request(503, "ServiceUnavailableException")

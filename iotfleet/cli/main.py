@@ -1,0 +1,230 @@
+"""The ``iotfleet`` command: global options, the subcommand list, and errors mapped to exit codes.
+
+Exit codes: 0 ok, 1 an operation failed, 2 bad input or usage, 130 interrupted.
+
+Add a subcommand with one line in :func:`_register` (``cli.add_command(...)``). Only commands that
+work belong there. A command reports failure by raising an :class:`~iotfleet.aws.errors.IotFleetError`
+(or letting a ``ClientError`` through); it never calls ``sys.exit`` itself.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from urllib.parse import urlparse
+
+import click
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
+
+from iotfleet import __version__
+from iotfleet.aws.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    AwsOperationError,
+    Interrupted,
+    IotFleetError,
+    OperationFailed,
+    UsageError,
+)
+from iotfleet.aws.settings import MAX_CONCURRENCY, TARGETS, TargetSettings
+from iotfleet.cli.output import FORMATS, Output
+from iotfleet.cli.prompts import Prompter
+from iotfleet.cli.state import CliState
+from iotfleet.cli.whoami import whoami
+
+# Failures listed one per line after an OperationFailed; the rest are counted.
+MAX_LISTED_FAILURES = 25
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="iotfleet")
+@click.option(
+    "--target",
+    type=click.Choice(TARGETS, case_sensitive=False),
+    help="Run against AWS, or against the local emulator.  [env: IOTFLEET_TARGET; default: aws]",
+)
+@click.option("--profile", metavar="NAME", help="AWS profile to use.  [env: AWS_PROFILE]")
+@click.option("--region", metavar="REGION", help="AWS region.  [env: AWS_REGION, AWS_DEFAULT_REGION]")
+@click.option(
+    "--endpoint-url",
+    metavar="URL",
+    help="Send every call, data planes included, to this endpoint.  "
+    "[env: AWS_ENDPOINT_URL; local target default: http://127.0.0.1:4567]",
+)
+@click.option(
+    "--debug/--no-debug",
+    default=None,
+    help="Log every API call and response to stderr (secrets redacted); parallel work runs one item at a "
+    "time.  [env: IOTFLEET_DEBUG=1]",
+)
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Never prompt: take defaults and confirm destructive actions (required for them without a terminal).",
+)
+@click.option(
+    "--output",
+    "-o",
+    "output_format",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="text for people; json prints one JSON document on stdout.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, MAX_CONCURRENCY),
+    metavar="N",
+    help="Parallel API workers.  [env: IOTFLEET_CONCURRENCY; default: 16]",
+)
+@click.option(
+    "--quota",
+    "quotas",
+    multiple=True,
+    metavar="SERVICE:OPERATION=TPS",
+    help="Override a rate quota, e.g. iot:CreateThing=50 or iot:*=5; repeatable.  [env: IOTFLEET_QUOTAS]",
+)
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    target: str | None,
+    profile: str | None,
+    region: str | None,
+    endpoint_url: str | None,
+    debug: bool | None,
+    yes: bool,
+    output_format: str,
+    concurrency: int | None,
+    quotas: tuple[str, ...],
+) -> None:
+    """iotfleet: device fleets and OTA firmware updates on AWS IoT Device Management.
+
+    Runs against AWS (standard profiles, regions and credentials) or, with --target local, against
+    the local emulator. Global options go before the command, e.g. iotfleet --target local whoami.
+    """
+    settings = TargetSettings.resolve(
+        target=target.lower() if target else None,
+        profile=profile,
+        region=region,
+        endpoint_url=endpoint_url,
+        debug=debug,
+        concurrency=concurrency,
+        quota_overrides=quotas,
+    )
+    output = Output(output_format)
+    state = CliState(
+        settings=settings,
+        output=output,
+        prompts=Prompter(assume_yes=yes),
+        prepare=lambda chosen: ensure_local_emulator(chosen, output),
+    )
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+def _register() -> None:
+    cli.add_command(whoami)
+
+
+_register()
+
+
+def ensure_local_emulator(settings: TargetSettings, output: Output) -> TargetSettings:
+    """On the local target with no endpoint configured, make sure the emulator runs at the default URL."""
+    if not (settings.is_local and settings.endpoint_default and settings.endpoint_url):
+        return settings
+    try:
+        from iotfleet.emulator.background import ensure_running
+    except ModuleNotFoundError as exc:
+        if exc.name not in {"iotfleet.emulator", "iotfleet.emulator.background"}:
+            raise UsageError(
+                f"--target local needs the emulator's dependencies ({exc.name} is missing): "
+                "pip install 'iotfleet[local]'",
+                "--target",
+            ) from None
+        output.info(f"The local emulator cannot be started from this installation; using {settings.endpoint_url}")
+        return settings
+    url = urlparse(settings.endpoint_url)
+    endpoint, started = ensure_running(url.hostname or "127.0.0.1", url.port or 80)
+    if started:
+        output.info(f"Started the local emulator at {endpoint}")
+    return replace(settings, endpoint_url=endpoint)
+
+
+def report_error(exc: BaseException) -> int:
+    """Print ``exc`` to stderr the way a person should read it; returns the exit code."""
+    if isinstance(exc, UsageError):
+        where = f"{exc.param}: " if exc.param and exc.param not in exc.message else ""
+        click.echo(f"Error: {where}{exc.message}", err=True)
+        return exc.exit_code
+    if isinstance(exc, AwsOperationError):
+        click.echo(f"Error: {exc}", err=True)
+        for label, value in (
+            ("service", exc.service),
+            ("operation", exc.operation),
+            ("code", exc.code),
+            ("message", exc.message),
+            ("request id", exc.request_id),
+        ):
+            if value:
+                click.echo(f"  {label}: {value}", err=True)
+        return exc.exit_code
+    if isinstance(exc, OperationFailed):
+        click.echo(f"Error: {exc.message}", err=True)
+        for failure in exc.failures[:MAX_LISTED_FAILURES]:
+            code = f" [{failure.code}]" if failure.code else ""
+            click.echo(f"  {failure.kind} {failure.name}: {failure.error}{code}", err=True)
+        if len(exc.failures) > MAX_LISTED_FAILURES:
+            click.echo(f"  ... and {len(exc.failures) - MAX_LISTED_FAILURES} more", err=True)
+        return exc.exit_code
+    if isinstance(exc, Interrupted):
+        click.echo(f"Interrupted: {exc.message}", err=True)
+        return exc.exit_code
+    if isinstance(exc, IotFleetError):
+        click.echo(f"Error: {exc}", err=True)
+        return exc.exit_code
+    raise TypeError(f"not an iotfleet error: {exc!r}")
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default: the process arguments) and return the exit code."""
+    try:
+        result = cli.main(args=argv, prog_name="iotfleet", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Interrupted.", err=True)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        click.echo("\nInterrupted.", err=True)
+        return EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except IotFleetError as exc:
+        return report_error(exc)
+    except ClientError as exc:
+        return report_error(AwsOperationError.from_client_error(exc))
+    except (NoCredentialsError, PartialCredentialsError, ProfileNotFound, NoRegionError) as exc:
+        click.echo(f"Error: {exc} (see --profile, --region and the AWS credential settings)", err=True)
+        return EXIT_USAGE
+    except BotoCoreError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return EXIT_FAILED
+    # click returns an Exit's code (e.g. 0 after --help) or the command's return value (None).
+    return result if isinstance(result, int) else EXIT_OK
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())
