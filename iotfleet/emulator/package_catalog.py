@@ -29,11 +29,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from iotfleet.emulator import moto_patches
 from iotfleet.emulator.errors import (
     ConflictException,
+    InvalidRequestException,
+    LimitExceededException,
     ResourceNotFoundException,
     ValidationException,
 )
+from iotfleet.emulator.extension import Call, handles
 
 if TYPE_CHECKING:
     from iotfleet.emulator.state import EmulatorState
@@ -629,6 +633,289 @@ def package_configuration(state: EmulatorState, account_id: str, region: str) ->
         return catalog(state, account_id, region).configuration()
 
 
+# --- handlers -----------------------------------------------------------------------------------
+
+
+def _catalog_of(call: Call) -> PackageCatalog:
+    return catalog(call.state, call.account_id, call.region)
+
+
+def _object_checker(call: Call) -> ObjectChecker:
+    def check(bucket: str, key: str, version: str | None) -> str | None:
+        found = moto_patches.s3_object(call.account_id, bucket, key, version)
+        if found is not None:
+            return None
+        if moto_patches.s3_object(call.account_id, bucket, key) is None:
+            return "no such bucket or key in S3"
+        return f"the object has no version {version}"
+
+    return check
+
+
+def _idempotent(call: Call, run: Callable[[PackageCatalog], dict[str, Any]]) -> dict[str, Any]:
+    """Answer ``run`` once per client token: a retry of the same request gets the same answer."""
+    store = _catalog_of(call)
+    token = check_client_token(call.params.get("clientToken"))
+    request = {key: value for key, value in call.params.items() if key != "clientToken"}
+    earlier = store.replay(call.operation, token, request)
+    if earlier is not None:
+        return earlier
+    answer = run(store)
+    store.remember(call.operation, token, request, answer)
+    return answer
+
+
+@handles("iot", "CreatePackage")
+def create_package(call: Call) -> dict[str, Any]:
+    params = call.params
+    name = check_package_name(params.get("packageName"))
+    description = check_description(params.get("description"))
+    tags = check_tag_map(params.get("tags"))
+
+    def run(store: PackageCatalog) -> dict[str, Any]:
+        package = store.create_package(name, description, tags, call.state.clock.now())
+        answer = {"packageName": package.name, "packageArn": package.arn, "description": package.description}
+        return {key: value for key, value in answer.items() if value is not None}
+
+    return _idempotent(call, run)
+
+
+@handles("iot", "GetPackage")
+def get_package(call: Call) -> dict[str, Any]:
+    return _catalog_of(call).package(check_package_name(call.params.get("packageName"))).describe()
+
+
+@handles("iot", "UpdatePackage")
+def update_package(call: Call) -> dict[str, Any]:
+    params = call.params
+    name = check_package_name(params.get("packageName"))
+    description = check_description(params.get("description"))
+    default = params.get("defaultVersionName")
+    if default is not None:
+        check_version_name(default, "defaultVersionName")
+    unset = bool(params.get("unsetDefaultVersion"))
+
+    def run(store: PackageCatalog) -> dict[str, Any]:
+        store.update_package(name, description, default, unset, call.state.clock.now())
+        return {}
+
+    return _idempotent(call, run)
+
+
+@handles("iot", "DeletePackage")
+def delete_package(call: Call) -> dict[str, Any]:
+    name = check_package_name(call.params.get("packageName"))
+
+    def run(store: PackageCatalog) -> dict[str, Any]:
+        store.delete_package(name)
+        return {}
+
+    return _idempotent(call, run)
+
+
+@handles("iot", "ListPackages")
+def list_packages(call: Call) -> dict[str, Any]:
+    packages, token = _catalog_of(call).list_packages(
+        call.params.get("nextToken"), check_max_results(call.params.get("maxResults"))
+    )
+    answer: dict[str, Any] = {"packageSummaries": [package.summary() for package in packages]}
+    if token is not None:
+        answer["nextToken"] = token
+    return answer
+
+
+@handles("iot", "CreatePackageVersion")
+def create_package_version(call: Call) -> dict[str, Any]:
+    params = call.params
+    package_name = check_package_name(params.get("packageName"))
+    version_name = check_version_name(params.get("versionName"))
+    description = check_description(params.get("description"))
+    attributes = check_attributes(params.get("attributes"))
+    recipe = check_recipe(params.get("recipe"))
+    tags = check_tag_map(params.get("tags"))
+    artifact = check_artifact(params.get("artifact"), _object_checker(call))
+
+    def run(store: PackageCatalog) -> dict[str, Any]:
+        version = store.create_version(
+            package_name,
+            version_name,
+            description=description,
+            attributes=attributes,
+            artifact=artifact,
+            recipe=recipe,
+            tags=tags,
+            now=call.state.clock.now(),
+        )
+        answer = {
+            "packageVersionArn": version.arn,
+            "packageName": version.package_name,
+            "versionName": version.version_name,
+            "description": version.description,
+            "attributes": dict(version.attributes),
+            "status": version.status,
+        }
+        return {key: value for key, value in answer.items() if value is not None}
+
+    return _idempotent(call, run)
+
+
+@handles("iot", "GetPackageVersion")
+def get_package_version(call: Call) -> dict[str, Any]:
+    package_name = check_package_name(call.params.get("packageName"))
+    version_name = check_version_name(call.params.get("versionName"))
+    return _catalog_of(call).version(package_name, version_name).describe()
+
+
+@handles("iot", "UpdatePackageVersion")
+def update_package_version(call: Call) -> dict[str, Any]:
+    params = call.params
+    package_name = check_package_name(params.get("packageName"))
+    version_name = check_version_name(params.get("versionName"))
+    description = check_description(params.get("description"))
+    attributes = check_attributes(params["attributes"]) if params.get("attributes") is not None else None
+    recipe = check_recipe(params.get("recipe"))
+    action = params.get("action")
+    if action not in (None, PUBLISH, DEPRECATE):
+        raise _constraint(action, "action", "Member must satisfy enum value set: [PUBLISH, DEPRECATE]")
+
+    def run(store: PackageCatalog) -> dict[str, Any]:
+        store.version(package_name, version_name)  # ResourceNotFound before the artifact is checked
+        artifact = check_artifact(params.get("artifact"), _object_checker(call))
+        store.update_version(
+            package_name,
+            version_name,
+            description=description,
+            attributes=attributes,
+            artifact=artifact,
+            recipe=recipe,
+            action=action,
+            now=call.state.clock.now(),
+        )
+        return {}
+
+    return _idempotent(call, run)
+
+
+@handles("iot", "DeletePackageVersion")
+def delete_package_version(call: Call) -> dict[str, Any]:
+    package_name = check_package_name(call.params.get("packageName"))
+    version_name = check_version_name(call.params.get("versionName"))
+
+    def run(store: PackageCatalog) -> dict[str, Any]:
+        store.delete_version(package_name, version_name)
+        return {}
+
+    return _idempotent(call, run)
+
+
+@handles("iot", "ListPackageVersions")
+def list_package_versions(call: Call) -> dict[str, Any]:
+    params = call.params
+    versions, token = _catalog_of(call).list_versions(
+        check_package_name(params.get("packageName")),
+        params.get("status"),
+        params.get("nextToken"),
+        check_max_results(params.get("maxResults")),
+    )
+    answer: dict[str, Any] = {"packageVersionSummaries": [version.summary() for version in versions]}
+    if token is not None:
+        answer["nextToken"] = token
+    return answer
+
+
+@handles("iot", "GetPackageConfiguration")
+def get_package_configuration(call: Call) -> dict[str, Any]:
+    return _catalog_of(call).configuration()
+
+
+@handles("iot", "UpdatePackageConfiguration")
+def update_package_configuration(call: Call) -> dict[str, Any]:
+    update = call.params.get("versionUpdateByJobsConfig")
+
+    def run(store: PackageCatalog) -> dict[str, Any]:
+        store.update_configuration(update)
+        return {}
+
+    return _idempotent(call, run)
+
+
+# --- tags ---------------------------------------------------------------------------------------
+# moto has no IoT tagging. TagResource, UntagResource and ListTagsForResource are answered here for
+# packages and package versions, and for any resource whose module registers a tag holder (dynamic
+# thing groups do); other ARNs go on to moto.
+
+TagHolder = Callable[["EmulatorState", str, str, str], "dict[str, str] | None"]
+"""``holder(state, account_id, region, arn)`` -> the live tag dict of the resource, None if the ARN is
+not one of its resources; raises ResourceNotFoundException for its kind of ARN naming nothing."""
+
+_tag_holders: list[TagHolder] = []
+
+
+def tag_holder(fn: TagHolder) -> TagHolder:
+    """Register a tag holder for the tagging operations (see :data:`TagHolder`)."""
+    if fn not in _tag_holders:
+        _tag_holders.append(fn)
+    return fn
+
+
+@tag_holder
+def _package_tags(state: EmulatorState, account_id: str, region: str, arn: str) -> dict[str, str] | None:
+    if parse_package_arn(arn) is None:
+        return None
+    found = catalog(state, account_id, region).taggable(arn)
+    if found is None:
+        raise ResourceNotFoundException(f"No package or package version has the ARN {arn}")
+    return found.tags
+
+
+def _tags_of(call: Call) -> dict[str, str] | None:
+    arn = call.params.get("resourceArn")
+    if not isinstance(arn, str) or not arn:
+        raise InvalidRequestException("resourceArn is required")
+    for holder in list(_tag_holders):
+        tags = holder(call.state, call.account_id, call.region, arn)
+        if tags is not None:
+            return tags
+    return None
+
+
+@handles("iot", "TagResource")
+def tag_resource(call: Call) -> dict[str, Any]:
+    tags = _tags_of(call)
+    if tags is None:
+        return call.moto()
+    new: dict[str, str] = {}
+    for tag in call.params.get("tags") or []:
+        key, value = tag.get("Key"), tag.get("Value", "")
+        try:
+            check_tag(key, value)
+        except ValidationException as exc:
+            raise InvalidRequestException(exc.message) from exc
+        new[key] = value
+    if len({**tags, **new}) > MAX_TAGS:
+        raise LimitExceededException(f"A resource can have at most {MAX_TAGS} tags")
+    tags.update(new)
+    return {}
+
+
+@handles("iot", "UntagResource")
+def untag_resource(call: Call) -> dict[str, Any]:
+    tags = _tags_of(call)
+    if tags is None:
+        return call.moto()
+    for key in call.params.get("tagKeys") or []:
+        tags.pop(key, None)
+    return {}
+
+
+@handles("iot", "ListTagsForResource")
+def list_tags_for_resource(call: Call) -> dict[str, Any]:
+    tags = _tags_of(call)
+    if tags is None:
+        return call.moto()
+    return {"tags": [{"Key": key, "Value": tags[key]} for key in sorted(tags)]}
+
+
 __all__ = [
     "DEPRECATED",
     "DRAFT",
@@ -640,4 +927,5 @@ __all__ = [
     "lookup_package_version",
     "package_configuration",
     "parse_package_version_arn",
+    "tag_holder",
 ]
