@@ -424,20 +424,32 @@ def set_connectivity(
     thing_name: str,
     connected: bool,
     disconnect_reason: str | None = None,
+    *,
+    timestamp_ms: int | None = None,
 ) -> None:
-    """Record that a device connected or disconnected now (emulator clock), and re-index the thing.
+    """Record that a device connected or disconnected (now on the emulator clock, unless ``timestamp_ms``
+    says when), and re-index the thing.
 
     A no-op when the thing is already in that state, so callers may report on every contact.
     """
     with state.lock:
         store = _connectivity_store(state, account_id, region)
         previous = store.get(thing_name)
-        if previous is not None and previous.connected == connected and (connected or not disconnect_reason):
+        reason = None if connected else (disconnect_reason or "CLIENT_INITIATED_DISCONNECT")
+        if (
+            timestamp_ms is None
+            and previous is not None
+            and (previous.connected, previous.disconnect_reason)
+            == (
+                connected,
+                reason,
+            )
+        ):
             return
         store[thing_name] = Connectivity(
             connected=connected,
-            timestamp_ms=int(state.clock.now() * 1000),
-            disconnect_reason=None if connected else (disconnect_reason or "CLIENT_INITIATED_DISCONNECT"),
+            timestamp_ms=int(state.clock.now() * 1000) if timestamp_ms is None else int(timestamp_ms),
+            disconnect_reason=reason,
             version=(previous.version + 1) if previous is not None else 1,
         )
         state.events.emit(THING_CHANGED, account_id=account_id, region=region, thing_name=thing_name)
