@@ -9,7 +9,6 @@ the library itself never prints.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -156,20 +155,25 @@ def _run_here(items: Iterator[T], worker: Callable[[T], R], progress: Progress) 
     return result
 
 
+@dataclass
+class _Slot(Generic[T, R]):
+    """One submitted item and, once its worker is done, its outcome."""
+
+    item: T
+    outcome: Outcome[T, R] | None = None
+
+
 def _run_threads(
     items: Iterator[T], worker: Callable[[T], R], concurrency: int, progress: Progress
 ) -> RunResult[T, R]:
-    submitted: list[T] = []
-    slots: list[Outcome[T, R] | None] = []
-    lock = threading.Lock()
+    slots: list[_Slot[T, R]] = []
 
-    def record(index: int, future: Future[Outcome[T, R]]) -> None:
+    def record(slot: _Slot[T, R], future: Future[Outcome[T, R]]) -> None:
         if future.cancelled():
             return
         # _call keeps ordinary exceptions; anything harsher (SystemExit in a worker) is kept here.
         error = future.exception()
-        with lock:
-            slots[index] = future.result() if error is None else Outcome(submitted[index], error=error)
+        slot.outcome = future.result() if error is None else Outcome(slot.item, error=error)
         progress.advance()
 
     executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="iotfleet-worker")
@@ -183,12 +187,10 @@ def _run_threads(
                 except StopIteration:
                     exhausted = True
                     break
-                with lock:
-                    submitted.append(item)
-                    slots.append(None)
-                    index = len(slots) - 1
+                slot: _Slot[T, R] = _Slot(item)
+                slots.append(slot)
                 future = executor.submit(_call, worker, item)
-                future.add_done_callback(partial(record, index))
+                future.add_done_callback(partial(record, slot))
                 pending.add(future)
             if pending:
                 _, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -196,15 +198,15 @@ def _run_threads(
         # Items not started are cancelled; the ones in flight finish and keep their outcome.
         executor.shutdown(wait=True, cancel_futures=True)
         result: RunResult[T, R] = RunResult(interrupted=True)
-        for item, outcome in zip(submitted, slots, strict=True):
-            if outcome is None:
-                result.not_run.append(item)
+        for slot in slots:
+            if slot.outcome is None:
+                result.not_run.append(slot.item)
             else:
-                result.outcomes.append(outcome)
+                result.outcomes.append(slot.outcome)
         result.not_run.extend(items)
         raise Interrupted(_interrupted_message(result), partial=result) from None
     executor.shutdown(wait=True)
-    return RunResult(outcomes=[outcome for outcome in slots if outcome is not None])
+    return RunResult(outcomes=[slot.outcome for slot in slots if slot.outcome is not None])
 
 
 def _interrupted_message(result: RunResult[T, R]) -> str:
