@@ -1,0 +1,84 @@
+"""Reproducible fault injection: a seeded RNG decides which calls fail and how.
+
+With ``rate`` > 0, each call to a selected operation draws from ``random.Random(seed)``; below the
+rate it fails with one of :data:`FAULT_KINDS`. Only selected calls draw, so the same seed and the
+same sequence of selected calls give the same faults.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FaultKind:
+    code: str
+    status: int
+    message: str
+
+
+FAULT_KINDS: tuple[FaultKind, ...] = (
+    FaultKind("InternalFailureException", 500, "An internal failure was injected by the emulator."),
+    FaultKind("ServiceUnavailableException", 503, "The service is unavailable (injected by the emulator)."),
+    FaultKind("ThrottlingException", 429, "Rate exceeded (injected by the emulator)."),
+)
+# S3 names the same three failures differently.
+S3_FAULT_CODES = {
+    "InternalFailureException": "InternalError",
+    "ServiceUnavailableException": "ServiceUnavailable",
+    "ThrottlingException": "SlowDown",
+}
+
+
+def _selector_matches(selector: str, service: str, operation: str) -> bool:
+    if ":" in selector:
+        sel_service, sel_operation = selector.split(":", 1)
+        return sel_service == service and sel_operation in ("*", operation)
+    return selector == operation
+
+
+class FaultInjector:
+    """``draw(service, operation)`` returns the fault to inject for this call, or None."""
+
+    def __init__(self, rate: float = 0.0, seed: int = 0, operations: Iterable[str] | None = None) -> None:
+        self._lock = threading.Lock()
+        self.configure(rate=rate, seed=seed, operations=operations)
+
+    def configure(self, *, rate: float, seed: int, operations: Iterable[str] | None) -> None:
+        """Replace the settings and restart the random sequence from ``seed``.
+
+        ``operations`` selects what can fail: ``CreateThing``, ``iot:CreateThing`` or ``iot-jobs-data:*``;
+        None selects every operation.
+        """
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("the fault rate must be between 0 and 1")
+        with self._lock:
+            self.rate = float(rate)
+            self.seed = int(seed)
+            self.operations = None if operations is None else tuple(operations)
+            self._rng = random.Random(self.seed)
+
+    def selects(self, service: str, operation: str) -> bool:
+        if self.rate <= 0.0:
+            return False
+        if self.operations is None:
+            return True
+        return any(_selector_matches(selector, service, operation) for selector in self.operations)
+
+    def draw(self, service: str, operation: str) -> FaultKind | None:
+        if not self.selects(service, operation):
+            return None
+        with self._lock:
+            if self._rng.random() >= self.rate:
+                return None
+            return self._rng.choice(FAULT_KINDS)
+
+    def settings(self) -> dict[str, object]:
+        return {
+            "rate": self.rate,
+            "seed": self.seed,
+            "operations": None if self.operations is None else list(self.operations),
+        }

@@ -1,0 +1,13 @@
+"""The feature modules of the emulator, in one explicit list.
+
+Importing a feature module registers its extension handlers, after-hooks and state initialisers
+(see :mod:`iotfleet.emulator.extension`). Add new features here.
+"""
+
+from iotfleet.emulator import (
+    core_handlers,  # noqa: F401
+    dynamic_groups,  # noqa: F401
+    indexing,  # noqa: F401
+    package_catalog,  # noqa: F401
+    search,  # noqa: F401
+)

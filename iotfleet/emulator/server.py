@@ -1,0 +1,122 @@
+"""Serving the emulator over HTTP(S): the threaded werkzeug server, in the foreground or in a thread.
+
+:func:`make_server` is shared by the foreground server (:func:`serve`, ``python -m iotfleet.emulator``)
+and the in-process emulator (:mod:`iotfleet.emulator.inprocess`).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import ssl
+import sys
+from collections.abc import Iterable, Mapping
+from types import FrameType
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer
+from werkzeug.serving import make_server as _werkzeug_server
+
+from iotfleet.emulator import moto_patches
+from iotfleet.emulator.app import EmulatorApp
+from iotfleet.emulator.state import EmulatorState
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4567
+
+
+class _QuietHandler(moto_patches.REQUEST_HANDLER):  # type: ignore[misc,valid-type]
+    """No access log line per request (thousands per test run); errors are still logged."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
+class _AccessLogHandler(moto_patches.REQUEST_HANDLER):  # type: ignore[misc,valid-type]
+    pass
+
+
+def _ssl_context(tls: bool) -> ssl.SSLContext | None:
+    if not tls:
+        return None
+    from iotfleet.emulator.tls import ensure_certificates
+
+    files = ensure_certificates()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(files.server_cert), str(files.server_key))
+    return context
+
+
+def make_server(state: EmulatorState, host: str, port: int, *, access_log: bool = False) -> BaseWSGIServer:
+    """A threaded HTTP(S) server for a new :class:`EmulatorApp` on ``state`` (not started)."""
+    app = EmulatorApp(state)
+    server = _werkzeug_server(
+        host,
+        port,
+        app,
+        threaded=True,
+        request_handler=_AccessLogHandler if access_log else _QuietHandler,
+        ssl_context=_ssl_context(state.tls),
+    )
+    scheme = "https" if state.tls else "http"
+    url_host = "localhost" if state.tls and host in ("127.0.0.1", "localhost") else host
+    state.base_url = f"{scheme}://{url_host}:{server.server_port}"
+    server.emulator_app = app  # type: ignore[attr-defined]
+    return server
+
+
+def serve(
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    tls: bool = False,
+    enforce_quotas: bool = False,
+    quota_overrides: Mapping[str, float] | None = None,
+    fault_rate: float = 0.0,
+    fault_seed: int = 0,
+    fault_operations: Iterable[str] | None = None,
+    time_scale: float = 1.0,
+    access_log: bool = False,
+) -> None:
+    """Run the emulator in the foreground until SIGINT/SIGTERM."""
+    state = EmulatorState(
+        time_scale=time_scale,
+        enforce_quotas=enforce_quotas,
+        quota_overrides=quota_overrides,
+        fault_rate=fault_rate,
+        fault_seed=fault_seed,
+        fault_operations=fault_operations,
+        tls=tls,
+    )
+    server = make_server(state, host, port, access_log=access_log)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    print(f"iotfleet emulator listening on {state.base_url}", flush=True)
+    if tls:
+        from iotfleet.emulator.tls import ensure_certificates
+
+        print(f"CA certificate: {ensure_certificates().ca_cert}  (export AWS_CA_BUNDLE=<this path>)", flush=True)
+    settings: list[str] = []
+    if enforce_quotas:
+        settings.append("quotas enforced")
+    if fault_rate:
+        settings.append(f"faults rate={fault_rate} seed={fault_seed}")
+    if time_scale != 1.0:
+        settings.append(f"time scale x{time_scale}")
+    if settings:
+        print("settings: " + ", ".join(settings), flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("iotfleet emulator stopped", file=sys.stderr, flush=True)
+    finally:
+        server.server_close()
+
+
+def server_info(server: Any) -> tuple[str, int]:
+    return server.server_address[0], server.server_port
