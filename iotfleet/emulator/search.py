@@ -100,7 +100,7 @@ def search_index(call: Call) -> dict[str, Any]:
                 more = True
                 break
             found.append(doc)
-    answer: dict[str, Any] = {"things": [search_result(doc) for doc in found], "thingGroups": []}
+    answer: dict[str, Any] = {"things": [search_result(doc) for doc in found]}
     if more:
         answer["nextToken"] = _TOKEN_PREFIX + found[-1]["thingName"]
     return answer
