@@ -93,8 +93,8 @@ class FakeRegistry:
                 found.add(name)
         return found
 
-    def group_name_for_id(self, group_id: str) -> str | None:
-        return group_id.removeprefix("id-") if group_id.removeprefix("id-") in self.groups else None
+    def group_id(self, group_name: str) -> str | None:
+        return f"id-{group_name}" if group_name in self.groups else None
 
     def package_version(self, package_name: str, version_name: str) -> Version | None:
         return self.versions.get((package_name, version_name))

@@ -126,6 +126,11 @@ class JobsEngine:
 
     # ------------------------------------------------------------------ time
 
+    @property
+    def now(self) -> float:
+        """The time the engine has processed up to (the time of the current call)."""
+        return self._now
+
     def advance(self, now: float | None = None) -> float:
         """Run every event due at or before ``now`` (default: the clock), in time order."""
         target = max(self._clock() if now is None else now, self._now)
@@ -605,19 +610,16 @@ class JobsEngine:
         self.advance()
         if status is not None and status not in JOB_STATUSES:
             raise InvalidRequestException(f"status must be one of {', '.join(JOB_STATUSES)}")
-        group_names: set[str] | None = None
-        if thing_group_name is not None:
-            group_names = {thing_group_name}
-        if thing_group_id is not None:
-            named = self.registry.group_name_for_id(thing_group_id)
-            group_names = (group_names or {named}) & {named} if named else set()
         jobs = []
         for job in sorted(self._jobs.values(), key=lambda j: j.seq):
             if status is not None and job.status != status:
                 continue
             if target_selection is not None and job.target_selection != target_selection:
                 continue
-            if group_names is not None and not group_names & self._target_group_names(job):
+            groups = self._target_group_names(job)
+            if thing_group_name is not None and thing_group_name not in groups:
+                continue
+            if thing_group_id is not None and thing_group_id not in {self.registry.group_id(g) for g in groups}:
                 continue
             jobs.append(job)
         return jobs
