@@ -13,8 +13,9 @@ dynamic thing groups re-evaluate the fleet. Other modules may register a :func:`
 refuse a change (dynamic groups refuse turning indexing off while they exist, as AWS does).
 
 Connectivity: the emulator has no MQTT broker, so a thing is disconnected until something reports it
-connected through :func:`set_connectivity` (the jobs data plane does when a device calls it). A thing
-never seen connected has ``{"connected": false}`` and no timestamp.
+connected through :func:`set_connectivity` (meant for the jobs data plane, when a device calls it, and
+for control routes). A thing never seen connected is indexed as ``{"connected": false}`` with no
+timestamp, as GetThingConnectivityData reports a device that never connected.
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ while things come and go.
 
 Aggregations use the fields AWS aggregates: the managed fields of the enabled data sources and the
 configured custom fields, with the configured type (a value that does not fit the type is ignored, as
-AWS ignores it). GetStatistics without an aggregation field counts the matching things.
+AWS ignores it). GetStatistics without an aggregation field counts the matching things (AWS documents
+``*`` as "the count of all indexed things"); with one, ``count`` is the number of things holding a valid
+value.
 """
 
 from __future__ import annotations
@@ -202,8 +204,12 @@ def _named_shadow_managed_type(current: IndexingSettings, name: str) -> str | No
 # --- GetStatistics ------------------------------------------------------------------------------
 
 
-def statistics(values: list[float]) -> dict[str, Any]:
-    """count, average, sum, minimum, maximum, sumOfSquares, variance (population) and stdDeviation."""
+def statistics(values: list[float], things: int | None = None) -> dict[str, Any]:
+    """count, average, sum, minimum, maximum, sumOfSquares, variance (population) and stdDeviation.
+
+    ``count`` is the number of things holding a value (``things``; by default one value per thing), as
+    AWS defines it; the other statistics are over the values.
+    """
     if not values:
         return {"count": 0}
     count = len(values)
@@ -212,7 +218,7 @@ def statistics(values: list[float]) -> dict[str, Any]:
     average = total / count
     variance = max(squares / count - average * average, 0.0)
     return {
-        "count": count,
+        "count": count if things is None else things,
         "average": average,
         "sum": total,
         "minimum": min(values),
@@ -233,8 +239,9 @@ def get_statistics(call: Call) -> dict[str, Any]:
     docs = _matching(builder, query)
     if field.kind == "String":
         return {"statistics": {"count": sum(1 for doc in docs if field.raw(doc))}}
-    values = [value for doc in docs for value in field.numbers(doc)]
-    return {"statistics": statistics(values)}
+    per_thing = [numbers for numbers in (field.numbers(doc) for doc in docs) if numbers]
+    values = [value for numbers in per_thing for value in numbers]
+    return {"statistics": statistics(values, things=len(per_thing))}
 
 
 # --- GetCardinality, GetPercentiles, GetBucketsAggregation --------------------------------------

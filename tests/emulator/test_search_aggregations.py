@@ -77,3 +77,9 @@ def test_values_that_do_not_fit_the_type_are_ignored() -> None:
     assert flag.numbers({"shadow": {"reported": {"on": True}}}) == [1.0]
     assert flag.numbers({"shadow": {"reported": {"on": "false"}}}) == [0.0]
     assert flag.numbers({"shadow": {"reported": {"on": 3}}}) == []
+
+
+def test_count_is_the_number_of_things_holding_values() -> None:
+    # One thing reporting an array [1, 2] and another reporting 3: two things, three values.
+    result = statistics([1.0, 2.0, 3.0], things=2)
+    assert (result["count"], result["sum"], result["average"]) == (2, 6.0, 2.0)
