@@ -290,8 +290,8 @@ def _dynamic(call: Call, name: str) -> DynamicGroup:
 def create_dynamic_thing_group(call: Call) -> dict[str, Any]:
     params = call.params
     name = _check_group_name(params.get("thingGroupName"))
-    query_string = params.get("queryString")
-    query, index_name, query_version = _query_for(call, query_string)
+    query, index_name, query_version = _query_for(call, params.get("queryString"))
+    query_string = query.text
     tags = _tags(params.get("tags"))
     existing = moto_patches.thing_group(call.account_id, call.region, name)
     if existing is not None:
@@ -331,9 +331,8 @@ def update_dynamic_thing_group(call: Call) -> dict[str, Any]:
     params = call.params
     group = _dynamic(call, _check_group_name(params.get("thingGroupName")))
     new_query: CompiledQuery | None = None
-    query_string = params.get("queryString")
-    if query_string is not None:
-        new_query, _index_name, _version = _query_for(call, query_string)
+    if params.get("queryString") is not None:
+        new_query, _index_name, _version = _query_for(call, params["queryString"])
     elif params.get("indexName") is not None or params.get("queryVersion") is not None:
         _query_for(call, group.query_string)
     version = moto_patches.update_thing_group(
@@ -343,8 +342,8 @@ def update_dynamic_thing_group(call: Call) -> dict[str, Any]:
         params.get("thingGroupProperties") or {},
         params.get("expectedVersion"),
     )
-    if new_query is not None and query_string != group.query_string:
-        group.query, group.query_string = new_query, query_string
+    if new_query is not None and new_query.text != group.query_string:
+        group.query, group.query_string = new_query, new_query.text
         Membership(call.state, call.account_id, call.region).evaluate_group(group)
     return {"version": version}
 
@@ -501,7 +500,7 @@ def update_thing_group(call: Call) -> dict[str, Any]:
 
 @handles("iot", "DeleteThingGroup")
 def delete_thing_group(call: Call) -> dict[str, Any]:
-    name = call.params.get("thingGroupName")
+    name = call.params["thingGroupName"]
     store = dynamic_groups(call.state, call.account_id, call.region)
     if name in store.groups:
         raise InvalidRequestException(
