@@ -185,17 +185,11 @@ class Membership:
         return newest.name if group.sequence < newest.sequence else False
 
     def remove_all(self, group: DynamicGroup) -> None:
+        """Take every member out of ``group`` (before it is deleted), so subscribers hear each one leave."""
         for thing_name in moto_patches.group_members(
             self.account_id, self.region, group.name, recursive=False
         ):
             moto_patches.remove_thing_from_group(self.account_id, self.region, group.name, thing_name)
-
-    def newest_dynamic_group_of(self, thing_name: str) -> str | None:
-        record = moto_patches.thing(self.account_id, self.region, thing_name)
-        if record is None:
-            return None
-        dynamic = [self.store.groups[n] for n in record.thing_group_names if n in self.store.groups]
-        return max(dynamic, key=lambda g: g.sequence).name if dynamic else None
 
 
 @on_state_init
@@ -527,7 +521,9 @@ def attach_policy(call: Call) -> dict[str, Any]:
 
 
 @tag_holder
-def _dynamic_group_tags(state: EmulatorState, account_id: str, region: str, arn: str) -> dict[str, str] | None:
+def _dynamic_group_tags(
+    state: EmulatorState, account_id: str, region: str, arn: str
+) -> dict[str, str] | None:
     group = dynamic_groups(state, account_id, region).by_arn(arn)
     return group.tags if group is not None else None
 
