@@ -210,7 +210,7 @@ def test_cancel_without_and_with_force(iot: Any, jobs_data: Any) -> None:
     assert (execution["status"], execution["forceCanceled"]) == ("CANCELED", True)
     with pytest.raises(ClientError) as excinfo:
         call(jobs_data, "update_job_execution", thingName=names[0], jobId="c", status="SUCCEEDED")
-    assert error_of(excinfo) == ("TerminalStateException", 410)
+    assert error_of(excinfo) == ("InvalidStateTransitionException", 409)
 
 
 def test_delete_job(iot: Any, emulator: LocalEmulator) -> None:

@@ -114,7 +114,7 @@ def test_device_errors(iot: Any, jobs_data: Any) -> None:
     call(jobs_data, "update_job_execution", thingName=thing, jobId="j", status="REJECTED", expectedVersion=2)
     with pytest.raises(ClientError) as excinfo:
         call(jobs_data, "update_job_execution", thingName=thing, jobId="j", status="IN_PROGRESS")
-    assert error_of(excinfo) == ("TerminalStateException", 410)
+    assert error_of(excinfo) == ("InvalidStateTransitionException", 409)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from iotfleet.emulator.errors import (
     InvalidStateTransitionException,
     ResourceAlreadyExistsException,
     ResourceNotFoundException,
-    TerminalStateException,
     VersionConflictException,
 )
 from iotfleet.emulator.jobs.documents import S3Location
@@ -222,8 +221,9 @@ def test_terminal_and_invalid_transitions(engine: JobsEngine, registry: FakeRegi
     with pytest.raises(InvalidStateTransitionException):
         engine.device_update("dev-000", "job1", "QUEUED")
     engine.device_update("dev-000", "job1", "REJECTED")
-    with pytest.raises(TerminalStateException):
+    with pytest.raises(InvalidStateTransitionException) as excinfo:
         engine.device_update("dev-000", "job1", "IN_PROGRESS")
+    assert excinfo.value.fields["executionState"] == {"status": "REJECTED", "statusDetails": {}, "versionNumber": 2}
     with pytest.raises(ResourceNotFoundException):
         engine.device_update("nobody", "job1", "IN_PROGRESS")
 
@@ -604,7 +604,7 @@ def test_cancel_without_and_with_force(engine: JobsEngine, registry: FakeRegistr
     engine.cancel_job("job1", reason_code=None, comment=None, force=True)
     assert statuses(engine) == {"CANCELED": 3}
     assert engine.describe_execution("job1", names[0]).force_canceled is True
-    with pytest.raises(TerminalStateException):
+    with pytest.raises(InvalidStateTransitionException):
         engine.device_update(names[0], "job1", "SUCCEEDED")
 
 

@@ -321,7 +321,8 @@ class JobsEngine:
             return
         if job.target_selection == CONTINUOUS and not job.rollout_stopped:
             return
-        if any(execution.is_pending for execution in job.current_executions()):
+        # Newest first: the things still pending are usually the ones released last.
+        if any(attempts[-1].is_pending for attempts in reversed(job.executions.values()) if attempts):
             return
         job.status = JOB_COMPLETED
         job.completed_at = when

@@ -19,7 +19,6 @@ from typing import Any
 from iotfleet.emulator.errors import (
     InvalidRequestException,
     InvalidStateTransitionException,
-    TerminalStateException,
     VersionConflictException,
 )
 from iotfleet.emulator.jobs.rollout import MAX_RATE_PER_MINUTE, RolloutRate
@@ -138,6 +137,14 @@ class JobExecution:
     def is_pending(self) -> bool:
         return self.status in PENDING_STATUSES
 
+    def state(self) -> dict[str, Any]:
+        """The JobExecutionState a device sees: status, details and version."""
+        return {
+            "status": self.status,
+            "statusDetails": dict(self.status_details),
+            "versionNumber": self.version_number,
+        }
+
     def deadline(self) -> float | None:
         """When this execution times out, or None when no timer runs."""
         if self.status != IN_PROGRESS:
@@ -180,14 +187,15 @@ class JobExecution:
     ) -> None:
         """A device's status report (UpdateJobExecution / StartNextPendingJobExecution).
 
-        Raises TerminalStateException when the execution has already ended, VersionConflictException
-        on a stale ``expected_version`` and InvalidStateTransitionException for a status a device may
-        not set.
+        Raises InvalidStateTransitionException when the execution has already ended (AWS's own
+        example: SUCCEEDED to IN_PROGRESS; the error body then carries the ``executionState``) or for a
+        status a device may not set, and VersionConflictException on a stale ``expected_version``.
         """
         if self.is_terminal:
-            raise TerminalStateException(
+            raise InvalidStateTransitionException(
                 f"The job execution of {self.job_id} on {self.thing_name} is already in the terminal "
-                f"state {self.status}"
+                f"state {self.status}",
+                executionState=self.state(),
             )
         self.check_version(expected_version)
         if status not in DEVICE_STATUSES:

@@ -211,8 +211,4 @@ def device_summary(record: JobExecution) -> dict[str, Any]:
 
 
 def execution_state(record: JobExecution) -> dict[str, Any]:
-    return {
-        "status": record.status,
-        "statusDetails": dict(record.status_details),
-        "versionNumber": record.version_number,
-    }
+    return record.state()
