@@ -52,7 +52,7 @@ from iotfleet.emulator.indexing import (
     require_things_index,
     settings,
 )
-from iotfleet.emulator.package_catalog import tag_holder
+from iotfleet.emulator.package_catalog import MAX_TAGS, tag_holder, tags_from_list
 from iotfleet.emulator.search import compile_for_index
 from iotfleet.query import CompiledQuery, QueryError, compile_query
 
@@ -253,21 +253,6 @@ def _query_for(call: Call, query_string: Any) -> tuple[CompiledQuery, str, str]:
     return compile_for_index(current, query_string), index_name, QUERY_VERSION
 
 
-def _tags(raw: Any) -> dict[str, str]:
-    tags: dict[str, str] = {}
-    for tag in raw or []:
-        key = tag.get("Key") if isinstance(tag, dict) else None
-        if not isinstance(key, str) or not 1 <= len(key) <= 128:
-            raise InvalidRequestException("every tag needs a Key of 1 to 128 characters")
-        value = tag.get("Value", "")
-        if not isinstance(value, str) or len(value) > 256:
-            raise InvalidRequestException(f"the value of tag {key} must be at most 256 characters")
-        tags[key] = value
-    if len(tags) > 50:
-        raise InvalidRequestException("a resource can have at most 50 tags")
-    return tags
-
-
 def _dynamic(call: Call, name: str) -> DynamicGroup:
     store = dynamic_groups(call.state, call.account_id, call.region)
     group = store.groups.get(name)
@@ -286,7 +271,9 @@ def create_dynamic_thing_group(call: Call) -> dict[str, Any]:
     name = _check_group_name(params.get("thingGroupName"))
     query, index_name, query_version = _query_for(call, params.get("queryString"))
     query_string = query.text
-    tags = _tags(params.get("tags"))
+    tags = tags_from_list(params.get("tags"))
+    if len(tags) > MAX_TAGS:
+        raise InvalidRequestException(f"A resource can have at most {MAX_TAGS} tags")
     existing = moto_patches.thing_group(call.account_id, call.region, name)
     if existing is not None:
         raise ResourceAlreadyExistsException(

@@ -868,6 +868,21 @@ def _package_tags(state: EmulatorState, account_id: str, region: str, arn: str) 
     return found.tags
 
 
+def tags_from_list(tags: Any) -> dict[str, str]:
+    """A TagList (``[{"Key", "Value"}]``, as TagResource and the thing group calls take it) as a dict;
+    InvalidRequestException for a bad key or value, as those operations answer."""
+    found: dict[str, str] = {}
+    for tag in tags or []:
+        key = tag.get("Key") if isinstance(tag, dict) else None
+        value = tag.get("Value", "") if isinstance(tag, dict) else None
+        try:
+            check_tag(key, value)
+        except ValidationException as exc:
+            raise InvalidRequestException(exc.message) from exc
+        found[str(key)] = value or ""
+    return found
+
+
 def _tags_of(call: Call) -> dict[str, str] | None:
     arn = call.params.get("resourceArn")
     if not isinstance(arn, str) or not arn:
@@ -884,14 +899,7 @@ def tag_resource(call: Call) -> dict[str, Any]:
     tags = _tags_of(call)
     if tags is None:
         return call.moto()
-    new: dict[str, str] = {}
-    for tag in call.params.get("tags") or []:
-        key, value = tag.get("Key"), tag.get("Value", "")
-        try:
-            check_tag(key, value)
-        except ValidationException as exc:
-            raise InvalidRequestException(exc.message) from exc
-        new[key] = value
+    new = tags_from_list(call.params.get("tags"))
     if len({**tags, **new}) > MAX_TAGS:
         raise LimitExceededException(f"A resource can have at most {MAX_TAGS} tags")
     tags.update(new)
@@ -928,4 +936,5 @@ __all__ = [
     "package_configuration",
     "parse_package_version_arn",
     "tag_holder",
+    "tags_from_list",
 ]
