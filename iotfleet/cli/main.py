@@ -36,7 +36,10 @@ from iotfleet.aws.errors import (
     UsageError,
 )
 from iotfleet.aws.settings import MAX_CONCURRENCY, TARGETS, TargetSettings
+from iotfleet.cli.jobs import jobs
+from iotfleet.cli.local import local
 from iotfleet.cli.output import FORMATS, Output
+from iotfleet.cli.packages import packages
 from iotfleet.cli.prompts import Prompter
 from iotfleet.cli.state import CliState
 from iotfleet.cli.whoami import whoami
@@ -136,6 +139,9 @@ def cli(
 
 def _register() -> None:
     cli.add_command(whoami)
+    cli.add_command(packages)
+    cli.add_command(jobs)
+    cli.add_command(local)
 
 
 _register()

@@ -157,6 +157,11 @@ class EmulatorApp:
             query = parse_query(query_string)
             scope = parse_credential(query.get("X-Amz-Credential", [""])[0])
             presigned = True
+        elif scope is None and "AWSAccessKeyId=" in query_string:
+            # Query-string authentication version 2: S3 presigned URLs only.
+            query = parse_query(query_string)
+            scope = CredentialScope(query.get("AWSAccessKeyId", [""])[0], "", "us-east-1", "s3")
+            presigned = True
         if scope is None:
             error = ServiceError("AccessDenied", "Anonymous requests are not accepted: sign the request.", 403)
             return self._error("rest-xml", "s3", error, request_id)

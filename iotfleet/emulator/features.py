@@ -11,3 +11,7 @@ from iotfleet.emulator import (
     package_catalog,  # noqa: F401
     search,  # noqa: F401
 )
+
+# isort: split
+# Last: its tag holder answers for moto-kept resources only after the features' own holders.
+from iotfleet.emulator import registry_tags  # noqa: F401

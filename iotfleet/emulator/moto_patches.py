@@ -138,9 +138,91 @@ DEFAULT_ACCOUNT = DEFAULT_ACCOUNT_ID
 _installed_state: EmulatorState | None = None
 
 
+MOTO_VERSION = "5.2.5"
+"""The moto release these patches were written and tested against (pinned in pyproject.toml)."""
+
+# moto functions as shipped, before any fix replaced them: the fixes wrap them and the contract
+# check below inspects them.
+_ORIGINALS: dict[str, Any] = {
+    "IoTBackend.create_thing": IoTBackend.create_thing,
+    "IoTBackend.delete_thing": IoTBackend.delete_thing,
+    "IoTBackend.update_thing": IoTBackend.update_thing,
+    "IoTBackend.describe_thing": IoTBackend.describe_thing,
+    "IoTBackend.describe_thing_group": IoTBackend.describe_thing_group,
+    "IoTBackend.create_thing_group": IoTBackend.create_thing_group,
+    "IoTBackend.update_thing_group": IoTBackend.update_thing_group,
+    "IoTBackend.delete_thing_group": IoTBackend.delete_thing_group,
+    "IoTResponse.update_thing": IoTResponse.update_thing,
+    "IoTResponse.delete_thing": IoTResponse.delete_thing,
+    "IoTDataPlaneBackend.update_thing_shadow": IoTDataPlaneBackend.update_thing_shadow,
+    "IoTDataPlaneBackend.delete_thing_shadow": IoTDataPlaneBackend.delete_thing_shadow,
+    "IoTDataPlaneBackend.list_named_shadows_for_thing": IoTDataPlaneBackend.list_named_shadows_for_thing,
+    "FakeShadow.create_from_previous_version": FakeShadow.create_from_previous_version,
+    "S3Backend.get_object": S3Backend.get_object,
+}
+# Parameters each original must take, in order (after self), for the fixes to call it correctly.
+_EXPECTED_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "IoTBackend.create_thing": ("thing_name", "thing_type_name", "attribute_payload", "billing_group_name"),
+    "IoTBackend.delete_thing": ("thing_name",),
+    "IoTBackend.update_thing": ("thing_name", "thing_type_name", "attribute_payload", "remove_thing_type"),
+    "IoTBackend.describe_thing": ("thing_name",),
+    "IoTBackend.describe_thing_group": ("thing_group_name",),
+    "IoTBackend.create_thing_group": ("thing_group_name", "parent_group_name", "thing_group_properties"),
+    "IoTBackend.update_thing_group": ("thing_group_name", "thing_group_properties", "expected_version"),
+    "IoTBackend.delete_thing_group": ("thing_group_name",),
+    "IoTResponse.update_thing": (),
+    "IoTResponse.delete_thing": (),
+    "IoTDataPlaneBackend.update_thing_shadow": ("thing_name", "payload", "shadow_name"),
+    "IoTDataPlaneBackend.delete_thing_shadow": ("thing_name", "shadow_name"),
+    "IoTDataPlaneBackend.list_named_shadows_for_thing": ("thing_name",),
+    "FakeShadow.create_from_previous_version": ("previous_shadow", "payload"),
+    "S3Backend.get_object": ("bucket_name", "key_name", "version_id"),
+}
+
+
+def moto_contract_problems() -> list[str]:
+    """What in the installed moto differs from what the patches rely on (empty when all is as expected)."""
+    import inspect
+
+    from moto import __version__ as installed_version
+
+    problems: list[str] = []
+    if installed_version != MOTO_VERSION:
+        problems.append(f"moto {installed_version} is installed; the emulator was built for {MOTO_VERSION}")
+    for name, expected in _EXPECTED_PARAMETERS.items():
+        parameters = [p for p in inspect.signature(_ORIGINALS[name]).parameters if p not in ("self", "cls")]
+        if tuple(parameters[: len(expected)]) != expected:
+            problems.append(f"{name} takes {tuple(parameters)}, expected {expected} first")
+    for module, attribute in ((_iot_models, "utcnow"), (_s3_models, "utcnow"), (_iotdata_models, "time")):
+        if not hasattr(module, attribute):
+            problems.append(f"{module.__name__} no longer has {attribute} (the clock patch)")
+    backend = IoTBackend("us-east-1", DEFAULT_ACCOUNT_ID)
+    for attribute in ("things", "thing_groups", "thing_types", "billing_groups", "policies", "role_aliases", "rules"):
+        if not isinstance(getattr(backend, attribute, None), dict):
+            problems.append(f"IoTBackend.{attribute} is not a dict any more")
+    thing = FakeThing("contract-probe", None, {}, DEFAULT_ACCOUNT_ID, "us-east-1")
+    for attribute in ("thing_shadows", "arn", "version", "thing_id", "attributes"):
+        if not hasattr(thing, attribute):
+            problems.append(f"FakeThing has no {attribute}")
+    if thing.arn != _thing_arn(backend, "contract-probe"):
+        problems.append(f"thing ARNs changed form ({thing.arn})")
+    for attribute in ("error_type", "message", "code"):
+        if not hasattr(_MotoIotNotFound(), attribute):
+            problems.append(f"moto's JsonRESTError has no {attribute}")
+    if not callable(getattr(DomainDispatcherApplication(create_backend_app), "create_app", None)):
+        problems.append("DomainDispatcherApplication has no create_app")
+    return problems
+
+
 def install(state: EmulatorState) -> None:
-    """Point moto at this emulator (its clock, its event bus) and apply the fixes. Idempotent."""
+    """Point moto at this emulator (its clock, its event bus) and apply the fixes. Idempotent.
+
+    Raises RuntimeError when the installed moto differs from what the fixes rely on.
+    """
     global _installed_state
+    problems = moto_contract_problems() if not _fixes_applied else []
+    if problems:
+        raise RuntimeError("the emulator's moto patches do not fit this moto: " + "; ".join(problems))
     _installed_state = state
     _use_clock(state.clock)
     _apply_fixes()
@@ -207,7 +289,7 @@ def _apply_fixes() -> None:
 
     # AWS: creating an existing thing with the same settings returns it; different settings conflict.
     # moto replaced the thing (new id, shadows and group memberships lost).
-    original_create_thing = IoTBackend.create_thing
+    original_create_thing = _ORIGINALS["IoTBackend.create_thing"]
 
     def create_thing(
         self: IoTBackend,
@@ -234,7 +316,7 @@ def _apply_fixes() -> None:
     IoTBackend.create_thing = create_thing  # type: ignore[method-assign]
 
     # AWS removes a deleted thing from its groups; moto left it listed in them.
-    original_delete_thing = IoTBackend.delete_thing
+    original_delete_thing = _ORIGINALS["IoTBackend.delete_thing"]
 
     def delete_thing(self: IoTBackend, thing_name: str) -> None:
         thing = self.describe_thing(thing_name)
@@ -245,7 +327,7 @@ def _apply_fixes() -> None:
     IoTBackend.delete_thing = delete_thing  # type: ignore[method-assign]
 
     # update_thing: honour expectedVersion and bump the version, as AWS does.
-    original_update_thing = IoTBackend.update_thing
+    original_update_thing = _ORIGINALS["IoTBackend.update_thing"]
 
     def update_thing(
         self: IoTBackend,
@@ -611,6 +693,29 @@ def s3_object(account_id: str, bucket: str, key: str, version_id: str | None = N
     )
 
 
+TAGGABLE_KINDS = ("thinggroup", "thingtype", "billinggroup", "policy", "rolealias", "rule")
+"""ARN resource kinds kept in moto that AWS lets you tag (things cannot be tagged)."""
+
+
+def resource_exists(account_id: str, region: str, kind: str, name: str) -> bool:
+    """Whether moto holds the resource ``arn:...:<kind>/<name>`` (kinds in :data:`TAGGABLE_KINDS`)."""
+    backend = iot_backend(account_id, region)
+    arn = f"arn:{get_partition(region)}:iot:{region}:{account_id}:{kind}/{name}"
+    if kind == "thinggroup":
+        return arn in backend.thing_groups
+    if kind == "thingtype":
+        return arn in backend.thing_types
+    if kind == "billinggroup":
+        return name in backend.billing_groups
+    if kind == "policy":
+        return name in backend.policies
+    if kind == "rolealias":
+        return name in backend.role_aliases
+    if kind == "rule":
+        return name in backend.rules
+    raise ValueError(f"not a taggable moto resource kind: {kind}")
+
+
 def thing_names(account_id: str, region: str) -> list[str]:
     return [t.thing_name for t in iot_backend(account_id, region).things.values()]
 
@@ -643,6 +748,8 @@ __all__ = [
     "iter_things",
     "remove_thing_from_group",
     "reset_moto",
+    "resource_exists",
+    "TAGGABLE_KINDS",
     "s3_backend",
     "s3_object",
     "shadows",

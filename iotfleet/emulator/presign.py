@@ -5,18 +5,22 @@ query: a URL past ``X-Amz-Date + X-Amz-Expires`` on the emulator clock gets 403 
 expired", a missing or malformed signature gets 403, and a URL signed with the emulator's own
 credentials (:func:`mint_presigned_get`, used by the jobs engine for ``${aws:iot:s3-presigned-url...}``
 placeholders) must carry exactly the right signature. URLs signed by clients with credentials the
-emulator cannot know are checked for shape and expiry only.
+emulator cannot know are checked for shape and expiry only. Both SigV4 and the older version 2
+query authentication (boto3's default for ``generate_presigned_url`` on a custom endpoint) are
+understood.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import calendar
 import hashlib
 import hmac
 import re
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from iotfleet.emulator.errors import ServiceError
 
@@ -118,6 +122,40 @@ def _denied(message: str) -> ServiceError:
     return ServiceError("AccessDenied", message, 403)
 
 
+# Subresources that are part of a version 2 string to sign.
+_V2_SUBRESOURCES = ("response-cache-control", "response-content-disposition", "response-content-encoding",
+                    "response-content-language", "response-content-type", "response-expires", "versionId")  # fmt: skip
+
+
+def _check_v2(state: EmulatorState, request: WireRequest, one: Any) -> None:
+    """Query-string authentication version 2 (``AWSAccessKeyId``, ``Expires``, ``Signature``)."""
+    sig, expires = one("Signature"), one("Expires")
+    try:
+        valid_signature = sig is not None and len(base64.b64decode(sig, validate=True)) == 20
+    except (ValueError, binascii.Error):
+        valid_signature = False
+    if not valid_signature:
+        raise _denied("Query-string authentication requires a valid Signature parameter.")
+    if expires is None or not expires.isdigit():
+        raise _denied("Query-string authentication requires the Expires parameter (epoch seconds).")
+    if state.clock.now() > int(expires):
+        raise _denied("Request has expired")
+    if one("AWSAccessKeyId") != state.signing_access_key:
+        return
+    subresources = sorted((k, request.query[k][0]) for k in _V2_SUBRESOURCES if k in request.query)
+    resource = unquote(request.raw_path)
+    if subresources:
+        resource += "?" + "&".join(f"{k}={v}" if v else k for k, v in subresources)
+    string_to_sign = f"{request.method}\n\n\n{expires}\n{resource}"
+    digest = hmac.new(state.signing_secret_key.encode(), string_to_sign.encode(), hashlib.sha1).digest()
+    if not hmac.compare_digest(base64.b64encode(digest).decode(), sig or ""):
+        raise ServiceError(
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided.",
+            403,
+        )
+
+
 def check_presigned(state: EmulatorState, request: WireRequest, environ: dict[str, Any]) -> None:
     """Raise ServiceError (403/400, S3-shaped) unless the presigned request is well-formed, unexpired and,
     when signed with the emulator's own key, correctly signed."""
@@ -126,6 +164,10 @@ def check_presigned(state: EmulatorState, request: WireRequest, environ: dict[st
     def one(name: str) -> str | None:
         values = query.get(name)
         return values[0] if values else None
+
+    if "X-Amz-Credential" not in query:
+        _check_v2(state, request, one)
+        return
 
     sig = one("X-Amz-Signature")
     if not sig or not _SIGNATURE.fullmatch(sig):

@@ -74,6 +74,7 @@ def serve(
     tls: bool = False,
     enforce_quotas: bool = False,
     quota_overrides: Mapping[str, float] | None = None,
+    quota_scale: float = 1.0,
     fault_rate: float = 0.0,
     fault_seed: int = 0,
     fault_operations: Iterable[str] | None = None,
@@ -85,6 +86,7 @@ def serve(
         time_scale=time_scale,
         enforce_quotas=enforce_quotas,
         quota_overrides=quota_overrides,
+        quota_scale=quota_scale,
         fault_rate=fault_rate,
         fault_seed=fault_seed,
         fault_operations=fault_operations,
@@ -111,7 +113,7 @@ def serve(
     if settings:
         print("settings: " + ", ".join(settings), flush=True)
     try:
-        server.serve_forever()
+        server.serve_forever(poll_interval=0.1)
     except KeyboardInterrupt:
         print("iotfleet emulator stopped", file=sys.stderr, flush=True)
     finally:

@@ -1,0 +1,118 @@
+"""``iotfleet local start|status|stop``: the local emulator as a background server (or in the foreground)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.console import Console
+
+from iotfleet.aws.errors import OperationFailed, UsageError
+from iotfleet.cli.output import Output, key_values
+from iotfleet.cli.state import CliState, pass_state
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4567
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _background() -> Any:
+    """iotfleet.emulator.background, or a usage error naming the missing dependency."""
+    try:
+        from iotfleet.emulator import background
+    except ModuleNotFoundError as exc:
+        raise UsageError(
+            f"the local emulator needs its dependencies ({exc.name} is missing): pip install 'iotfleet[local]'"
+        ) from None
+    return background
+
+
+@click.group()
+def local() -> None:
+    """Run the local emulator: an AWS-compatible endpoint for iot, iot-data, iot-jobs-data, s3, iam and sts.
+
+    \b
+    Examples:
+      iotfleet local start
+      iotfleet local start --port 4600 --tls
+      iotfleet local status
+      iotfleet local stop
+    """
+
+
+@local.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
+              help="Port to listen on (0 picks a free one).")
+@click.option("--host", default=DEFAULT_HOST, show_default=True,
+              help="Address to bind. The default accepts connections from this machine only.")
+@click.option("--tls", is_flag=True, help="Serve HTTPS with a locally generated CA (printed, for AWS_CA_BUNDLE).")
+@click.option("--enforce-quotas", is_flag=True, help="Throttle calls above the AWS rate quotas.")
+@click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              metavar="N", help="Run the emulator clock N times faster than real time (demos).")
+@click.option("--foreground", is_flag=True, help="Run in this terminal until Ctrl-C instead of in the background.")
+@pass_state
+def start(
+    state: CliState, port: int, host: str, tls: bool, enforce_quotas: bool, time_scale: float, foreground: bool
+) -> None:
+    """Start the emulator (in the background unless --foreground).
+
+    \b
+    Examples:
+      iotfleet local start
+      iotfleet local start --enforce-quotas --time-scale 60
+      iotfleet local start --foreground --tls
+    """  # fmt: skip
+    output = state.output
+    if host not in LOOPBACK:
+        output.warn(f"binding to {host}: other machines can reach the emulator, which has no authentication")
+    if foreground:
+        from iotfleet.emulator.server import serve
+
+        try:
+            serve(host, port, tls=tls, enforce_quotas=enforce_quotas, time_scale=time_scale)
+        except OSError as exc:
+            raise OperationFailed(f"cannot listen on {host}:{port}: {exc.strerror or exc}", []) from exc
+        return
+    background = _background()
+    try:
+        status = background.start(host, port, tls=tls, enforce_quotas=enforce_quotas, time_scale=time_scale)
+    except background.BackgroundError as exc:
+        raise OperationFailed(str(exc), []) from exc
+    _show(output, status, "Started the local emulator")
+    if status.tls:
+        output.info(f"Trust its certificate with: export AWS_CA_BUNDLE={status.ca_path}")
+
+
+@local.command()
+@pass_state
+def status(state: CliState) -> None:
+    """Show whether the background emulator runs, where, and its log file. Exits 1 when it is not running."""
+    output = state.output
+    current = _background().status()
+    _show(output, current, "The local emulator is running" if current.running else "The local emulator is not running")
+    if not current.running:
+        raise click.exceptions.Exit(1)
+
+
+@local.command()
+@pass_state
+def stop(state: CliState) -> None:
+    """Stop the background emulator (all its state is lost)."""
+    output = state.output
+    if _background().stop():
+        output.info("Stopped the local emulator")
+    else:
+        output.info("The local emulator was not running")
+
+
+def _show(output: Output, status: Any, headline: str) -> None:
+    data = status.as_dict()
+
+    def render(console: Console) -> None:
+        console.print(headline)
+        rows = [("Endpoint", data["endpoint_url"]), ("PID", data["pid"]), ("Log", data["log"])]
+        if data["tls"]:
+            rows.append(("CA certificate", data["ca_certificate"]))
+        console.print(key_values(rows))
+
+    output.result(data, render=render)

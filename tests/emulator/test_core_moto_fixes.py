@@ -1,0 +1,181 @@
+"""Where moto differed from AWS in operations iotfleet uses, and the emulator's fixes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from iotfleet.emulator.testing import assert_valid_output
+
+
+def _shadow(response) -> dict:
+    return json.loads(response["payload"].read())
+
+
+def _code(err: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:
+    response = err.value.response
+    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_first_shadow_update_with_version_is_optimistic_locking(boto_clients) -> None:
+    data = boto_clients.iot_data
+    boto_clients.iot.create_thing(thingName="t1")
+    with pytest.raises(ClientError) as conflict:
+        data.update_thing_shadow(thingName="t1", payload=b'{"state":{"reported":{"a":1}},"version":5}')
+    assert _code(conflict) == ("ConflictException", 409)
+    created = _shadow(data.update_thing_shadow(thingName="t1", payload=b'{"state":{"reported":{"a":1}},"version":0}'))
+    assert created["version"] == 1
+    updated = _shadow(data.update_thing_shadow(thingName="t1", payload=b'{"state":{"desired":{"a":2}},"version":1}'))
+    assert updated["version"] == 2
+    with pytest.raises(ClientError) as stale:
+        data.update_thing_shadow(thingName="t1", payload=b'{"state":{"desired":{"a":3}},"version":1}')
+    assert _code(stale) == ("ConflictException", 409)
+    with pytest.raises(ClientError) as invalid:
+        data.update_thing_shadow(thingName="t1", payload=b'{"state":{"desired":{"a":3}},"version":"x"}')
+    assert _code(invalid) == ("InvalidRequestException", 400)
+    document = _shadow(data.get_thing_shadow(thingName="t1"))
+    assert document["state"] == {"desired": {"a": 2}, "reported": {"a": 1}, "delta": {"a": 2}}
+    assert document["version"] == 2
+
+
+def test_shadow_bad_documents_and_deleted_shadows(boto_clients) -> None:
+    data = boto_clients.iot_data
+    boto_clients.iot.create_thing(thingName="t1")
+    for payload, message in (
+        (b"not json", "Invalid JSON"),
+        (b'{"nostate":1}', "Missing required node: state"),
+        (b'{"state":{"other":{}}}', "State contains an invalid node"),
+        (b'{"state":{"reported":5}}', "Reported node must be an object"),
+    ):
+        with pytest.raises(ClientError) as caught:
+            data.update_thing_shadow(thingName="t1", payload=payload)
+        assert _code(caught) == ("InvalidRequestException", 400)
+        assert caught.value.response["Error"]["Message"] == message
+    with pytest.raises(ClientError) as missing_thing:
+        data.update_thing_shadow(thingName="nope", payload=b'{"state":{}}')
+    assert _code(missing_thing)[1] == 404
+    data.update_thing_shadow(thingName="t1", shadowName="cfg", payload=b'{"state":{"reported":{"a":1}}}')
+    data.delete_thing_shadow(thingName="t1", shadowName="cfg")
+    with pytest.raises(ClientError) as again:
+        data.delete_thing_shadow(thingName="t1", shadowName="cfg")
+    assert _code(again) == ("ResourceNotFoundException", 404)
+    with pytest.raises(ClientError):
+        data.get_thing_shadow(thingName="t1", shadowName="cfg")
+    # A re-created shadow continues the version and starts from an empty document.
+    recreated = _shadow(data.update_thing_shadow(thingName="t1", shadowName="cfg", payload=b'{"state":{"reported":{"b":2}}}'))
+    assert recreated["version"] == 3
+    assert _shadow(data.get_thing_shadow(thingName="t1", shadowName="cfg"))["state"] == {"reported": {"b": 2}}
+
+
+def test_list_named_shadows_for_thing(boto_clients) -> None:
+    data = boto_clients.iot_data
+    boto_clients.iot.create_thing(thingName="t1")
+    data.update_thing_shadow(thingName="t1", payload=b'{"state":{"reported":{}}}')
+    for name in ("b", "a", "$package", "c"):
+        data.update_thing_shadow(thingName="t1", shadowName=name, payload=b'{"state":{"reported":{"x":1}}}')
+    data.delete_thing_shadow(thingName="t1", shadowName="c")
+    first = data.list_named_shadows_for_thing(thingName="t1", pageSize=2)
+    assert_valid_output(data, "list_named_shadows_for_thing", first)
+    assert first["results"] == ["$package", "a"]
+    second = data.list_named_shadows_for_thing(thingName="t1", pageSize=2, nextToken=first["nextToken"])
+    assert second["results"] == ["b"] and "nextToken" not in second
+    assert isinstance(first["timestamp"], int)
+    with pytest.raises(ClientError) as missing:
+        data.list_named_shadows_for_thing(thingName="nope")
+    assert _code(missing) == ("ResourceNotFoundException", 404)
+    with pytest.raises(ClientError) as bad_token:
+        data.list_named_shadows_for_thing(thingName="t1", nextToken="garbage")
+    assert _code(bad_token) == ("InvalidRequestException", 400)
+
+
+def test_create_thing_is_idempotent_and_conflicts_on_different_settings(boto_clients) -> None:
+    iot = boto_clients.iot
+    first = iot.create_thing(thingName="t1", attributePayload={"attributes": {"a": "1"}})
+    iot.create_thing_group(thingGroupName="g1")
+    iot.add_thing_to_thing_group(thingGroupName="g1", thingName="t1")
+    again = iot.create_thing(thingName="t1", attributePayload={"attributes": {"a": "1"}})
+    assert again["thingId"] == first["thingId"]
+    assert iot.list_things_in_thing_group(thingGroupName="g1")["things"] == ["t1"]
+    with pytest.raises(iot.exceptions.ResourceAlreadyExistsException) as caught:
+        iot.create_thing(thingName="t1", attributePayload={"attributes": {"a": "2"}})
+    assert caught.value.response["resourceId"] == first["thingId"]
+
+
+def test_update_thing_versions_and_expected_version(boto_clients) -> None:
+    iot = boto_clients.iot
+    iot.create_thing(thingName="t1")
+    assert iot.describe_thing(thingName="t1")["version"] == 1
+    iot.update_thing(thingName="t1", attributePayload={"attributes": {"a": "1"}}, expectedVersion=1)
+    described = iot.describe_thing(thingName="t1")
+    assert described["version"] == 2 and described["attributes"] == {"a": "1"}
+    with pytest.raises(ClientError) as stale:
+        iot.update_thing(thingName="t1", attributePayload={"attributes": {"a": "2"}}, expectedVersion=1)
+    assert _code(stale) == ("VersionConflictException", 409)
+    with pytest.raises(ClientError) as stale_delete:
+        iot.delete_thing(thingName="t1", expectedVersion=1)
+    assert _code(stale_delete) == ("VersionConflictException", 409)
+    assert iot.describe_thing(thingName="t1")["attributes"] == {"a": "1"}
+    iot.delete_thing(thingName="t1", expectedVersion=2)
+
+
+def test_deleted_thing_leaves_its_groups(boto_clients) -> None:
+    iot = boto_clients.iot
+    iot.create_thing_group(thingGroupName="g1")
+    for name in ("t1", "t2"):
+        iot.create_thing(thingName=name)
+        iot.add_thing_to_thing_group(thingGroupName="g1", thingName=name)
+    iot.delete_thing(thingName="t1")
+    assert iot.list_things_in_thing_group(thingGroupName="g1")["things"] == ["t2"]
+
+
+@pytest.mark.parametrize(
+    ("call", "member"),
+    [
+        (lambda iot: iot.create_thing(thingName="has space"), "thingName"),
+        (lambda iot: iot.create_thing_group(thingGroupName="x" * 129), "thingGroupName"),
+        (lambda iot: iot.describe_thing(thingName="bad/slash"), "thingName"),
+    ],
+)
+def test_invalid_names_are_rejected_with_aws_error(boto_clients, call, member) -> None:
+    with pytest.raises(ClientError) as caught:
+        call(boto_clients.iot)
+    assert _code(caught) == ("InvalidRequestException", 400)
+    assert f"at '{member}'" in caught.value.response["Error"]["Message"]
+    assert boto_clients.iot.list_things()["things"] == []
+
+
+def test_describe_endpoint_returns_the_emulator_address(boto_clients, emulator) -> None:
+    host = emulator.endpoint_url.split("://", 1)[1]
+    for endpoint_type in ("iot:Data-ATS", "iot:Data", "iot:CredentialProvider", "iot:Jobs"):
+        response = boto_clients.iot.describe_endpoint(endpointType=endpoint_type)
+        assert response["endpointAddress"] == host
+        assert_valid_output(boto_clients.iot, "describe_endpoint", response)
+    with pytest.raises(ClientError) as caught:
+        boto_clients.iot.describe_endpoint(endpointType="iot:Nope")
+    assert _code(caught) == ("InvalidRequestException", 400)
+
+
+def test_tags_on_registry_resources(boto_clients) -> None:
+    iot = boto_clients.iot
+    group = iot.create_thing_group(thingGroupName="g1", tags=[{"Key": "team", "Value": "ops"}])
+    thing_type = iot.create_thing_type(thingTypeName="sensor", tags=[{"Key": "k", "Value": "v"}])
+    policy = iot.create_policy(policyName="p1", policyDocument='{"Version":"2012-10-17","Statement":[]}')
+    assert iot.list_tags_for_resource(resourceArn=group["thingGroupArn"])["tags"] == [{"Key": "team", "Value": "ops"}]
+    assert iot.list_tags_for_resource(resourceArn=thing_type["thingTypeArn"])["tags"] == [{"Key": "k", "Value": "v"}]
+    iot.tag_resource(resourceArn=policy["policyArn"], tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}])
+    iot.untag_resource(resourceArn=policy["policyArn"], tagKeys=["a"])
+    listed = iot.list_tags_for_resource(resourceArn=policy["policyArn"])
+    assert listed["tags"] == [{"Key": "b", "Value": "2"}]
+    assert_valid_output(iot, "list_tags_for_resource", listed)
+    thing = iot.create_thing(thingName="t1")
+    with pytest.raises(ClientError) as not_taggable:
+        iot.tag_resource(resourceArn=thing["thingArn"], tags=[{"Key": "a", "Value": "1"}])
+    assert _code(not_taggable) == ("InvalidRequestException", 400)
+    with pytest.raises(ClientError) as missing:
+        iot.list_tags_for_resource(resourceArn="arn:aws:iot:us-east-1:123456789012:thinggroup/nope")
+    assert _code(missing) == ("ResourceNotFoundException", 404)
+    iot.delete_thing_group(thingGroupName="g1")
+    recreated = iot.create_thing_group(thingGroupName="g1")
+    assert iot.list_tags_for_resource(resourceArn=recreated["thingGroupArn"])["tags"] == []

@@ -1,0 +1,107 @@
+"""The emulator as a separate process: background start/status/stop, TLS, the CLI, the control client."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+
+from iotfleet.emulator import background
+from iotfleet.emulator.control import EmulatorControl
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("IOTFLEET_HOME", str(tmp_path))
+    yield tmp_path
+    background.stop()
+
+
+def test_background_start_status_stop(home: Path) -> None:
+    assert not background.status().running
+    started = background.start("127.0.0.1", 0, enforce_quotas=True)
+    try:
+        assert started.running and started.pid and started.endpoint_url.startswith("http://127.0.0.1:")
+        info = json.loads((home / "emulator.json").read_text())
+        assert info["pid"] == started.pid
+        assert (home / "emulator.log").read_text().startswith("iotfleet emulator listening on ")
+        with pytest.raises(background.BackgroundError, match="already running"):
+            background.start("127.0.0.1", 0)
+        port = int(started.endpoint_url.rsplit(":", 1)[1])
+        assert background.ensure_running("127.0.0.1", port) == (started.endpoint_url, False)
+        control = EmulatorControl(started.endpoint_url)
+        assert control.quotas()["enforce"] is True
+        iot = boto3.session.Session().client(
+            "iot", endpoint_url=started.endpoint_url, region_name="us-east-1",
+            aws_access_key_id="k", aws_secret_access_key="s", config=Config(retries={"total_max_attempts": 1}),
+        )  # fmt: skip
+        iot.create_thing(thingName="remote")
+        assert control.counters()["iot:CreateThing"]["calls"] == 1
+    finally:
+        assert background.stop() is True
+    assert not background.status().running
+    assert not (home / "emulator.json").exists()
+    assert background.stop() is False
+
+
+def test_ensure_running_starts_one_when_none_answers(home: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    endpoint, started = background.ensure_running("127.0.0.1", port)
+    assert (endpoint, started) == (f"http://127.0.0.1:{port}", True)
+    assert background.ensure_running("127.0.0.1", port) == (endpoint, False)
+
+
+def test_start_failure_reports_the_log(home: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(background.BackgroundError, match="in use"):
+            background.start("127.0.0.1", port)
+
+
+def test_tls_describe_endpoint_builds_a_working_https_url(home: Path) -> None:
+    started = background.start("127.0.0.1", 0, tls=True)
+    assert started.endpoint_url.startswith("https://localhost:")
+    ca = started.ca_path
+    assert ca and Path(ca).exists()
+    config = Config(retries={"total_max_attempts": 1})
+    session = boto3.session.Session(aws_access_key_id="k", aws_secret_access_key="s", region_name="us-east-1")
+    iot = session.client("iot", endpoint_url=started.endpoint_url, verify=ca, config=config)
+    iot.create_thing(thingName="secure")
+    address = iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
+    assert ":" in address and "://" not in address
+    # As AWS documents: the data plane is https://<endpointAddress>.
+    data = session.client("iot-data", endpoint_url=f"https://{address}", verify=ca, config=config)
+    data.update_thing_shadow(thingName="secure", payload=b'{"state":{"reported":{"ok":true}}}')
+    assert json.loads(data.get_thing_shadow(thingName="secure")["payload"].read())["state"]["reported"] == {"ok": True}
+    assert requests.get(f"https://{address}/_emulator/health", verify=ca, timeout=10).json()["tls"] is True
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(f"https://{address}/_emulator/health", timeout=10)
+
+
+def test_cli_local_start_status_stop(home: Path) -> None:
+    from click.testing import CliRunner
+
+    from iotfleet.cli.main import cli
+
+    runner = CliRunner()
+    started = runner.invoke(cli, ["--output", "json", "local", "start", "--port", "0"])
+    assert started.exit_code == 0, started.output
+    document = json.loads(started.stdout)
+    assert document["running"] is True
+    status = runner.invoke(cli, ["local", "status"])
+    assert status.exit_code == 0 and document["endpoint_url"] in status.stdout
+    stopped = runner.invoke(cli, ["local", "stop"])
+    assert stopped.exit_code == 0 and "Stopped" in stopped.stderr
+    assert runner.invoke(cli, ["local", "status"]).exit_code == 1
