@@ -229,11 +229,25 @@ def find_placeholders(text: str, param: str | None = None) -> list[Placeholder]:
                 f"unterminated placeholder at character {start}: {text[start : start + 60]!r}", param
             )
         whole = text[start : end + 1]
-        if "{" in whole[2:]:
-            raise UsageError(f"placeholder at character {start} contains '{{': {whole!r}", param)
+        if any(ch in whole[2:-1] for ch in '"{\n'):
+            # The brace that closes it lies beyond its JSON string: the placeholder itself is not closed.
+            raise UsageError(f"unterminated placeholder at character {start}: {text[start:start + 60]!r}", param)
         found.append(parse_placeholder(whole, text[start + len(PLACEHOLDER_PREFIX) : end], param))
         start = text.find(PLACEHOLDER_PREFIX, end + 1)
     return found
+
+
+def referenced_versions(text: str) -> set[PackageVersionRef]:
+    """The package versions named by the well-formed package placeholders of ``text``, ignoring anything else.
+
+    For reading documents AWS already accepted (the delete guard), where a strict check has no place.
+    """
+    refs: set[PackageVersionRef] = set()
+    for match in re.finditer(r"\$\{aws:iot:(package:[^}]*)\}", text):
+        body = _PACKAGE_BODY.fullmatch(match.group(1))
+        if body is not None and body["package"] and body["version"]:
+            refs.add(PackageVersionRef(body["package"], body["version"]))
+    return refs
 
 
 def check_document(text: str, param: str | None = "--document") -> CheckedDocument:
