@@ -45,6 +45,7 @@ import heapq
 import itertools
 from collections import deque
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from iotfleet.emulator.errors import (
@@ -186,14 +187,14 @@ class JobsEngine:
 
     def _job_events(self, job: Job) -> Iterable[Event]:
         if job.deletion_due is not None:
-            yield (job.deletion_due, _DELETION, job.seq, lambda when, job=job: self._finish_deletion(job))
+            yield (job.deletion_due, _DELETION, job.seq, partial(self._finish_deletion, job))
             return
         if job.status == JOB_SCHEDULED and job.schedule.start is not None:
-            yield (job.schedule.start, _START, job.seq, lambda when, job=job: self._start(job, when))
+            yield (job.schedule.start, _START, job.seq, partial(self._start, job))
         if job.status == JOB_IN_PROGRESS and job.schedule.end is not None and not job.end_applied:
-            yield (job.schedule.end, _END, job.seq, lambda when, job=job: self._apply_end(job, when))
+            yield (job.schedule.end, _END, job.seq, partial(self._apply_end, job))
         if job.next_tick is not None:
-            yield (job.next_tick, _TICK, job.seq, lambda when, job=job: self._tick(job, when))
+            yield (job.next_tick, _TICK, job.seq, partial(self._tick, job))
 
     def _schedule_timeout(self, job: Job, execution: JobExecution) -> None:
         deadline = execution.deadline()
@@ -345,7 +346,7 @@ class JobsEngine:
             elif execution.status == IN_PROGRESS and force:
                 execution.end_by_service(CANCELED, when, force=True)
 
-    def _finish_deletion(self, job: Job) -> None:
+    def _finish_deletion(self, job: Job, when: float) -> None:
         del self._jobs[job.job_id]
         for thing in job.executions:
             jobs = self._thing_jobs.get(thing)
@@ -469,9 +470,11 @@ class JobsEngine:
         document, source = params.get("document"), params.get("documentSource")
         if document is not None and source is not None:
             raise InvalidRequestException("Give either document or documentSource, not both")
-        if document is None and source is None:
+        if document is not None:
+            return str(document)
+        if source is None:
             raise InvalidRequestException("A job needs a document, a documentSource or a jobTemplateArn")
-        return document if document is not None else self._fetch_document(source)
+        return self._fetch_document(str(source))
 
     def _check_package_versions(self, version_arns: list[str]) -> list[tuple[str, str]]:
         names = []

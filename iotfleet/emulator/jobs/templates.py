@@ -69,7 +69,7 @@ class TemplateStore:
             document, source = params.get("document"), params.get("documentSource")
             if (document is None) == (source is None):
                 raise InvalidRequestException("A job template needs exactly one of document and documentSource")
-            template.document = document if document is not None else load_document(source)
+            template.document = str(document) if document is not None else load_document(str(source))
             template.document_source = source
         self._apply_settings(template, params)
         self._templates[template_id] = template
