@@ -17,6 +17,10 @@ def jobs() -> None:
 
 def _register() -> None:
     """Add the subcommands (imported here, not at the top, because they import this group's module)."""
+    from iotfleet.cli.jobs_create import create, template
+
+    jobs.add_command(create)
+    jobs.add_command(template)
 
 
 _register()
