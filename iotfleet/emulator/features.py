@@ -13,5 +13,9 @@ from iotfleet.emulator import (
 )
 
 # isort: split
+# The jobs engine before registry_tags: its tag holder answers for jobs and job templates first.
+from iotfleet.emulator.jobs import handlers_control, handlers_data  # noqa: F401
+
+# isort: split
 # Last: its tag holder answers for moto-kept resources only after the features' own holders.
 from iotfleet.emulator import registry_tags  # noqa: F401

@@ -8,8 +8,6 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-import iotfleet.emulator.jobs.handlers_control
-import iotfleet.emulator.jobs.handlers_data  # noqa: F401
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.emulator.testing import assert_valid_output
 
