@@ -283,6 +283,18 @@ def _existing_object_version(ctx: AwsContext, bucket: str, key: str, sha256: str
     return None
 
 
+def check_versioned(ctx: AwsContext, bucket: str) -> None:
+    """A package artifact names an S3 object version, so the bucket must keep versions."""
+    try:
+        status = ctx.s3.get_bucket_versioning(Bucket=bucket).get("Status")
+    except ClientError as err:
+        if is_error(err, "NoSuchBucket"):
+            raise UsageError(f"bucket {bucket} does not exist", "--fleet") from None
+        raise
+    if status != "Enabled":
+        raise UsageError(f"bucket {bucket} does not keep object versions (versioning is {status or 'off'})", "--fleet")
+
+
 def upload_artifact(
     ctx: AwsContext, bucket: str, key: str, path: Path, sha256: str, size: int
 ) -> tuple[str, bool]:
@@ -300,12 +312,7 @@ def upload_artifact(
             Metadata={SHA256_ATTRIBUTE: sha256},
             **_bucket_encryption(ctx, bucket),
         )
-    version_id = answer.get("VersionId")
-    if not version_id or version_id == "null":
-        raise UsageError(
-            f"bucket {bucket} is not versioned: a package artifact must name an S3 object version", "--fleet"
-        )
-    return str(version_id), True
+    return str(answer["VersionId"]), True
 
 
 def upload_version(
@@ -341,6 +348,8 @@ def upload_version(
 
     get_package(ctx, package)
     existing = _find_version(ctx, package, version)
+    if existing is None:
+        check_versioned(ctx, bucket)
     if existing is not None:
         recorded = (existing.get("attributes") or {}).get(SHA256_ATTRIBUTE)
         if recorded != sha256:
