@@ -133,9 +133,12 @@ class EmulatorApp:
                 error = InternalFailureException(f"the iotfleet emulator failed: {type(exc).__name__}: {exc}")
                 status, headers, body = error_response("rest-json", "", error, request_id)
                 headers = [*headers, ("x-amzn-RequestId", request_id)]
+        length = str(len(body))
+        if environ.get("REQUEST_METHOD") == "HEAD":  # no body is sent: keep the length of what GET would send
+            length = next((v for k, v in headers if k.lower() == "content-length"), length)
         headers = [(k, v) for k, v in headers if k.lower() not in _HOP_HEADERS]
         if status != 204 and status != 304:
-            headers.append(("Content-Length", str(len(body))))
+            headers.append(("Content-Length", length))
         start_response(_status_line(status), headers)
         return [body]
 
@@ -287,7 +290,9 @@ class EmulatorApp:
         if not self.moto.implements(service, operation.name):
             raise NotImplementedException(f"the iotfleet emulator does not support {qualified}")
         try:
-            status, headers, body = self.moto.call(service, request.environ, request.body)
+            status, headers, body = self.moto.call(
+                service, request.environ, request.body, operation.name, request.labels
+            )
         except NotImplementedError as exc:
             raise NotImplementedException(f"the iotfleet emulator does not support {qualified}") from exc
         if status >= 500:

@@ -15,6 +15,7 @@ emulator's global lock (handlers, hooks and event subscribers already are).
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import io
 import json
 import threading
@@ -22,12 +23,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import moto.core.responses as _core_responses
 import moto.iot.models as _iot_models
 import moto.iotdata.models as _iotdata_models
 import moto.s3.models as _s3_models
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.base_backend import BackendDict
 from moto.core.exceptions import JsonRESTError
+from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY as _PRESERVED_KEY
+from moto.core.request import should_preserve_original_header_name as _should_preserve
+from moto.core.responses import BaseResponse
 from moto.core.utils import camelcase_to_underscores
 from moto.iam.models import get_account_id_from
 from moto.iot.exceptions import ResourceAlreadyExistsException as _MotoIotAlreadyExists
@@ -40,7 +45,11 @@ from moto.iotdata.exceptions import InvalidRequestException as _MotoShadowInvali
 from moto.iotdata.exceptions import ResourceNotFoundException as _MotoShadowNotFound
 from moto.iotdata.models import FakeShadow, IoTDataPlaneBackend, iotdata_backends
 from moto.iotdata.responses import IoTDataPlaneResponse
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.moto_server.werkzeug_app import (
+    BackendRequest,
+    DomainDispatcherApplication,
+    create_backend_app,
+)
 from moto.s3.models import S3Backend, s3_backends
 from moto.utilities.utils import get_partition
 
@@ -51,14 +60,21 @@ if TYPE_CHECKING:
     from iotfleet.emulator.clock import EmulatorClock
     from iotfleet.emulator.state import EmulatorState
 
-REQUEST_HANDLER = MotoRequestHandler
-"""werkzeug request handler that keeps underscores in header names (S3 metadata), as moto's server does."""
+PRESERVED_HEADER_NAMES_ENVIRON_KEY = _PRESERVED_KEY
+"""Environ key where moto expects the original spelling of header names it keeps underscores in."""
+
+
+def keeps_underscore_header(name: str) -> bool:
+    """Whether moto wants a header whose name contains ``_`` (S3 user metadata such as ``x-amz-meta-my_key``)."""
+    return _should_preserve(name)
 
 # botocore service name -> moto backend name
 _MOTO_BACKENDS = {"iot": "iot", "iot-data": "iotdata", "s3": "s3", "iam": "iam", "sts": "sts"}
 _RESPONSE_CLASSES: dict[str, type] = {"iot": IoTResponse, "iot-data": IoTDataPlaneResponse}
 
 HttpResult = tuple[int, list[tuple[str, str]], bytes]
+# WSGI environ key carrying the (operation, URI labels) the front app already found.
+_ROUTE_KEY = "iotfleet.route"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -94,14 +110,27 @@ class MotoGateway:
             return True  # s3/iam/sts dispatch internally; NotImplementedError tells us at call time
         return callable(getattr(response_class, camelcase_to_underscores(operation), None))
 
-    def call(self, service: str, environ: dict[str, Any], body: bytes) -> HttpResult:
+    def call(
+        self,
+        service: str,
+        environ: dict[str, Any],
+        body: bytes,
+        operation: str | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> HttpResult:
         """Run the request described by ``environ`` (with ``body``) through moto. Not thread-safe: hold the lock.
 
+        ``operation`` and ``labels`` (already found by the front app) spare moto routing the request again.
         Raises ``NotImplementedError`` when moto does not implement the operation.
         """
         environ = dict(environ)
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
+        if operation is not None:
+            environ[_ROUTE_KEY] = (operation, labels or {})
+        response_class = _RESPONSE_CLASSES.get(service)
+        if response_class is not None:
+            return self._dispatch(response_class, environ)
         captured: dict[str, Any] = {}
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -117,6 +146,25 @@ class MotoGateway:
             if close is not None:
                 close()
         return captured["status"], list(captured["headers"]), chunks
+
+
+    @staticmethod
+    def _dispatch(response_class: Any, environ: dict[str, Any]) -> HttpResult:
+        """Call a rest-json service's response class directly, as moto's Flask view would (iot, iot-data).
+
+        These services have one catch-all route, so Flask's routing, CORS and response objects
+        add nothing but time.
+        """
+        request = BackendRequest(environ)
+        result = response_class.dispatch(request, request.raw_url, dict(request.headers))
+        if len(result) == 3:
+            status, headers, content = result
+        else:
+            status, headers, content = 200, {}, result
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        pairs = [(str(k), str(v)) for k, v in headers.items() if k.lower() != "status"]
+        return int(status), pairs, content or b""
 
 
 def reset_moto() -> None:
@@ -159,6 +207,7 @@ _ORIGINALS: dict[str, Any] = {
     "IoTDataPlaneBackend.list_named_shadows_for_thing": IoTDataPlaneBackend.list_named_shadows_for_thing,
     "FakeShadow.create_from_previous_version": FakeShadow.create_from_previous_version,
     "S3Backend.get_object": S3Backend.get_object,
+    "BaseResponse._get_action_from_method_and_request_uri": BaseResponse._get_action_from_method_and_request_uri,
 }
 # Parameters each original must take, in order (after self), for the fixes to call it correctly.
 _EXPECTED_PARAMETERS: dict[str, tuple[str, ...]] = {
@@ -177,6 +226,7 @@ _EXPECTED_PARAMETERS: dict[str, tuple[str, ...]] = {
     "IoTDataPlaneBackend.list_named_shadows_for_thing": ("thing_name",),
     "FakeShadow.create_from_previous_version": ("previous_shadow", "payload"),
     "S3Backend.get_object": ("bucket_name", "key_name", "version_id"),
+    "BaseResponse._get_action_from_method_and_request_uri": ("request",),
 }
 
 
@@ -193,7 +243,12 @@ def moto_contract_problems() -> list[str]:
         parameters = [p for p in inspect.signature(_ORIGINALS[name]).parameters if p not in ("self", "cls")]
         if tuple(parameters[: len(expected)]) != expected:
             problems.append(f"{name} takes {tuple(parameters)}, expected {expected} first")
-    for module, attribute in ((_iot_models, "utcnow"), (_s3_models, "utcnow"), (_iotdata_models, "time")):
+    for module, attribute in (
+        (_iot_models, "utcnow"),
+        (_s3_models, "utcnow"),
+        (_iotdata_models, "time"),
+        (_core_responses, "method_names_from_class"),
+    ):
         if not hasattr(module, attribute):
             problems.append(f"{module.__name__} no longer has {attribute} (the clock patch)")
     backend = IoTBackend("us-east-1", DEFAULT_ACCOUNT_ID)
@@ -270,6 +325,23 @@ def _apply_fixes() -> None:
     if _fixes_applied:
         return
     _fixes_applied = True
+
+    # Speed: moto lists a response class's methods with inspect on every request; they never change.
+    method_names = functools.cache(_core_responses.method_names_from_class)
+    _core_responses.method_names_from_class = method_names  # type: ignore[assignment]
+
+    # Speed: moto routes each request again from the botocore model; use the front app's answer.
+    original_route = _ORIGINALS["BaseResponse._get_action_from_method_and_request_uri"]
+
+    def route_from_front_app(self: BaseResponse, request: Any) -> str:
+        found = request.environ.get(_ROUTE_KEY)
+        if found is None:
+            return original_route(self, request)  # type: ignore[no-any-return]
+        operation, labels = found
+        self.uri_match = dict(labels)
+        return operation  # type: ignore[no-any-return]
+
+    BaseResponse._get_action_from_method_and_request_uri = route_from_front_app  # type: ignore[method-assign]
 
     # Lookups by name scan every thing/group in moto; the ARN is a function of the name, so index by it.
     def describe_thing(self: IoTBackend, thing_name: str) -> FakeThing:
@@ -727,7 +799,8 @@ def is_known_thing_group_name(account_id: str, region: str, group_name: str) -> 
 
 __all__ = [
     "DEFAULT_ACCOUNT",
-    "REQUEST_HANDLER",
+    "PRESERVED_HEADER_NAMES_ENVIRON_KEY",
+    "keeps_underscore_header",
     "MotoGateway",
     "S3ObjectRecord",
     "ThingGroupRecord",

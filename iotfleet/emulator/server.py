@@ -12,30 +12,16 @@ import ssl
 import sys
 from collections.abc import Iterable, Mapping
 from types import FrameType
-from typing import Any
-
-from werkzeug.serving import BaseWSGIServer
-from werkzeug.serving import make_server as _werkzeug_server
 
 from iotfleet.emulator import moto_patches
 from iotfleet.emulator.app import EmulatorApp
+from iotfleet.emulator.httpserver import EmulatorHTTPServer, UnderscoreHeaders
 from iotfleet.emulator.state import EmulatorState
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4567
-
-
-class _QuietHandler(moto_patches.REQUEST_HANDLER):  # type: ignore[misc,valid-type]
-    """No access log line per request (thousands per test run); errors are still logged."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
-
-
-class _AccessLogHandler(moto_patches.REQUEST_HANDLER):  # type: ignore[misc,valid-type]
-    pass
 
 
 def _ssl_context(tls: bool) -> ssl.SSLContext | None:
@@ -49,19 +35,26 @@ def _ssl_context(tls: bool) -> ssl.SSLContext | None:
     return context
 
 
-def make_server(state: EmulatorState, host: str, port: int, *, access_log: bool = False) -> BaseWSGIServer:
-    """A threaded HTTP(S) server for a new :class:`EmulatorApp` on ``state`` (not started)."""
+def make_server(state: EmulatorState, host: str, port: int, *, access_log: bool = False) -> EmulatorHTTPServer:
+    """A threaded HTTP(S) server for a new :class:`EmulatorApp` on ``state`` (not started).
+
+    Raises OSError when the address cannot be bound.
+    """
     app = EmulatorApp(state)
-    server = _werkzeug_server(
+    server = EmulatorHTTPServer(
         host,
         port,
         app,
-        threaded=True,
-        request_handler=_AccessLogHandler if access_log else _QuietHandler,
         ssl_context=_ssl_context(state.tls),
+        access_log=access_log,
+        underscore_headers=UnderscoreHeaders(
+            moto_patches.keeps_underscore_header, moto_patches.PRESERVED_HEADER_NAMES_ENVIRON_KEY
+        ),
     )
     scheme = "https" if state.tls else "http"
     url_host = "localhost" if state.tls and host in ("127.0.0.1", "localhost") else host
+    if ":" in url_host:
+        url_host = f"[{url_host}]"
     state.base_url = f"{scheme}://{url_host}:{server.server_port}"
     server.emulator_app = app  # type: ignore[attr-defined]
     return server
@@ -92,6 +85,8 @@ def serve(
         fault_operations=fault_operations,
         tls=tls,
     )
+    if access_log:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     server = make_server(state, host, port, access_log=access_log)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -120,5 +115,3 @@ def serve(
         server.server_close()
 
 
-def server_info(server: Any) -> tuple[str, int]:
-    return server.server_address[0], server.server_port

@@ -121,3 +121,18 @@ def test_unknown_path_is_a_json_error(emulator, make_client) -> None:
     assert response.status_code == 404
     assert response.headers["x-amzn-ErrorType"] == "UnknownOperationException"
     assert "GET /no/such/route" in response.json()["message"]
+
+
+def test_s3_head_lengths_metadata_and_chunked_uploads(boto_clients) -> None:
+    import requests
+
+    s3 = boto_clients.s3
+    s3.create_bucket(Bucket="data-bucket")
+    s3.put_object(Bucket="data-bucket", Key="a.bin", Body=b"12345", Metadata={"build_id": "7"})
+    head = s3.head_object(Bucket="data-bucket", Key="a.bin")
+    assert head["ContentLength"] == 5
+    assert head["Metadata"] == {"build_id": "7"}
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": "data-bucket", "Key": "chunked.bin"})
+    reply = requests.put(url, data=iter([b"ab", b"cd", b"ef"]), timeout=10)  # Transfer-Encoding: chunked
+    assert reply.status_code == 200, reply.text
+    assert s3.get_object(Bucket="data-bucket", Key="chunked.bin")["Body"].read() == b"abcdef"

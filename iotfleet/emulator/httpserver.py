@@ -1,0 +1,242 @@
+"""A small threaded HTTP/1.1 WSGI server that keeps connections alive.
+
+werkzeug's development server (what moto's server uses) closes the connection after every
+response and does the TLS handshake on its accept loop. SDK clients pool connections, so reusing
+them saves a TCP (and TLS) handshake and a new server thread per call: the emulator answers
+noticeably more calls per second. The emulator app always reads the whole request body and always
+answers with a Content-Length, which is what makes keep-alive safe here.
+"""
+
+from __future__ import annotations
+
+import http.server
+import io
+import logging
+import socket
+import socketserver
+import ssl
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+log = logging.getLogger(__name__)
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+IDLE_TIMEOUT = 120.0
+MAX_LINE = 65536
+
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "iotfleet-emulator"
+    sys_version = ""
+    timeout = IDLE_TIMEOUT
+    server: EmulatorHTTPServer
+
+    def handle_one_request(self) -> None:
+        try:
+            self.raw_requestline = self.rfile.readline(MAX_LINE + 1)
+        except (TimeoutError, ConnectionError, ssl.SSLError):
+            self.close_connection = True
+            return
+        if not self.raw_requestline:
+            self.close_connection = True
+            return
+        if len(self.raw_requestline) > MAX_LINE:
+            self.send_error(414)
+            return
+        if not self.parse_request():  # sends its own error; answers "Expect: 100-continue"
+            return
+        try:
+            self._run_wsgi()
+        except (ConnectionError, TimeoutError, ssl.SSLError):
+            self.close_connection = True
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            parts = []
+            while True:
+                size_line = self.rfile.readline(MAX_LINE + 1)
+                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(MAX_LINE + 1) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline(MAX_LINE + 1)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _environ(self, body: bytes) -> dict[str, Any]:
+        target = self.path
+        path, _, query = target.partition("?")
+        if "://" in path:  # absolute-form request target
+            path = "/" + path.split("://", 1)[1].partition("/")[2]
+        server = self.server
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": self.command,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
+            "QUERY_STRING": query,
+            "RAW_URI": target,
+            "REQUEST_URI": target,
+            "SERVER_NAME": server.server_name,
+            "SERVER_PORT": str(server.server_port),
+            "SERVER_PROTOCOL": self.request_version,
+            "REMOTE_ADDR": self.client_address[0] if self.client_address else "",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "https" if server.ssl_context is not None else "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        preserved: dict[str, str] = {}
+        for name, value in self.headers.items():
+            key = name.upper().replace("-", "_")
+            if "_" in name:
+                if server.underscore_headers is None or not server.underscore_headers.keep(name):
+                    continue  # a header spelled with "_" must not stand in for one spelled with "-"
+                preserved[f"HTTP_{key}"] = name
+            if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                if key == "CONTENT_TYPE":
+                    environ[key] = value
+                continue
+            key = f"HTTP_{key}"
+            environ[key] = f"{environ[key]},{value}" if key in environ else value
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        if preserved and server.underscore_headers is not None:
+            environ[server.underscore_headers.environ_key] = preserved
+        return environ
+
+    def _run_wsgi(self) -> None:
+        body = self._read_body()
+        environ = self._environ(body)
+        response: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            response["status"] = status
+            response["headers"] = headers
+            return lambda data: None
+
+        result = self.server.app(environ, start_response)
+        try:
+            content = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        if (self.headers.get("Connection") or "").lower() == "close" or self.request_version != "HTTP/1.1":
+            self.close_connection = True
+        lines = [f"HTTP/1.1 {response['status']}\r\n"]
+        has_length = False
+        for name, value in response["headers"]:
+            if name.lower() == "content-length":
+                has_length = True
+            lines.append(f"{name}: {value}\r\n")
+        if not has_length:
+            lines.append(f"Content-Length: {len(content)}\r\n")
+        lines.append(f"Date: {self.date_time_string()}\r\n")
+        if self.close_connection:
+            lines.append("Connection: close\r\n")
+        lines.append("\r\n")
+        head = "".join(lines).encode("latin-1")
+        if self.command == "HEAD":
+            self.wfile.write(head)
+        else:
+            self.wfile.write(head + content)
+        self.wfile.flush()
+        if self.server.access_log:
+            self.log_request(response["status"].split(" ", 1)[0], len(content))
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.info("%s %s", self.address_string(), format % args)
+
+
+@dataclass(frozen=True)
+class UnderscoreHeaders:
+    """Which header names containing ``_`` to pass on (others are dropped, as WSGI servers do), and the
+    environ key under which their original spelling is recorded for the app."""
+
+    keep: Callable[[str], bool]
+    environ_key: str
+
+
+class EmulatorHTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    """Threaded HTTP/1.1 (optionally TLS) server for one WSGI app; ``serve_forever()``/``shutdown()``."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        app: WsgiApp,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        access_log: bool = False,
+        underscore_headers: UnderscoreHeaders | None = None,
+    ) -> None:
+        self.app = app
+        self.underscore_headers = underscore_headers
+        self._connections: set[Any] = set()
+        self._connections_lock = threading.Lock()
+        self.ssl_context = ssl_context
+        self.access_log = access_log
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        super().__init__((host, port), _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks the host name up (getfqdn), which can stall without DNS.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Runs on the connection's own thread, so a slow TLS handshake never blocks accepting others."""
+        with self._connections_lock:
+            self._connections.add(request)
+        try:
+            if self.ssl_context is None:
+                super().finish_request(request, client_address)
+                return
+            try:
+                secure = self.ssl_context.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError) as exc:
+                log.debug("TLS handshake with %s failed: %s", client_address, exc)
+                return
+            with self._connections_lock:
+                self._connections.discard(request)
+                self._connections.add(secure)
+                request = secure
+            try:
+                super().finish_request(secure, client_address)
+            finally:
+                secure.close()
+        finally:
+            with self._connections_lock:
+                self._connections.discard(request)
+
+    def server_close(self) -> None:
+        """Stop listening and end the kept-alive connections, so no client reaches the app afterwards."""
+        super().server_close()
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                continue  # already closed by the client
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.exception("error serving %s", client_address)
