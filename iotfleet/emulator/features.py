@@ -9,6 +9,7 @@ from iotfleet.emulator import (
     dynamic_groups,  # noqa: F401
     indexing,  # noqa: F401
     package_catalog,  # noqa: F401
+    registry_lists,  # noqa: F401
     search,  # noqa: F401
 )
 

@@ -179,3 +179,35 @@ def test_tags_on_registry_resources(boto_clients) -> None:
     iot.delete_thing_group(thingGroupName="g1")
     recreated = iot.create_thing_group(thingGroupName="g1")
     assert iot.list_tags_for_resource(resourceArn=recreated["thingGroupArn"])["tags"] == []
+
+
+def test_group_listings_page_and_recurse(boto_clients) -> None:
+    iot = boto_clients.iot
+    iot.create_thing_group(thingGroupName="parent")
+    iot.create_thing_group(thingGroupName="child", parentGroupName="parent")
+    for index in range(5):
+        iot.create_thing(thingName=f"p{index}")
+        iot.add_thing_to_thing_group(thingGroupName="parent", thingName=f"p{index}")
+    iot.create_thing(thingName="c0")
+    iot.add_thing_to_thing_group(thingGroupName="child", thingName="c0")
+    iot.add_thing_to_thing_group(thingGroupName="child", thingName="p0")
+    first = iot.list_things_in_thing_group(thingGroupName="parent", maxResults=2)
+    assert first["things"] == ["p0", "p1"] and first["nextToken"]
+    assert_valid_output(iot, "list_things_in_thing_group", first)
+    pages = iot.get_paginator("list_things_in_thing_group").paginate(
+        thingGroupName="parent", recursive=True, PaginationConfig={"PageSize": 2}
+    )
+    assert [name for p in pages for name in p["things"]] == ["p0", "p1", "p2", "p3", "p4", "c0"]
+    assert iot.list_things_in_thing_group(thingGroupName="child")["things"] == ["c0", "p0"]
+    groups = iot.list_thing_groups_for_thing(thingName="p0", maxResults=1)
+    assert len(groups["thingGroups"]) == 1 and "nextToken" in groups
+    listed = iot.list_thing_groups(maxResults=1)
+    assert len(listed["thingGroups"]) == 1
+    second = iot.list_thing_groups(maxResults=1, nextToken=listed["nextToken"])
+    assert {listed["thingGroups"][0]["groupName"], second["thingGroups"][0]["groupName"]} == {"parent", "child"}
+    with pytest.raises(ClientError) as missing:
+        iot.list_things_in_thing_group(thingGroupName="nope")
+    assert _code(missing) == ("ResourceNotFoundException", 404)
+    with pytest.raises(ClientError) as too_many:
+        iot.list_things_in_thing_group(thingGroupName="parent", maxResults=251)
+    assert _code(too_many) == ("InvalidRequestException", 400)
