@@ -820,11 +820,18 @@ def _check_earlier(ctx: AwsContext, package: str, version: str) -> None:
             "--to",
         )
     created = target.get("creationDate")
-    newer = [v["versionName"] for v in list_versions(ctx, package)
-             if v["versionName"] != version and created is not None and v.get("creationDate") and v["creationDate"] > created]  # fmt: skip
+    newer = [
+        v["versionName"]
+        for v in list_versions(ctx, package)
+        if v["versionName"] != version
+        and v.get("status") in DEPLOYABLE
+        and created is not None
+        and v.get("creationDate") is not None
+        and v["creationDate"] > created
+    ]
     if not newer:
         raise UsageError(
-            f"{package}/{version} is the newest version: a rollback goes back to an earlier one "
+            f"{package}/{version} is the newest released version: a rollback goes back to an earlier one "
             f"(deploy it with iotfleet jobs create --package {package} --version {version})",
             "--to",
         )
