@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from iotfleet.emulator.events import GROUP_MEMBERSHIP_CHANGED
 from iotfleet.emulator.indexing import set_connectivity
 from iotfleet.emulator.moto_patches import DEFAULT_ACCOUNT
 from iotfleet.emulator.pytest_plugin import REGION, BotoClients
+from iotfleet.emulator.testing import assert_valid_output
 
 QUERY = "shadow.reported.batteryStatus>50"
 
@@ -52,6 +55,7 @@ def fleet(boto_clients: BotoClients) -> Any:
 def test_membership_is_the_query_and_follows_shadow_updates(fleet: Any, boto_clients: BotoClients) -> None:
     iot_data = boto_clients.iot_data
     created = fleet.create_dynamic_thing_group(thingGroupName="charged", queryString=QUERY)
+    assert_valid_output(fleet, "create_dynamic_thing_group", created)
     assert (created["indexName"], created["queryVersion"], created["queryString"]) == (
         "AWS_Things",
         "2017-09-30",
@@ -105,6 +109,7 @@ def test_describe_update_and_delete(fleet: Any) -> None:
         tags=[{"Key": "team", "Value": "ota"}],
     )
     described = fleet.describe_thing_group(thingGroupName="charged")
+    assert_valid_output(fleet, "describe_thing_group", described)
     assert (described["status"], described["queryString"], described["indexName"]) == (
         "ACTIVE",
         QUERY,
@@ -121,6 +126,7 @@ def test_describe_update_and_delete(fleet: Any) -> None:
         thingGroupProperties={"thingGroupDescription": "almost full"},
         expectedVersion=version,
     )
+    assert_valid_output(fleet, "update_dynamic_thing_group", updated)
     assert updated["version"] == version + 1
     assert members(fleet, "charged") == ["dev-6", "dev-7"]
     again = fleet.describe_thing_group(thingGroupName="charged")
@@ -142,7 +148,8 @@ def test_describe_update_and_delete(fleet: Any) -> None:
     arn = again["thingGroupArn"]
     assert fleet.list_tags_for_resource(resourceArn=arn)["tags"] == [{"Key": "team", "Value": "ota"}]
     assert "charged" in [g["groupName"] for g in fleet.list_thing_groups()["thingGroups"]]
-    fleet.delete_dynamic_thing_group(thingGroupName="charged")
+    deleted = fleet.delete_dynamic_thing_group(thingGroupName="charged")
+    assert_valid_output(fleet, "delete_dynamic_thing_group", deleted)
     assert fleet.list_thing_groups_for_thing(thingName="dev-7")["thingGroups"] == []
     with pytest.raises(ClientError) as info:
         fleet.describe_thing_group(thingGroupName="charged")
@@ -277,3 +284,17 @@ def test_membership_changes_reach_subscribers(emulator: Any, fleet: Any, boto_cl
     assert sorted(seen) == sorted(
         [("charged", f"dev-{i}", True) for i in (4, 5, 6, 7)] + [("charged", "dev-4", False)]
     )
+
+
+def test_membership_is_exact_after_concurrent_shadow_updates(fleet: Any, make_client: Any) -> None:
+    fleet.create_dynamic_thing_group(thingGroupName="charged", queryString=QUERY)
+    final = {f"dev-{i}": (i * 37) % 101 for i in range(8)}
+
+    def churn(thing: str) -> None:
+        client = make_client("iot-data", config=Config(max_pool_connections=2))
+        for level in (100, 0, 75, 25, final[thing]):
+            report_battery(client, thing, level)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(churn, final))
+    assert members(fleet, "charged") == sorted(name for name, level in final.items() if level > 50)

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 from iotfleet.emulator.indexing import set_connectivity
 from iotfleet.emulator.moto_patches import DEFAULT_ACCOUNT
 from iotfleet.emulator.pytest_plugin import REGION, BotoClients
+from iotfleet.emulator.testing import assert_valid_output
 
 FULL: dict[str, Any] = {
     "thingIndexingMode": "REGISTRY_AND_SHADOW",
@@ -35,6 +36,7 @@ def error_of(info: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:
 def test_a_new_account_has_indexing_off(boto_clients: BotoClients) -> None:
     iot = boto_clients.iot
     config = iot.get_indexing_configuration()
+    assert_valid_output(iot, "get_indexing_configuration", config)
     assert config["thingIndexingConfiguration"]["thingIndexingMode"] == "OFF"
     assert config["thingGroupIndexingConfiguration"] == {"thingGroupIndexingMode": "OFF"}
     assert iot.list_indices()["indexNames"] == []
@@ -49,14 +51,16 @@ def test_a_new_account_has_indexing_off(boto_clients: BotoClients) -> None:
 
 def test_every_field_round_trips(boto_clients: BotoClients) -> None:
     iot = boto_clients.iot
-    iot.update_indexing_configuration(
+    updated = iot.update_indexing_configuration(
         thingIndexingConfiguration=FULL,
         thingGroupIndexingConfiguration={
             "thingGroupIndexingMode": "ON",
             "customFields": [{"name": "attributes.site", "type": "String"}],
         },
     )
+    assert_valid_output(iot, "update_indexing_configuration", updated)
     config = iot.get_indexing_configuration()
+    assert_valid_output(iot, "get_indexing_configuration", config)
     thing = dict(config["thingIndexingConfiguration"])
     managed = {field["name"] for field in thing.pop("managedFields")}
     assert thing == FULL
@@ -64,8 +68,11 @@ def test_every_field_round_trips(boto_clients: BotoClients) -> None:
     group = config["thingGroupIndexingConfiguration"]
     assert group["customFields"] == [{"name": "attributes.site", "type": "String"}]
     assert {"thingGroupName", "parentGroupNames"} <= {field["name"] for field in group["managedFields"]}
-    assert iot.list_indices()["indexNames"] == ["AWS_Things", "AWS_ThingGroups"]
+    indices = iot.list_indices()
+    assert_valid_output(iot, "list_indices", indices)
+    assert indices["indexNames"] == ["AWS_Things", "AWS_ThingGroups"]
     described = iot.describe_index(indexName="AWS_Things")
+    assert_valid_output(iot, "describe_index", described)
     assert (described["indexStatus"], described["schema"]) == ("ACTIVE", "MULTI_INDEXING_MODE")
 
 

@@ -8,6 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from iotfleet.emulator.pytest_plugin import BotoClients
+from iotfleet.emulator.testing import assert_valid_output
 
 ROLE = "arn:aws:iam::123456789012:role/package-updates"
 
@@ -30,16 +31,22 @@ def firmware(boto_clients: BotoClients) -> dict[str, str]:
 def test_package_create_get_update_list_delete(boto_clients: BotoClients) -> None:
     iot = boto_clients.iot
     created = iot.create_package(packageName="fw", description="Firmware", tags={"team": "ota"})
+    assert_valid_output(iot, "create_package", created)
     assert created["packageName"] == "fw"
     assert created["packageArn"].endswith(":package/fw")
     got = iot.get_package(packageName="fw")
+    assert_valid_output(iot, "get_package", got)
     assert got["description"] == "Firmware" and "defaultVersionName" not in got
     assert got["creationDate"] <= got["lastModifiedDate"]
-    iot.update_package(packageName="fw", description="Main firmware")
+    assert_valid_output(
+        iot, "update_package", iot.update_package(packageName="fw", description="Main firmware")
+    )
     assert iot.get_package(packageName="fw")["description"] == "Main firmware"
-    summaries = iot.list_packages()["packageSummaries"]
+    listed = iot.list_packages()
+    assert_valid_output(iot, "list_packages", listed)
+    summaries = listed["packageSummaries"]
     assert [s["packageName"] for s in summaries] == ["fw"]
-    iot.delete_package(packageName="fw")
+    assert_valid_output(iot, "delete_package", iot.delete_package(packageName="fw"))
     with pytest.raises(ClientError) as info:
         iot.get_package(packageName="fw")
     assert error_of(info) == ("ResourceNotFoundException", 404)
@@ -105,15 +112,18 @@ def test_version_lifecycle(firmware: dict[str, str], boto_clients: BotoClients) 
         recipe='{"steps": []}',
         tags={"stage": "test"},
     )
+    assert_valid_output(iot, "create_package_version", created)
     assert created["status"] == "DRAFT"
     assert created["packageVersionArn"].endswith(":package/fw/version/1.0.0")
     got = iot.get_package_version(packageName="fw", versionName="1.0.0")
+    assert_valid_output(iot, "get_package_version", got)
     assert got["artifact"] == {"s3Location": firmware}
     assert got["attributes"] == {"checksum": "abc", "size": "64"}
     assert got["recipe"] == '{"steps": []}'
 
     iot.update_package_version(packageName="fw", versionName="1.0.0", attributes={"checksum": "def"})
-    iot.update_package_version(packageName="fw", versionName="1.0.0", action="PUBLISH")
+    published = iot.update_package_version(packageName="fw", versionName="1.0.0", action="PUBLISH")
+    assert_valid_output(iot, "update_package_version", published)
     assert iot.get_package_version(packageName="fw", versionName="1.0.0")["status"] == "PUBLISHED"
     with pytest.raises(ClientError) as info:
         iot.update_package_version(packageName="fw", versionName="1.0.0", attributes={"checksum": "x"})
@@ -206,7 +216,9 @@ def test_list_versions_filters_by_status_and_pages(boto_clients: BotoClients) ->
         iot.create_package_version(packageName="fw", versionName=f"1.{i}")
     for i in (1, 3):
         iot.update_package_version(packageName="fw", versionName=f"1.{i}", action="PUBLISH")
-    published = iot.list_package_versions(packageName="fw", status="PUBLISHED")["packageVersionSummaries"]
+    listed = iot.list_package_versions(packageName="fw", status="PUBLISHED")
+    assert_valid_output(iot, "list_package_versions", listed)
+    published = listed["packageVersionSummaries"]
     assert [(v["versionName"], v["status"]) for v in published] == [
         ("1.1", "PUBLISHED"),
         ("1.3", "PUBLISHED"),
@@ -239,7 +251,9 @@ def test_deletion_rules(boto_clients: BotoClients) -> None:
     assert error_of(info) == ("ValidationException", 400)
     iot.update_package(packageName="fw", unsetDefaultVersion=True)
     assert "defaultVersionName" not in iot.get_package(packageName="fw")
-    iot.delete_package_version(packageName="fw", versionName="1")
+    assert_valid_output(
+        iot, "delete_package_version", iot.delete_package_version(packageName="fw", versionName="1")
+    )
     iot.delete_package_version(packageName="fw", versionName="1")  # again: nothing to delete, still fine
     iot.delete_package(packageName="fw")
     assert iot.list_packages()["packageSummaries"] == []
@@ -258,8 +272,11 @@ def test_client_token_makes_create_idempotent(boto_clients: BotoClients) -> None
 
 def test_package_configuration(boto_clients: BotoClients) -> None:
     iot = boto_clients.iot
-    assert iot.get_package_configuration()["versionUpdateByJobsConfig"] == {"enabled": False}
-    iot.update_package_configuration(versionUpdateByJobsConfig={"enabled": True, "roleArn": ROLE})
+    initial = iot.get_package_configuration()
+    assert_valid_output(iot, "get_package_configuration", initial)
+    assert initial["versionUpdateByJobsConfig"] == {"enabled": False}
+    updated = iot.update_package_configuration(versionUpdateByJobsConfig={"enabled": True, "roleArn": ROLE})
+    assert_valid_output(iot, "update_package_configuration", updated)
     assert iot.get_package_configuration()["versionUpdateByJobsConfig"] == {"enabled": True, "roleArn": ROLE}
     with pytest.raises(ClientError) as info:
         iot.update_package_configuration(
@@ -276,7 +293,9 @@ def test_tags_on_packages_and_versions(boto_clients: BotoClients) -> None:
     version_arn = iot.create_package_version(packageName="fw", versionName="1", tags={"stage": "dev"})[
         "packageVersionArn"
     ]
-    assert iot.list_tags_for_resource(resourceArn=package_arn)["tags"] == [{"Key": "team", "Value": "ota"}]
+    tags = iot.list_tags_for_resource(resourceArn=package_arn)
+    assert_valid_output(iot, "list_tags_for_resource", tags)
+    assert tags["tags"] == [{"Key": "team", "Value": "ota"}]
     iot.tag_resource(
         resourceArn=version_arn, tags=[{"Key": "stage", "Value": "prod"}, {"Key": "owner", "Value": "me"}]
     )

@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from iotfleet.emulator.pytest_plugin import BotoClients
+from iotfleet.emulator.testing import assert_valid_output
 
 INDEXING: dict[str, Any] = {
     "thingIndexingMode": "REGISTRY_AND_SHADOW",
@@ -64,7 +65,9 @@ def fleet(boto_clients: BotoClients) -> Any:
 
 
 def test_search_answers_the_thing_document_shape(fleet: Any) -> None:
-    found = fleet.search_index(indexName="AWS_Things", queryString="thingName:dev-3")["things"]
+    answer = fleet.search_index(indexName="AWS_Things", queryString="thingName:dev-3")
+    assert_valid_output(fleet, "search_index", answer)
+    found = answer["things"]
     assert len(found) == 1
     thing = found[0]
     assert thing["thingName"] == "dev-3"
@@ -106,6 +109,7 @@ def test_queries_over_attributes_shadows_groups_and_named_shadows(fleet: Any) ->
 
 def test_search_pages_in_name_order(fleet: Any) -> None:
     first = fleet.search_index(queryString="thingName:dev-*", maxResults=4)
+    assert_valid_output(fleet, "search_index", first)
     assert names(first) == ["dev-0", "dev-1", "dev-2", "dev-3"]
     second = fleet.search_index(queryString="thingName:dev-*", maxResults=4, nextToken=first["nextToken"])
     assert names(second) == ["dev-4", "dev-5", "dev-6", "dev-7"]
@@ -157,9 +161,11 @@ def test_unknown_index_and_query_version(fleet: Any) -> None:
 
 
 def test_statistics_of_a_number_field(fleet: Any) -> None:
-    stats = fleet.get_statistics(
+    answer = fleet.get_statistics(
         queryString="thingGroupNames:even", aggregationField="shadow.reported.batteryStatus"
-    )["statistics"]
+    )
+    assert_valid_output(fleet, "get_statistics", answer)
+    stats = answer["statistics"]
     # batteries 0, 20, 40, 60, 80
     assert stats["count"] == 5
     assert (stats["sum"], stats["average"], stats["minimum"], stats["maximum"]) == (200.0, 40.0, 0.0, 80.0)
@@ -196,16 +202,20 @@ def test_statistics_errors(fleet: Any) -> None:
 
 
 def test_cardinality_percentiles_and_buckets(fleet: Any) -> None:
-    assert fleet.get_cardinality(queryString="*", aggregationField="attributes.model")["cardinality"] == 2
+    cardinality = fleet.get_cardinality(queryString="*", aggregationField="attributes.model")
+    assert_valid_output(fleet, "get_cardinality", cardinality)
+    assert cardinality["cardinality"] == 2
     assert (
         fleet.get_cardinality(queryString="thingName:none", aggregationField="attributes.model")[
             "cardinality"
         ]
         == 0
     )
-    percentiles = fleet.get_percentiles(
+    answer = fleet.get_percentiles(
         queryString="*", aggregationField="shadow.reported.batteryStatus", percents=[0, 50, 100]
-    )["percentiles"]
+    )
+    assert_valid_output(fleet, "get_percentiles", answer)
+    percentiles = answer["percentiles"]
     assert percentiles == [
         {"percent": 0.0, "value": 0.0},
         {"percent": 50.0, "value": 45.0},
@@ -219,5 +229,6 @@ def test_cardinality_percentiles_and_buckets(fleet: Any) -> None:
         aggregationField="registry.thingTypeName",
         bucketsAggregationType={"termsAggregation": {"maxBuckets": 5}},
     )
+    assert_valid_output(fleet, "get_buckets_aggregation", buckets)
     assert buckets["totalCount"] == 10
     assert buckets["buckets"] == [{"keyValue": "sensor", "count": 5}]
