@@ -43,7 +43,7 @@ from iotfleet.emulator.routing import (
     service_model,
 )
 from iotfleet.emulator.state import EmulatorState
-from iotfleet.emulator.validation import check_labels
+from iotfleet.emulator.validation import check_params
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ class EmulatorApp:
             if presigned and service == "s3":
                 presign.check_presigned(state, request, environ)
             if protocol == "rest-json":
-                check_labels(operation, request.labels)
+                check_params(operation, request.params(operation))
         except ServiceError as error:
             return self._error(protocol, service, error, request_id)
 

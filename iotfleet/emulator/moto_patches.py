@@ -29,12 +29,14 @@ import moto.iotdata.models as _iotdata_models
 import moto.s3.models as _s3_models
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.base_backend import BackendDict
+from moto.core.exceptions import InvalidToken as _MotoInvalidToken
 from moto.core.exceptions import JsonRESTError
 from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY as _PRESERVED_KEY
 from moto.core.request import should_preserve_original_header_name as _should_preserve
 from moto.core.responses import BaseResponse
 from moto.core.utils import camelcase_to_underscores
 from moto.iam.models import get_account_id_from
+from moto.iot.exceptions import InvalidRequestException as _MotoIotInvalidRequest
 from moto.iot.exceptions import ResourceAlreadyExistsException as _MotoIotAlreadyExists
 from moto.iot.exceptions import ResourceNotFoundException as _MotoIotNotFound
 from moto.iot.exceptions import VersionConflictException as _MotoIotVersionConflict
@@ -202,6 +204,7 @@ _ORIGINALS: dict[str, Any] = {
     "IoTBackend.delete_thing_group": IoTBackend.delete_thing_group,
     "IoTResponse.update_thing": IoTResponse.update_thing,
     "IoTResponse.delete_thing": IoTResponse.delete_thing,
+    "IoTResponse.list_thing_types": IoTResponse.list_thing_types,
     "IoTDataPlaneBackend.update_thing_shadow": IoTDataPlaneBackend.update_thing_shadow,
     "IoTDataPlaneBackend.delete_thing_shadow": IoTDataPlaneBackend.delete_thing_shadow,
     "IoTDataPlaneBackend.list_named_shadows_for_thing": IoTDataPlaneBackend.list_named_shadows_for_thing,
@@ -221,6 +224,7 @@ _EXPECTED_PARAMETERS: dict[str, tuple[str, ...]] = {
     "IoTBackend.delete_thing_group": ("thing_group_name",),
     "IoTResponse.update_thing": (),
     "IoTResponse.delete_thing": (),
+    "IoTResponse.list_thing_types": (),
     "IoTDataPlaneBackend.update_thing_shadow": ("thing_name", "payload", "shadow_name"),
     "IoTDataPlaneBackend.delete_thing_shadow": ("thing_name", "shadow_name"),
     "IoTDataPlaneBackend.list_named_shadows_for_thing": ("thing_name",),
@@ -383,9 +387,47 @@ def _apply_fixes() -> None:
                 existing.thing_id,
                 existing.arn,
             )
+        _check_attribute_count(((attribute_payload or {}).get("attributes") or {}), thing_type_name)
         return original_create_thing(self, thing_name, thing_type_name, attribute_payload, billing_group_name)
 
     IoTBackend.create_thing = create_thing  # type: ignore[method-assign]
+
+    # AWS: a parent group that does not exist is a 404 (moto crashed with a 500).
+    original_create_thing_group = _ORIGINALS["IoTBackend.create_thing_group"]
+
+    def create_thing_group(
+        self: IoTBackend, thing_group_name: str, parent_group_name: str, thing_group_properties: dict[str, Any]
+    ) -> tuple[str, str, str]:
+        if parent_group_name and _group_arn(self, parent_group_name) not in self.thing_groups:
+            raise _MotoIotNotFound(f"Thing group {parent_group_name} cannot be found.")
+        return original_create_thing_group(  # type: ignore[no-any-return]
+            self, thing_group_name, parent_group_name, thing_group_properties
+        )
+
+    IoTBackend.create_thing_group = create_thing_group  # type: ignore[method-assign]
+
+    # A nextToken moto did not issue is a 400 (moto crashed on int()).
+    original_list_thing_types = _ORIGINALS["IoTResponse.list_thing_types"]
+
+    def list_thing_types(self: IoTResponse) -> Any:
+        token = self._get_param("nextToken")
+        if token is not None and not str(token).isdigit():
+            raise _MotoIotInvalidRequest("The nextToken is invalid.")
+        return original_list_thing_types(self)
+
+    IoTResponse.list_thing_types = list_thing_types  # type: ignore[method-assign]
+
+    # moto's shared paginator answers a bad token with "InvalidToken", a code IoT does not have.
+    for listing in ("list_things", "list_billing_groups"):
+        original_listing = getattr(IoTResponse, listing)
+
+        def paged(self: IoTResponse, _original: Any = original_listing) -> Any:
+            try:
+                return _original(self)
+            except _MotoInvalidToken:
+                raise _MotoIotInvalidRequest("The nextToken is invalid.") from None
+
+        setattr(IoTResponse, listing, paged)
 
     # AWS removes a deleted thing from its groups; moto left it listed in them.
     original_delete_thing = _ORIGINALS["IoTBackend.delete_thing"]
@@ -412,6 +454,7 @@ def _apply_fixes() -> None:
         thing = self.describe_thing(thing_name)
         if expected_version is not None and int(expected_version) != thing.version:
             raise _MotoIotVersionConflict(thing_name)
+        _check_updated_attributes(thing, thing_type_name, attribute_payload, remove_thing_type)
         original_update_thing(self, thing_name, thing_type_name, attribute_payload, remove_thing_type)
         thing.version += 1
 
@@ -497,6 +540,37 @@ def _apply_fixes() -> None:
     IoTDataPlaneBackend.update_thing_shadow = update_thing_shadow  # type: ignore[method-assign]
     IoTDataPlaneBackend.delete_thing_shadow = delete_thing_shadow  # type: ignore[method-assign]
     IoTDataPlaneBackend.list_named_shadows_for_thing = list_named_shadows_for_thing  # type: ignore[method-assign]
+
+
+MAX_ATTRIBUTES_UNTYPED = 3
+MAX_ATTRIBUTES_TYPED = 50
+
+
+def _check_attribute_count(attributes: dict[str, Any], thing_type_name: str | None) -> None:
+    """AWS: a thing without a thing type has at most 3 attributes, with one at most 50."""
+    limit = MAX_ATTRIBUTES_TYPED if thing_type_name else MAX_ATTRIBUTES_UNTYPED
+    count = sum(1 for value in attributes.values() if value)
+    if count > limit:
+        kind = "with" if thing_type_name else "without"
+        raise _MotoIotInvalidRequest(
+            f"A thing {kind} a thing type can have at most {limit} attributes; this one would have {count}"
+        )
+
+
+def _check_updated_attributes(
+    thing: FakeThing, thing_type_name: str | None, payload: dict[str, Any] | None, remove_thing_type: bool
+) -> None:
+    attributes = dict(thing.attributes)
+    if payload is not None and "attributes" in payload:
+        if payload.get("merge"):
+            attributes.update(payload["attributes"])
+        else:
+            attributes = dict(payload["attributes"])
+    if remove_thing_type:
+        type_name = None
+    else:
+        type_name = thing_type_name or (thing.thing_type.thing_type_name if thing.thing_type else None)
+    _check_attribute_count(attributes, type_name)
 
 
 def _empty_result() -> Any:

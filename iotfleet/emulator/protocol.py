@@ -321,7 +321,7 @@ def error_response(protocol: str, service: str, error: ServiceError, request_id:
 class WireRequest:
     """One HTTP request as the front app read it: enough to parse params or replay it to moto."""
 
-    __slots__ = ("method", "raw_path", "query_string", "query", "headers", "body", "labels", "environ")
+    __slots__ = ("method", "raw_path", "query_string", "query", "headers", "body", "labels", "environ", "_params")
 
     def __init__(
         self,
@@ -341,14 +341,22 @@ class WireRequest:
         self.body = body
         self.labels: dict[str, str] = {}
         self.environ = environ
+        self._params: tuple[str, dict[str, Any]] | None = None
 
     def params(self, operation: OperationModel) -> dict[str, Any]:
-        """The boto3-shaped params of the request.
+        """The boto3-shaped params of the request (parsed once per operation).
 
         Fully parsed for rest-json (iot, iot-data, iot-jobs-data). For rest-xml (s3) the URI labels,
         querystring, headers and a blob/string payload are parsed but an XML body is not; for the
         query protocol (iam, sts) top-level scalar members are read from the form.
         """
+        if self._params is not None and self._params[0] == operation.name:
+            return self._params[1]
+        parsed = self._parse(operation)
+        self._params = (operation.name, parsed)
+        return parsed
+
+    def _parse(self, operation: OperationModel) -> dict[str, Any]:
         protocol = operation.service_model.protocol
         if protocol == "rest-json":
             return parse_request(operation, self.labels, self.query, self.headers, self.body)

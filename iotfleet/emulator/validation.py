@@ -1,7 +1,12 @@
-"""Input constraints from the botocore model (pattern, min, max) that AWS checks and moto does not.
+"""Input constraints from the botocore model that AWS checks on the server and moto does not.
 
-Only URI labels and top-level strings are checked, which covers names (things, groups, jobs,
-packages) where a bad value must give AWS's 400, not a resource with an impossible name.
+Every rest-json request is checked against its input shape before it reaches a handler or moto:
+string patterns and lengths, enum values, number ranges, list and map sizes, map keys and values,
+nested structures. A violation is answered the way AWS does, e.g. ``InvalidRequestException: 1
+validation error detected: Value 'a b' at 'thingName' failed to satisfy constraint: Member must
+satisfy regular expression pattern: [a-zA-Z0-9:_-]+`` (``ValidationException`` for operations whose
+model uses that code, such as the package catalog). botocore itself checks only required members
+and minimums on the client side.
 """
 
 from __future__ import annotations
@@ -9,95 +14,103 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from botocore.model import OperationModel
+from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
 
-from iotfleet.emulator.errors import InvalidRequestException
+from iotfleet.emulator.errors import InvalidRequestException, ServiceError, ValidationException
 
-
-@dataclass(frozen=True)
-class _Constraint:
-    member: str
-    wire: str
-    pattern: re.Pattern[str] | None
-    pattern_text: str
-    min_length: int | None
-    max_length: int | None
-
-    def check(self, value: Any) -> str | None:
-        if not isinstance(value, str):
-            return None
-        if self.min_length is not None and len(value) < self.min_length:
-            return f"Member must have length greater than or equal to {self.min_length}"
-        if self.max_length is not None and len(value) > self.max_length:
-            return f"Member must have length less than or equal to {self.max_length}"
-        if self.pattern is not None and self.pattern.fullmatch(value) is None:
-            return f"Member must satisfy regular expression pattern: {self.pattern_text}"
-        return None
-
-
-def _compile(pattern: str | None) -> re.Pattern[str] | None:
-    if not pattern:
-        return None
-    try:
-        return re.compile(pattern)
-    except re.error:
-        return None  # Java-only syntax such as \p{...}; skip rather than guess
+MAX_REPORTED = 5
 
 
 @functools.cache
-def _constraints(operation: OperationModel) -> tuple[tuple[_Constraint, ...], tuple[_Constraint, ...]]:
-    """(label constraints, top-level body string constraints) of an operation."""
-    labels: list[_Constraint] = []
-    body: list[_Constraint] = []
-    shape = operation.input_shape
-    if shape is None:
-        return (), ()
-    for name, member in shape.members.items():
-        if member.type_name != "string":
-            continue
-        meta = member.metadata
-        if not any(k in meta for k in ("pattern", "min", "max")):
-            continue
-        constraint = _Constraint(
-            member=name,
-            wire=member.serialization.get("name", name),
-            pattern=_compile(meta.get("pattern")),
-            pattern_text=meta.get("pattern", ""),
-            min_length=meta.get("min"),
-            max_length=meta.get("max"),
-        )
-        location = member.serialization.get("location")
-        if location == "uri":
-            labels.append(constraint)
-        elif location is None:
-            body.append(constraint)
-    return tuple(labels), tuple(body)
+def _pattern(text: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(text)
+    except re.error:
+        return None  # Java-only syntax such as \p{...}: not checked rather than guessed
 
 
-def _fail(member: str, value: str, problem: str) -> InvalidRequestException:
-    return InvalidRequestException(
-        f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: {problem}"
-    )
+def _scalar_problem(shape: Shape, value: Any) -> str | None:
+    meta = shape.metadata
+    kind = shape.type_name
+    if kind == "string" and isinstance(value, str):
+        enum = meta.get("enum")
+        if enum and value not in enum:
+            return f"Member must satisfy enum value set: [{', '.join(enum)}]"
+        if "min" in meta and len(value) < meta["min"]:
+            return f"Member must have length greater than or equal to {meta['min']}"
+        if "max" in meta and len(value) > meta["max"]:
+            return f"Member must have length less than or equal to {meta['max']}"
+        pattern = meta.get("pattern")
+        if pattern:
+            compiled = _pattern(pattern)
+            if compiled is not None and compiled.fullmatch(value) is None:
+                return f"Member must satisfy regular expression pattern: {pattern}"
+    elif kind in ("integer", "long", "float", "double") and isinstance(value, (int, float)):
+        if "min" in meta and value < meta["min"]:
+            return f"Member must have value greater than or equal to {meta['min']}"
+        if "max" in meta and value > meta["max"]:
+            return f"Member must have value less than or equal to {meta['max']}"
+    return None
 
 
-def check_labels(operation: OperationModel, labels: Mapping[str, str]) -> None:
-    """Raise InvalidRequestException when a URI label breaks its model constraints."""
-    for constraint in _constraints(operation)[0]:
-        value = labels.get(constraint.wire)
-        if value is not None:
-            problem = constraint.check(value)
-            if problem:
-                raise _fail(constraint.member, value, problem)
+def _collect(shape: Shape, value: Any, path: str, problems: list[tuple[str, Any, str]]) -> None:
+    if value is None or len(problems) >= MAX_REPORTED:
+        return
+    meta = shape.metadata
+    if isinstance(shape, StructureShape):
+        if not isinstance(value, Mapping):
+            return
+        for name, member in shape.members.items():
+            if name in value:
+                _collect(member, value[name], f"{path}.{name}" if path else name, problems)
+        return
+    if isinstance(shape, (ListShape, MapShape)):
+        size = len(value)
+        if "min" in meta and size < meta["min"]:
+            problems.append((path, value, f"Member must have length greater than or equal to {meta['min']}"))
+        elif "max" in meta and size > meta["max"]:
+            problems.append((path, value, f"Member must have length less than or equal to {meta['max']}"))
+        if isinstance(shape, ListShape) and isinstance(value, list):
+            for index, item in enumerate(value):
+                _collect(shape.member, item, f"{path}.{index + 1}.member", problems)
+        elif isinstance(shape, MapShape) and isinstance(value, Mapping):
+            for key, item in value.items():
+                _collect(shape.key, key, f"{path}.{key}.key", problems)
+                _collect(shape.value, item, f"{path}.{key}.value", problems)
+        return
+    problem = _scalar_problem(shape, value)
+    if problem:
+        problems.append((path, value, problem))
+
+
+@functools.cache
+def _error_code(operation: OperationModel) -> type[ServiceError]:
+    names = {error.name for error in operation.error_shapes}
+    if "ValidationException" in names and "InvalidRequestException" not in names:
+        return ValidationException
+    return InvalidRequestException
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (list, dict)):
+        return "[" + ", ".join(map(str, value)) + "]" if isinstance(value, list) else str(value)
+    return str(value)
 
 
 def check_params(operation: OperationModel, params: Mapping[str, Any]) -> None:
-    """Raise InvalidRequestException when a top-level string param breaks its model constraints."""
-    for constraint in _constraints(operation)[1]:
-        value = params.get(constraint.member)
-        if value is not None:
-            problem = constraint.check(value)
-            if problem:
-                raise _fail(constraint.member, value, problem)
+    """Raise the operation's validation error when ``params`` break the model's constraints."""
+    shape = operation.input_shape
+    if shape is None:
+        return
+    problems: list[tuple[str, Any, str]] = []
+    _collect(shape, params, "", problems)
+    if not problems:
+        return
+    details = "; ".join(
+        f"Value '{_shown(value)}' at '{path}' failed to satisfy constraint: {problem}" for path, value, problem in problems
+    )
+    count = len(problems)
+    raise _error_code(operation)(f"{count} validation error{'s' if count > 1 else ''} detected: {details}")
+

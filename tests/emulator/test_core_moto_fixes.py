@@ -211,3 +211,30 @@ def test_group_listings_page_and_recurse(boto_clients) -> None:
     with pytest.raises(ClientError) as too_many:
         iot.list_things_in_thing_group(thingGroupName="parent", maxResults=251)
     assert _code(too_many) == ("InvalidRequestException", 400)
+
+
+def test_bad_input_that_crashed_moto_is_an_aws_error(boto_clients) -> None:
+    iot = boto_clients.iot
+    with pytest.raises(ClientError) as parent:
+        iot.create_thing_group(thingGroupName="child", parentGroupName="missing")
+    assert _code(parent) == ("ResourceNotFoundException", 404)
+    for call in (lambda: iot.list_thing_types(nextToken="zzz"), lambda: iot.list_things(nextToken="zzz")):
+        with pytest.raises(ClientError) as token:
+            call()
+        assert _code(token) == ("InvalidRequestException", 400)
+
+
+def test_attribute_limits_follow_the_thing_type(boto_clients) -> None:
+    iot = boto_clients.iot
+    four = {f"a{index}": "v" for index in range(4)}
+    with pytest.raises(ClientError) as untyped:
+        iot.create_thing(thingName="plain", attributePayload={"attributes": four})
+    assert _code(untyped) == ("InvalidRequestException", 400)
+    iot.create_thing_type(thingTypeName="sensor")
+    iot.create_thing(thingName="typed", thingTypeName="sensor", attributePayload={"attributes": four})
+    with pytest.raises(ClientError) as removing_type:
+        iot.update_thing(thingName="typed", removeThingType=True)
+    assert _code(removing_type) == ("InvalidRequestException", 400)
+    with pytest.raises(ClientError) as bad_value:
+        iot.create_thing(thingName="odd", attributePayload={"attributes": {"a": "no spaces allowed"}})
+    assert "at 'attributePayload.attributes.a.value'" in bad_value.value.response["Error"]["Message"]
