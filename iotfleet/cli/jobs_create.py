@@ -8,6 +8,7 @@ wizard. The job-settings flags are shared with ``packages rollback`` through :fu
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +38,20 @@ fleet_option = click.option(
     envvar="IOTFLEET_FLEET",
     callback=_check_fleet,
     help="The fleet whose bucket, roles and ownership tag to use.  [env: IOTFLEET_FLEET]",
+)
+
+
+def _check_role_arn(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"arn:aws[a-zA-Z-]*:iam::\d{12}:role/[\w+=,.@/-]+", value):
+        raise UsageError(f"{value!r} is not an IAM role ARN", "--role-arn")
+    return value
+
+
+role_option = click.option(
+    "--role-arn",
+    metavar="ARN",
+    callback=_check_role_arn,
+    help="The role AWS IoT assumes to presign artifact URLs (default: the fleet's jobs role).",
 )
 
 
@@ -192,6 +207,7 @@ def render_created_job(state: CliState, prepared: jobs.PreparedJob, answer: dict
 @click.option("--description", metavar="TEXT", help="Job description.")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the job; repeatable.")
 @click.option("--dry-run", is_flag=True, help="Print the exact CreateJob request and create nothing.")
+@role_option
 @fleet_option
 @pass_state
 def create(state: CliState, **options: Any) -> None:
@@ -217,7 +233,7 @@ def create(state: CliState, **options: Any) -> None:
     if nothing_to_deploy and state.prompts.interactive:
         from iotfleet.cli.interactive.job_wizard import run_job_wizard
 
-        run_job_wizard(state, fleet=options["fleet"])
+        run_job_wizard(state, fleet=options["fleet"], role_arn=options.get("role_arn"))
         return
     spec = spec_from_options(options)
     prepared = jobs.prepare_job(state.aws, spec)
@@ -245,6 +261,7 @@ def spec_from_options(options: dict[str, Any]) -> jobs.JobSpec:
         job_id=options.get("job_id"),
         description=options.get("description"),
         tags=jobs.parse_tags(options.get("tags") or ()),
+        presign_role_arn=options.get("role_arn"),
     )
     jobs.check_job_spec(spec)
     return spec
@@ -274,6 +291,7 @@ def template() -> None:
 @click.option("--description", metavar="TEXT", help="Template description (default: says what it deploys).")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the template; repeatable.")
 @click.option("--dry-run", is_flag=True, help="Print the exact CreateJobTemplate request and create nothing.")
+@role_option
 @fleet_option
 @pass_state
 def template_create(state: CliState, name: str, **options: Any) -> None:
@@ -296,6 +314,7 @@ def template_create(state: CliState, name: str, **options: Any) -> None:
         from_job=options.get("from_job"),
         settings=settings_from_options(options),
         tags=jobs.parse_tags(options.get("tags") or ()),
+        presign_role_arn=options.get("role_arn"),
     )
     jobs.check_template_spec(spec)
     request = jobs.prepare_template(state.aws, spec)

@@ -13,7 +13,13 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from iotfleet.cli.jobs_create import fleet_option, job_settings_options, print_request, settings_from_options
+from iotfleet.cli.jobs_create import (
+    fleet_option,
+    job_settings_options,
+    print_request,
+    role_option,
+    settings_from_options,
+)
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet import jobs
@@ -276,7 +282,7 @@ def config_show(state: CliState) -> None:
 
 
 @config.command("enable")
-@click.option("--role-arn", metavar="ARN", help="The role jobs use to update $package shadows (default: the fleet's).")
+@click.option("--role-arn", metavar="ARN", help="The role jobs use to update $package shadows (default: the fleet's package role).")
 @fleet_option
 @pass_state
 def config_enable(state: CliState, role_arn: str | None, fleet: str) -> None:
@@ -362,6 +368,7 @@ def distribution(state: CliState, package: str | None) -> None:
 @click.option("--description", metavar="TEXT", help="Job description.")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the job; repeatable.")
 @click.option("--dry-run", is_flag=True, help="Show the plan and the exact CreateJob request; create nothing.")
+@role_option
 @fleet_option
 @pass_state
 def rollback(state: CliState, package: str | None, **options: Any) -> None:
@@ -382,7 +389,7 @@ def rollback(state: CliState, package: str | None, **options: Any) -> None:
     plan = pkg.plan_rollback(
         state.aws, fleet=options["fleet"], package=name, version=version, settings=settings,
         job_id=options.get("job_id"), description=options.get("description"),
-        tags=jobs.parse_tags(options.get("tags") or ()),
+        tags=jobs.parse_tags(options.get("tags") or ()), presign_role_arn=options.get("role_arn"),
     )  # fmt: skip
     state.output.info(f"{len(plan.devices)} device(s) report another version of {name}: {plan.reason}")
     if plan.method is None:
@@ -404,3 +411,15 @@ def rollback(state: CliState, package: str | None, **options: Any) -> None:
                                   ("dynamic group", answer.get("dynamicGroupArn")), ("job arn", answer.get("jobArn"))]))  # fmt: skip
 
     state.output.result(json.loads(json.dumps(data, default=str)), render=render)
+
+
+@packages.command("menu")
+@fleet_option
+@click.pass_context
+def menu(ctx: click.Context, fleet: str) -> None:
+    """The interactive package menu (a terminal is needed): create, list, describe, configure, check, roll back."""
+    from iotfleet.cli.interactive.packages_menu import run_packages_menu
+
+    state = ctx.find_object(CliState)
+    assert state is not None
+    run_packages_menu(state, ctx, fleet=fleet)

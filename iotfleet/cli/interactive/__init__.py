@@ -1,0 +1,1 @@
+"""Interactive flows: the menus and wizards behind the scripts/ entry points, built on the CLI commands."""

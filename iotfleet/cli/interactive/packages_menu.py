@@ -1,0 +1,124 @@
+"""The package menu: create, list, describe, configuration, device check and rollback, one action at a time.
+
+Each menu item runs the same ``iotfleet packages`` command a script would run, with the package and version
+picked from lists; whatever the command still needs, it asks for itself. A failed action is reported and the
+menu comes back. Started by ``iotfleet packages menu`` and ``scripts/manage_packages.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+from botocore.exceptions import ClientError
+
+from iotfleet.aws.errors import AwsOperationError, Interrupted, IotFleetError, UsageError
+from iotfleet.cli import packages as commands
+from iotfleet.cli.interactive.job_wizard import choose, prompt
+from iotfleet.cli.state import CliState
+from iotfleet.fleet import packages as pkg
+
+
+def pick_package(state: CliState) -> str:
+    return choose(state, "Packages", [p["packageName"] for p in pkg.list_packages(state.aws)], allow_other=False)
+
+
+def pick_version(state: CliState, package: str, statuses: tuple[str, ...] | None = None) -> str:
+    versions = [v for v in pkg.list_versions(state.aws, package) if statuses is None or v.get("status") in statuses]
+    if not versions:
+        wanted = " or ".join(statuses) if statuses else "any"
+        raise UsageError(f"{package} has no {wanted} version")
+    labels = [f"{v['versionName']} ({v.get('status')})" for v in versions]
+    return choose(state, f"Versions of {package}", labels).rsplit(" (", 1)[0]
+
+
+class PackageMenu:
+    """The menu's items, each one CLI command with its arguments picked interactively."""
+
+    def __init__(self, state: CliState, ctx: click.Context, fleet: str) -> None:
+        self.state = state
+        self.ctx = ctx
+        self.fleet = fleet
+        self.items: list[tuple[str, Callable[[], Any] | None]] = [
+            ("Create a package", self.create_package),
+            ("Create a version from a firmware file", self.create_version),
+            ("List packages", lambda: self.run(commands.list_command)),
+            ("Describe a package", lambda: self.run(commands.describe, package=pick_package(state))),
+            ("Describe a version", self.describe_version),
+            ("Publish a version", lambda: self.lifecycle(commands.publish, (pkg.DRAFT, pkg.DEPRECATED))),
+            ("Deprecate a version", lambda: self.lifecycle(commands.deprecate, (pkg.PUBLISHED,))),
+            ("Set the default version", lambda: self.lifecycle(commands.set_default, pkg.DEPLOYABLE)),
+            ("Show the package configuration", lambda: self.run(commands.config_show)),
+            ("Enable the package configuration", lambda: self.run(commands.config_enable, fleet=fleet)),
+            ("Disable the package configuration", lambda: self.run(commands.config_disable)),
+            ("Check the versions a device reports", lambda: self.run(commands.device)),
+            ("Show the version distribution", lambda: self.run(commands.distribution, package=pick_package(state))),
+            ("Roll back to an earlier version", self.rollback),
+            ("Exit", None),
+        ]
+
+    def run(self, command: click.Command, **arguments: Any) -> None:
+        self.ctx.invoke(command, **arguments)
+
+    def create_package(self) -> None:
+        name = str(prompt("New package name")).strip()
+        description = str(prompt("Description (empty for none)", default="")).strip() or None
+        self.run(commands.create, package=name, description=description, fleet=self.fleet)
+
+    def create_version(self) -> None:
+        package = pick_package(self.state)
+        version = str(prompt("New version name, e.g. 1.2.0")).strip()
+        path = str(prompt("Firmware file")).strip()
+        description = str(prompt("Description (empty for none)", default="")).strip() or None
+        publish = self.state.prompts.yes_no("Publish it now (otherwise it stays DRAFT)?", default=True)
+        self.run(
+            commands.create_version, package=package, version=version, path=path, publish=publish,
+            description=description, attributes=(), fleet=self.fleet,
+        )  # fmt: skip
+
+    def describe_version(self) -> None:
+        package = pick_package(self.state)
+        self.run(commands.describe, package=package, version=pick_version(self.state, package))
+
+    def lifecycle(self, command: click.Command, statuses: tuple[str, ...]) -> None:
+        package = pick_package(self.state)
+        self.run(command, package=package, version=pick_version(self.state, package, statuses))
+
+    def rollback(self) -> None:
+        package = pick_package(self.state)
+        version = pick_version(self.state, package, pkg.DEPLOYABLE)
+        dry_run = self.state.prompts.yes_no("Only show the plan (dry run)?", default=False)
+        self.run(commands.rollback, package=package, version=version, dry_run=dry_run, fleet=self.fleet)
+
+    def loop(self) -> None:
+        while True:
+            self.state.output.info("\nPackage menu")
+            for index, (label, _) in enumerate(self.items, 1):
+                self.state.output.info(f"  {index:2d}. {label}")
+            choice = prompt("Choose", value_type=click.IntRange(1, len(self.items)))
+            label, action = self.items[choice - 1]
+            if action is None:
+                return
+            try:
+                action()
+            except Interrupted as exc:
+                self.state.output.info(exc.message)
+            except (IotFleetError, ClientError) as exc:
+                report(exc)
+
+
+def report(exc: IotFleetError | ClientError) -> None:
+    """Show a failed action the way the command line would, then go back to the menu."""
+    from iotfleet.cli.main import report_error
+
+    report_error(AwsOperationError.from_client_error(exc) if isinstance(exc, ClientError) else exc)
+
+
+def run_packages_menu(state: CliState, ctx: click.Context, *, fleet: str) -> None:
+    if not state.prompts.interactive:
+        raise UsageError("the package menu needs a terminal; use the iotfleet packages commands in scripts")
+    if state.output.json:
+        raise UsageError("the package menu prints for people: drop --output json", "--output")
+    state.offer_debug_mode()
+    PackageMenu(state, ctx, fleet).loop()
