@@ -136,3 +136,23 @@ def test_s3_head_lengths_metadata_and_chunked_uploads(boto_clients) -> None:
     reply = requests.put(url, data=iter([b"ab", b"cd", b"ef"]), timeout=10)  # Transfer-Encoding: chunked
     assert reply.status_code == 200, reply.text
     assert s3.get_object(Bucket="data-bucket", Key="chunked.bin")["Body"].read() == b"abcdef"
+    large = bytes(range(256)) * 8192  # 2 MiB: boto3 sends "Expect: 100-continue"
+    s3.put_object(Bucket="data-bucket", Key="large.bin", Body=large)
+    assert s3.get_object(Bucket="data-bucket", Key="large.bin")["Body"].read() == large
+
+
+def test_s3_multipart_upload_through_the_transfer_manager(boto_clients, emulator) -> None:
+    import io
+
+    from boto3.s3.transfer import TransferConfig
+
+    s3 = boto_clients.s3
+    s3.create_bucket(Bucket="big-bucket")
+    blob = bytes(range(256)) * (24 * 1024)  # 6 MiB in two 5 MiB parts
+    config = TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024)
+    s3.upload_fileobj(io.BytesIO(blob), "big-bucket", "fw/big.bin", Config=config)
+    assert s3.get_object(Bucket="big-bucket", Key="fw/big.bin")["Body"].read() == blob
+    counts = emulator.counters()
+    assert counts["s3:CreateMultipartUpload"]["calls"] == 1
+    assert counts["s3:UploadPart"]["calls"] == 2
+    assert counts["s3:CompleteMultipartUpload"]["calls"] == 1
