@@ -33,6 +33,7 @@ def _check_fleet(_ctx: click.Context, _param: click.Parameter, value: str) -> st
 
 fleet_option = click.option(
     "--fleet",
+    metavar="NAME",
     default=DEFAULT_FLEET,
     show_default=True,
     envvar="IOTFLEET_FLEET",
@@ -80,7 +81,7 @@ def job_settings_options(*, targets: bool = True, schedule: bool = True) -> Call
             options += [
                 click.option("--schedule-start", metavar="ISO", help="Start at least 30 minutes ahead, e.g. 2030-01-31T22:00Z."),
                 click.option("--schedule-end", metavar="ISO", help="End of the rollout (30 minutes or more after the start)."),
-                click.option("--end-behavior", type=click.Choice(jobs.END_BEHAVIORS, case_sensitive=False),
+                click.option("--end-behavior", metavar="|".join(jobs.END_BEHAVIORS),
                              help="What happens at --schedule-end (default STOP_ROLLOUT)."),
             ]  # fmt: skip
         if targets:
