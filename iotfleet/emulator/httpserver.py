@@ -58,7 +58,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            parts = []
+            parts: list[bytes] = []
             while True:
                 size_line = self.rfile.readline(MAX_LINE + 1)
                 size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)

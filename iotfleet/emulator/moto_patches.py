@@ -97,7 +97,7 @@ class MotoGateway:
             with self._lock:
                 app = self._apps.get(service)
                 if app is None:
-                    app = self._apps[service] = self._dispatcher.create_app(_MOTO_BACKENDS[service])
+                    app = self._apps[service] = self._dispatcher.create_app(_MOTO_BACKENDS[service])  # type: ignore[arg-type]
         return app
 
     def has_service(self, service: str) -> bool:
@@ -259,7 +259,7 @@ def moto_contract_problems() -> list[str]:
     for attribute in ("things", "thing_groups", "thing_types", "billing_groups", "policies", "role_aliases", "rules"):
         if not isinstance(getattr(backend, attribute, None), dict):
             problems.append(f"IoTBackend.{attribute} is not a dict any more")
-    thing = FakeThing("contract-probe", None, {}, DEFAULT_ACCOUNT_ID, "us-east-1")
+    thing = FakeThing("contract-probe", None, {}, DEFAULT_ACCOUNT_ID, "us-east-1")  # type: ignore[abstract]
     for attribute in ("thing_shadows", "arn", "version", "thing_id", "attributes"):
         if not hasattr(thing, attribute):
             problems.append(f"FakeThing has no {attribute}")
@@ -461,7 +461,7 @@ def _apply_fixes() -> None:
     IoTBackend.update_thing = update_thing  # type: ignore[method-assign]
 
     def update_thing_response(self: IoTResponse) -> Any:
-        self.iot_backend.update_thing(
+        self.iot_backend.update_thing(  # type: ignore[call-arg]
             thing_name=self._get_param("thingName"),
             thing_type_name=self._get_param("thingTypeName"),
             attribute_payload=self._get_param("attributePayload"),
@@ -674,7 +674,7 @@ def thing_group(account_id: str, region: str, group_name: str) -> ThingGroupReco
     group = backend.thing_groups.get(_group_arn(backend, group_name))
     if group is None:
         return None
-    properties = group.thing_group_properties or {}
+    properties: dict[str, Any] = dict(group.thing_group_properties or {})
     return ThingGroupRecord(
         name=group.thing_group_name,
         group_id=group.thing_group_id,

@@ -111,6 +111,9 @@ def test_control_api_drives_the_same_settings(emulator, boto_clients) -> None:
         control.set_faults(2.0)
     before = control.now()
     assert control.advance(120) >= before + 120
+    control.set_time_scale(4.0)
+    assert emulator.clock.time_scale == 4.0
     control.reset()
+    assert emulator.clock.time_scale == 1.0
     assert control.counters() == {}
     assert control.faults()["rate"] == 0.0

@@ -105,3 +105,18 @@ def test_cli_local_start_status_stop(home: Path) -> None:
     stopped = runner.invoke(cli, ["local", "stop"])
     assert stopped.exit_code == 0 and "Stopped" in stopped.stderr
     assert runner.invoke(cli, ["local", "status"]).exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--fault-rate", "2"], "--fault-rate must be between 0 and 1"),
+        (["--quota", "CreateThing"], "--quota"),
+        (["--time-scale", "0"], "must be positive"),
+    ],
+)
+def test_module_entry_point_rejects_bad_settings(argv, message, capsys) -> None:
+    from iotfleet.emulator.__main__ import main
+
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
