@@ -41,6 +41,7 @@ from iotfleet.cli.local import local
 from iotfleet.cli.output import FORMATS, Output
 from iotfleet.cli.packages import packages
 from iotfleet.cli.prompts import Prompter
+from iotfleet.cli.simulate import simulate
 from iotfleet.cli.state import CliState
 from iotfleet.cli.whoami import whoami
 
@@ -141,6 +142,7 @@ def _register() -> None:
     cli.add_command(whoami)
     cli.add_command(packages)
     cli.add_command(jobs)
+    cli.add_command(simulate)
     cli.add_command(local)
 
 

@@ -1,0 +1,133 @@
+"""The interactive jobs explorer: a menu over the ``iotfleet jobs`` views.
+
+Started by ``iotfleet jobs explore`` and ``scripts/explore_jobs.py``. Each choice runs the same code as
+the matching command (list, show, executions, execution, stats, cancel, delete, watch, report); a bad
+answer or an unknown job is reported and the menu comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from iotfleet.aws.errors import Interrupted, UsageError
+from iotfleet.cli import jobs_explore
+from iotfleet.cli.interactive.job_wizard import ask_until_valid, choose, prompt
+from iotfleet.cli.state import CliState
+from iotfleet.fleet import explore, report
+
+MENU = (
+    ("List jobs", "list"),
+    ("Job details", "show"),
+    ("Executions of a job", "executions"),
+    ("One execution (job and device)", "execution"),
+    ("Job statistics", "stats"),
+    ("Cancel a job", "cancel"),
+    ("Delete a job", "delete"),
+    ("Watch a job", "watch"),
+    ("HTML report of a job", "report"),
+)
+
+
+def explore_menu(state: CliState) -> None:
+    """Loop over the menu until the person quits (0, or Ctrl-D/Ctrl-C at the menu)."""
+    state.offer_debug_mode()
+    actions: dict[str, Callable[[CliState], object]] = {
+        "list": _list,
+        "show": lambda s: jobs_explore.show_job(s, pick_job(s)),
+        "executions": _executions,
+        "execution": _execution,
+        "stats": lambda s: jobs_explore.show_stats(s, pick_job(s)),
+        "cancel": _cancel,
+        "delete": _delete,
+        "watch": _watch,
+        "report": _report,
+    }
+    while True:
+        state.output.info("")
+        state.output.info("Jobs explorer:")
+        for number, (label, _) in enumerate(MENU, 1):
+            state.output.info(f"  {number}. {label}")
+        state.output.info("  0. Quit")
+        answer = str(prompt(f"Choice [0-{len(MENU)}]", default="0")).strip()
+        if answer == "0":
+            return
+        if not answer.isdigit() or not 1 <= int(answer) <= len(MENU):
+            state.output.error(f"choose a number from 0 to {len(MENU)}")
+            continue
+        try:
+            actions[MENU[int(answer) - 1][1]](state)
+        except UsageError as exc:
+            state.output.error(exc.message)
+        except Interrupted as exc:
+            state.output.info(exc.message)
+
+
+def pick_job(state: CliState, status: str | None = None, title: str = "Jobs") -> str:
+    """Choose a job from the list (by number) or type its ID."""
+    found = explore.list_jobs(state.aws, status)
+    if not found:
+        return ask_until_valid(state, lambda: _required(str(prompt("Job ID")).strip(), "a job ID"))
+    labels = [f"{job['jobId']}  ({job.get('status')})" for job in found]
+    picked = choose(state, title, labels, allow_other=True)
+    return str(found[labels.index(picked)]["jobId"]) if picked in labels else picked
+
+
+def _required(value: str, what: str) -> str:
+    if not value:
+        raise UsageError(f"{what} is required")
+    return value
+
+
+def _status(statuses: tuple[str, ...]) -> str | None:
+    answer = str(prompt(f"Status ({', '.join(statuses)}; empty for all)", default="")).strip().upper()
+    if answer and answer not in statuses:
+        raise UsageError(f"status must be one of {', '.join(statuses)}")
+    return answer or None
+
+
+def _list(state: CliState) -> None:
+    jobs_explore.show_jobs(state, ask_until_valid(state, lambda: _status(explore.JOB_STATUSES)))
+
+
+def _executions(state: CliState) -> None:
+    job_id = pick_job(state)
+    jobs_explore.show_executions(state, job_id, ask_until_valid(state, lambda: _status(explore.EXECUTION_STATUSES)))
+
+
+def _execution(state: CliState) -> None:
+    job_id = pick_job(state)
+    thing = ask_until_valid(state, lambda: _required(str(prompt("Device (thing) name")).strip(), "a thing name"))
+    jobs_explore.show_execution(state, job_id, thing)
+
+
+def _cancel(state: CliState) -> None:
+    job_id = pick_job(state, "IN_PROGRESS", "Jobs in progress")
+    force = state.prompts.yes_no("Also cancel executions already IN_PROGRESS (force)?", default=False)
+    comment = str(prompt("Reason for canceling (optional)", default="")).strip() or None
+    jobs_explore.cancel(state, job_id, force=force, comment=comment)
+
+
+def _delete(state: CliState) -> None:
+    job_id = pick_job(state)
+    force = state.prompts.yes_no("Delete even if executions are still in progress (force)?", default=False)
+    jobs_explore.delete(state, job_id, force=force)
+
+
+def _watch(state: CliState) -> None:
+    job_id = pick_job(state)
+    interval = ask_until_valid(state, lambda: _positive(prompt("Seconds between refreshes", default="2", value_type=float)))
+    jobs_explore.watch(state, job_id, interval)
+
+
+def _positive(value: float) -> float:
+    if not value > 0:
+        raise UsageError("give a positive number")
+    return value
+
+
+def _report(state: CliState) -> None:
+    job_id = pick_job(state)
+    path = str(prompt("HTML file", default=f"{job_id}-report.html")).strip()
+    details = str(prompt("Failed executions to read statusDetails of (number or all)",
+                         default=str(report.DEFAULT_FAILURE_DETAILS)))  # fmt: skip
+    jobs_explore.write_html_report(state, job_id, path, jobs_explore.parse_failure_details(details))

@@ -1,0 +1,219 @@
+"""``iotfleet simulate``: simulated devices run a job's executions through the jobs data plane.
+
+All flags are checked before the first AWS call (bad values are exit 2). On a terminal, without ``--job``
+or ``--fleet``, the interactive simulator menu starts. Simulated failures are results, not errors: the
+command exits 0 when every device ran to its end, 1 when some device hit an API error it could not
+handle (each is listed), 130 on Ctrl-C (after a summary of what ran).
+"""
+
+from __future__ import annotations
+
+import random
+
+import click
+from rich.console import Console
+from rich.text import Text
+
+from iotfleet.aws.errors import Interrupted, OperationFailed, UsageError
+from iotfleet.cli.output import key_values, table
+from iotfleet.cli.state import CliState, pass_state
+from iotfleet.fleet.behaviour import DEFAULT_FAILURE_WEIGHTS, DEFAULT_LATENCY, BehaviourModel, parse_duration
+from iotfleet.fleet.device import EXECUTION_OUTCOMES
+from iotfleet.fleet.naming import check_fleet_name
+from iotfleet.fleet.simulate import (
+    SimulationOptions,
+    SimulationPlan,
+    SimulationResult,
+    plan_simulation,
+    run_simulation,
+)
+
+OUTCOME_STYLES = {
+    "succeeded": "green",
+    "failed": "red",
+    "rejected": "yellow",
+    "hung": "magenta",
+    "ended by the service": "bright_black",
+}
+
+
+def parse_devices(value: str | int | None) -> int | None:
+    """``N`` or ``all`` (None); anything else is a usage error naming --devices."""
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if text == "all":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"--devices takes a positive number or 'all', not {value!r}", "--devices")
+    return int(text)
+
+
+def new_seed() -> int:
+    """A seed for runs that were not given one (printed, so the run can be repeated)."""
+    return random.SystemRandom().randrange(1, 1_000_000)
+
+
+@click.command()
+@click.option("--job", "job_id", metavar="JOB", help="Run the executions of this job.")
+@click.option("--fleet", metavar="NAME", help="Run every pending execution of the fleet's things, whatever the job.")
+@click.option("--devices", default="all", show_default=True, metavar="N|all", help="Simulate the first N devices in scope.")
+@click.option("--success-rate", type=float, default=100.0, show_default=True, metavar="PCT",
+              help="Chance that an execution succeeds, 0-100, drawn per execution.")
+@click.option("--failure-weights", default=DEFAULT_FAILURE_WEIGHTS, show_default=True, metavar="MODE=W,...",
+              help="How failures split: download, checksum, install, reject, hang (left out = 0).")
+@click.option("--seed", type=int, metavar="S", help="Seed of every random draw; the same seed replays the same run.  "
+              "[default: random, printed]")
+@click.option("--until", "until", metavar="SECONDS", help="Stop waiting for new executions after this long "
+              "(e.g. 600, 10m); started ones finish.")
+@click.option("--latency", default=DEFAULT_LATENCY, show_default=True, metavar="DIST",
+              help="Time of each download and install step: 0, 200ms, 50ms..500ms, lognormal:median=200ms,p95=2s.")
+@click.option("--step-timeout", type=int, default=10, show_default=True, metavar="MINUTES",
+              help="stepTimeoutInMinutes devices set when they start an execution (a hung device times out then).")
+@click.option("--poll-max", type=float, default=30.0, show_default=True, metavar="SECONDS",
+              help="Longest wait between two polls of a device waiting for the rollout.")
+@click.option("--write-package-shadow", is_flag=True,
+              help="Devices also write the $package shadow (AWS does it itself when the package configuration says so).")
+@pass_state
+def simulate(
+    state: CliState,
+    job_id: str | None,
+    fleet: str | None,
+    devices: str,
+    success_rate: float,
+    failure_weights: str,
+    seed: int | None,
+    until: str | None,
+    latency: str,
+    step_timeout: int,
+    poll_max: float,
+    write_package_shadow: bool,
+) -> None:
+    """Simulate devices running job executions: download, checksum, install, report.
+
+    Each device uses the jobs data plane as a real one does: it starts its execution with a step timeout,
+    reports IN_PROGRESS, downloads each artifact through its presigned URL, checks its SHA-256 against
+    the package version, installs, reports SUCCEEDED, FAILED or REJECTED with statusDetails, and writes
+    its new firmware version to its shadow. Devices keep polling while the rollout releases executions.
+
+    \b
+    Examples:
+      iotfleet simulate --job ota-fw-main-1-2-0 --success-rate 90 --seed 7
+      iotfleet simulate --fleet demo --devices 500 --latency 0
+      iotfleet simulate --job J --success-rate 80 --failure-weights checksum=3,hang=1 --until 10m
+      iotfleet --output json simulate --job J --latency lognormal:median=200ms,p95=2s
+    """
+    chosen_seed = new_seed() if seed is None else seed
+    model = BehaviourModel.from_options(
+        success_rate=success_rate, failure_weights=failure_weights, latency=latency, seed=chosen_seed
+    )
+    options = SimulationOptions(
+        step_timeout_minutes=step_timeout,
+        until=_until_seconds(until),
+        poll_max=poll_max,
+        poll_initial=min(1.0, poll_max) if poll_max > 0 else 1.0,
+        write_package_shadow=write_package_shadow,
+    )
+    limit = parse_devices(devices)
+    if fleet is not None:
+        fleet = check_fleet_name(fleet, "--fleet")
+    if job_id is not None and fleet is not None:
+        raise UsageError("give --job or --fleet, not both", "--job")
+    if job_id is None and fleet is None:
+        if not state.prompts.interactive:
+            raise UsageError("missing --job JOB or --fleet NAME (there is no terminal to ask on)", "--job")
+        from iotfleet.cli.interactive.simulate_menu import simulate_menu
+
+        simulate_menu(state, model=model, options=options, devices=limit)
+        return
+    plan = plan_simulation(state.aws, job_id=job_id, fleet=fleet, devices=limit)
+    run_and_report(state, plan, model, options)
+
+
+def _until_seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value, "--until")
+    except ValueError as exc:
+        raise UsageError(str(exc), "--until") from None
+    if seconds <= 0:
+        raise UsageError("--until must be a positive duration", "--until")
+    return seconds
+
+
+def run_and_report(
+    state: CliState, plan: SimulationPlan, model: BehaviourModel, options: SimulationOptions
+) -> SimulationResult:
+    """Run the plan with a progress bar, then print the summary (or the JSON document)."""
+    if not state.output.json:
+        state.output.info(
+            f"Simulating {len(plan.things):,} device(s) of {plan.scope} "
+            f"(seed {model.seed}, success rate {model.success_rate:g}%)"
+        )
+    try:
+        result = run_simulation(state.aws, plan, model, options, progress=state.progress())
+    except Interrupted as exc:
+        if isinstance(exc.partial, SimulationResult):
+            show_result(state, exc.partial)
+        raise
+    show_result(state, result)
+    if result.failures:
+        raise OperationFailed(
+            f"{len(result.failures)} device(s) stopped on an API error they could not handle", result.failures
+        )
+    return result
+
+
+def show_result(state: CliState, result: SimulationResult) -> None:
+    state.output.result(result.as_dict(), render=lambda console: render_result(console, result))
+
+
+def render_result(console: Console, result: SimulationResult) -> None:
+    plan, model = result.plan, result.model
+    executions = len(result.executions)
+    heading = Text(f"Simulation of {plan.scope}", style="bold")
+    if result.interrupted:
+        heading.append("  (interrupted)", style="yellow")
+    console.print(heading)
+    console.print(
+        key_values(
+            [
+                ("Devices", f"{len(plan.things):,} of {plan.in_scope:,} in scope"),
+                ("Executions", f"{executions:,} in {result.duration:.1f} s ({result.executions_per_second:.1f}/s)"),
+                ("Seed", model.seed),
+                ("Success rate", f"{model.success_rate:g}%"),
+                ("Failure weights", model.failure_weights.describe()),
+                ("Latency", model.latency.describe()),
+            ]
+        )
+    )
+    counts = result.outcome_counts()
+    rows = [
+        (Text(outcome, style=OUTCOME_STYLES.get(outcome, "")), f"{counts[outcome]:,}", _share(counts[outcome], executions))
+        for outcome in EXECUTION_OUTCOMES
+    ]
+    outcomes = table(["Outcome", "Executions", "Share"], [], title=None)
+    for outcome, count, share in rows:
+        outcomes.add_row(outcome, count, share)
+    console.print()
+    console.print(outcomes)
+    failure_types = result.failure_type_counts()
+    if failure_types:
+        examples = result.failure_examples()
+        console.print()
+        console.print(
+            table(
+                ["Failure type", "Executions", "Example reason"],
+                [(name, f"{count:,}", examples.get(name, "-")) for name, count in failure_types.items()],
+            )
+        )
+    if result.idle:
+        console.print()
+        console.print(table(["Devices that ran nothing", "Devices"], [(k, f"{v:,}") for k, v in result.idle.items()]))
+    if result.unfinished:
+        console.print(f"\n{len(result.unfinished):,} device(s) did not finish (interrupted).", style="yellow")
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100.0 * part / whole:.1f}%" if whole else "-"
