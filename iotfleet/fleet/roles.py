@@ -1,0 +1,249 @@
+"""The fleet's two IAM roles, least privilege, and waiting for IAM to make them usable.
+
+* ``iotfleet-<fleet>-jobs-presign``: assumed by AWS IoT Jobs to presign firmware download URLs. It may read
+  objects, and object versions, of the fleet's bucket and nothing else.
+* ``iotfleet-<fleet>-package-config``: assumed by AWS IoT to write a thing's ``$package`` named shadow when a
+  job deploying a package version succeeds. It may get and update that one shadow of any thing in this
+  account and region (``thing/*/$package``), and call ``iot:DescribeEndpoint``, which has no resource-level
+  permissions (hence its ``*`` resource).
+
+Both trust only ``iot.amazonaws.com``, carry the fleet's ownership tags, and name every action they allow (no
+wildcard actions). Each has one inline policy, :data:`POLICY_NAME`. A role with one of these names but without
+the fleet's ownership tag belongs to someone else and is never changed.
+
+IAM is eventually consistent: a new role can be invisible, or refused by the service it is passed to, for a
+few seconds. :func:`wait_until_visible` polls until the role and its policy can be read back, with a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import unquote
+
+from botocore.exceptions import ClientError
+
+from iotfleet.aws.context import AwsContext
+from iotfleet.aws.errors import OperationFailed, ResourceFailure, is_error
+from iotfleet.fleet import naming
+from iotfleet.fleet.ownership import owned_by, tag_dict, tag_list
+from iotfleet.fleet.packages import PACKAGE_SHADOW
+
+T = TypeVar("T")
+
+JOBS_PRESIGN = "jobs-presign"
+PACKAGE_CONFIG = "package-config"
+PURPOSES = (JOBS_PRESIGN, PACKAGE_CONFIG)
+POLICY_NAME = "iotfleet-permissions"
+TRUSTED_SERVICE = "iot.amazonaws.com"
+PROPAGATION_TIMEOUT = 60.0
+_FIRST_POLL_DELAY = 0.25
+_MAX_POLL_DELAY = 4.0
+
+
+def role_name(fleet: str, purpose: str) -> str:
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown role purpose {purpose!r}")
+    return naming.ROLE_NAME.check(f"iotfleet-{fleet}-{purpose}", "--fleet")
+
+
+def trust_policy() -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": TRUSTED_SERVICE}, "Action": "sts:AssumeRole"}
+        ],
+    }
+
+
+def presign_policy(bucket: str, partition: str = "aws") -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadFleetFirmware",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": f"arn:{partition}:s3:::{bucket}/*",
+            }
+        ],
+    }
+
+
+def package_config_policy(region: str, account: str, partition: str = "aws") -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReportPackageVersions",
+                "Effect": "Allow",
+                "Action": ["iot:GetThingShadow", "iot:UpdateThingShadow"],
+                "Resource": f"arn:{partition}:iot:{region}:{account}:thing/*/{PACKAGE_SHADOW}",
+            },
+            {"Sid": "FindDataEndpoint", "Effect": "Allow", "Action": "iot:DescribeEndpoint", "Resource": "*"},
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """A role as the fleet wants it."""
+
+    purpose: str
+    name: str
+    policy: dict[str, Any]
+    description: str
+
+
+def fleet_role_specs(
+    fleet: str, bucket: str, region: str, account: str, partition: str = "aws"
+) -> list[RoleSpec]:
+    return [
+        RoleSpec(
+            JOBS_PRESIGN,
+            role_name(fleet, JOBS_PRESIGN),
+            presign_policy(bucket, partition),
+            f"iotfleet fleet {fleet}: AWS IoT Jobs presigns firmware downloads from {bucket}",
+        ),
+        RoleSpec(
+            PACKAGE_CONFIG,
+            role_name(fleet, PACKAGE_CONFIG),
+            package_config_policy(region, account, partition),
+            f"iotfleet fleet {fleet}: AWS IoT records deployed package versions in the $package shadow",
+        ),
+    ]
+
+
+@dataclass
+class RoleStatus:
+    """A role as found: missing, someone else's, or ours with what differs."""
+
+    name: str
+    exists: bool
+    owned: bool = False
+    arn: str | None = None
+    differs: list[str] = field(default_factory=list)
+
+
+def _document(value: Any) -> Any:
+    """A policy document as a dict, whether boto3 gave a dict or (URL-encoded) JSON text."""
+    if isinstance(value, str):
+        return json.loads(unquote(value))
+    return value
+
+
+def find_role(ctx: AwsContext, name: str) -> dict[str, Any] | None:
+    try:
+        return dict(ctx.iam.get_role(RoleName=name)["Role"])
+    except ClientError as err:
+        if is_error(err, "NoSuchEntity"):
+            return None
+        raise
+
+
+def role_tags(ctx: AwsContext, role: dict[str, Any]) -> dict[str, str]:
+    """The role's tags (GetRole returns them; older IAM answers may not, so they are listed then)."""
+    if "Tags" in role:
+        return tag_dict(role["Tags"])
+    return tag_dict(ctx.iam.list_role_tags(RoleName=role["RoleName"]).get("Tags"))
+
+
+def inspect_role(ctx: AwsContext, spec: RoleSpec, fleet: str) -> RoleStatus:
+    role = find_role(ctx, spec.name)
+    if role is None:
+        return RoleStatus(spec.name, exists=False)
+    tags = role_tags(ctx, role)
+    status = RoleStatus(spec.name, exists=True, owned=owned_by(tags, fleet), arn=str(role["Arn"]))
+    if not status.owned:
+        return status
+    if _document(role.get("AssumeRolePolicyDocument")) != trust_policy():
+        status.differs.append("trust policy")
+    try:
+        policy = _document(
+            ctx.iam.get_role_policy(RoleName=spec.name, PolicyName=POLICY_NAME)["PolicyDocument"]
+        )
+    except ClientError as err:
+        if not is_error(err, "NoSuchEntity"):
+            raise
+        policy = None
+    if policy != spec.policy:
+        status.differs.append("permissions")
+    if not tag_dict(tag_list(fleet)).items() <= tags.items():
+        status.differs.append("tags")
+    return status
+
+
+def create_role(ctx: AwsContext, spec: RoleSpec, fleet: str) -> str:
+    """Create the role with its trust policy, tags and inline policy; returns its ARN."""
+    answer = ctx.iam.create_role(
+        RoleName=spec.name,
+        AssumeRolePolicyDocument=json.dumps(trust_policy()),
+        Description=spec.description,
+        Tags=tag_list(fleet),
+    )
+    put_permissions(ctx, spec)
+    return str(answer["Role"]["Arn"])
+
+
+def put_permissions(ctx: AwsContext, spec: RoleSpec) -> None:
+    ctx.iam.put_role_policy(
+        RoleName=spec.name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(spec.policy)
+    )
+
+
+def repair_role(ctx: AwsContext, spec: RoleSpec, status: RoleStatus, fleet: str) -> None:
+    """Put back what differs on a role the fleet owns."""
+    if "trust policy" in status.differs:
+        ctx.iam.update_assume_role_policy(RoleName=spec.name, PolicyDocument=json.dumps(trust_policy()))
+    if "permissions" in status.differs:
+        put_permissions(ctx, spec)
+    if "tags" in status.differs:
+        ctx.iam.tag_role(RoleName=spec.name, Tags=tag_list(fleet))
+
+
+def wait_until_visible(ctx: AwsContext, names: list[str], timeout: float = PROPAGATION_TIMEOUT) -> None:
+    """Poll until every role and its inline policy can be read back, or raise :class:`OperationFailed`."""
+    deadline = ctx.clock.monotonic() + timeout
+    pending = list(names)
+    delay = _FIRST_POLL_DELAY
+    while True:
+        pending = [name for name in pending if not _visible(ctx, name)]
+        if not pending:
+            return
+        if ctx.clock.monotonic() + delay > deadline:
+            raise OperationFailed(
+                f"IAM did not make the new role(s) visible within {timeout:.0f} s",
+                [ResourceFailure("role", name, "not visible yet; run the command again") for name in pending],
+            )
+        ctx.clock.sleep(delay)
+        delay = min(_MAX_POLL_DELAY, delay * 2)
+
+
+def _visible(ctx: AwsContext, name: str) -> bool:
+    try:
+        ctx.iam.get_role(RoleName=name)
+        ctx.iam.get_role_policy(RoleName=name, PolicyName=POLICY_NAME)
+    except ClientError as err:
+        if is_error(err, "NoSuchEntity"):
+            return False
+        raise
+    return True
+
+
+def retry_while_propagating(
+    ctx: AwsContext, call: Callable[[], T], *, codes: tuple[str, ...], timeout: float = PROPAGATION_TIMEOUT
+) -> T:
+    """Run ``call``; while it fails with one of ``codes`` (a service refusing a just-created role), retry it
+    with growing delays until ``timeout``, then let the last error through."""
+    deadline = ctx.clock.monotonic() + timeout
+    delay = _FIRST_POLL_DELAY
+    while True:
+        try:
+            return call()
+        except ClientError as err:
+            if not is_error(err, *codes) or ctx.clock.monotonic() + delay > deadline:
+                raise
+        ctx.clock.sleep(delay)
+        delay = min(_MAX_POLL_DELAY, delay * 2)
