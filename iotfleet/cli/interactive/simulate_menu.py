@@ -7,16 +7,20 @@ the flags given on the command line are the defaults offered.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from typing import TypeVar
 
-from iotfleet.aws.errors import Interrupted
+from iotfleet.aws.errors import Interrupted, UsageError
 from iotfleet.cli.interactive.job_wizard import ask_until_valid, choose, prompt
 from iotfleet.cli.output import key_values
 from iotfleet.cli.simulate import parse_devices, run_and_report
 from iotfleet.cli.state import CliState
 from iotfleet.fleet import explore
-from iotfleet.fleet.behaviour import BehaviourModel
+from iotfleet.fleet.behaviour import BehaviourModel, FailureWeights, LatencyModel
 from iotfleet.fleet.simulate import SimulationOptions, plan_simulation
+
+T = TypeVar("T")
 
 
 def simulate_menu(
@@ -40,7 +44,7 @@ def simulate_menu(
     limit = ask_until_valid(
         state, lambda: parse_devices(prompt("Process ALL devices or a number? [ALL/number]", default=default_scope))
     )
-    chosen = ask_until_valid(state, lambda: _ask_model(model))
+    chosen = _ask_model(state, model)
     if limit is not None:
         plan = replace(plan, things=plan.things[:limit])
     state.output.info("")
@@ -62,9 +66,36 @@ def simulate_menu(
     run_and_report(state, plan, chosen, options)
 
 
-def _ask_model(model: BehaviourModel) -> BehaviourModel:
-    rate = prompt("Success percentage (0-100)", default=f"{model.success_rate:g}", value_type=float)
-    weights = prompt("Failure weights (download, checksum, install, reject, hang)", default=model.failure_weights.describe())
-    latency = prompt("Step latency (0, 200ms, 50ms..500ms, lognormal:median=200ms,p95=2s)", default=model.latency.describe())
-    seed = prompt("Seed (the same seed replays the same run)", default=model.seed, value_type=int)
-    return BehaviourModel.from_options(success_rate=rate, failure_weights=weights, latency=latency, seed=seed)
+def _ask_model(state: CliState, model: BehaviourModel) -> BehaviourModel:
+    """Each behaviour setting, asked again until it is valid."""
+
+    def checked(flag: str, parse: Callable[[str], T]) -> Callable[[str], T]:
+        def run(text: str) -> T:
+            try:
+                return parse(text)
+            except ValueError as exc:
+                raise UsageError(str(exc), flag) from None
+
+        return run
+
+    def rate() -> float:
+        value = float(prompt("Success percentage (0-100)", default=f"{model.success_rate:g}", value_type=float))
+        if not 0.0 <= value <= 100.0:
+            raise UsageError(f"the success rate must be between 0 and 100, not {value:g}", "--success-rate")
+        return value
+
+    success_rate = ask_until_valid(state, rate)
+    weights = ask_until_valid(
+        state,
+        lambda: checked("--failure-weights", FailureWeights.parse)(
+            prompt("Failure weights (download, checksum, install, reject, hang)", default=model.failure_weights.describe())
+        ),
+    )
+    latency = ask_until_valid(
+        state,
+        lambda: checked("--latency", LatencyModel.parse)(
+            prompt("Step latency (0, 200ms, 50ms..500ms, lognormal:median=200ms,p95=2s)", default=model.latency.describe())
+        ),
+    )
+    seed = int(prompt("Seed (the same seed replays the same run)", default=model.seed, value_type=int))
+    return BehaviourModel(success_rate, weights, latency, seed)
