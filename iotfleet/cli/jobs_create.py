@@ -148,7 +148,7 @@ def read_document(path: str, param: str = "--document") -> str:
 def print_request(state: CliState, request: dict[str, Any], notes: list[str] | None = None) -> None:
     """The exact request as JSON on stdout (dry runs); notes go to stderr."""
     for note in notes or []:
-        state.output.info(note)
+        state.output.warn(note)
 
     def render(console: Console) -> None:
         console.print_json(json.dumps(request, default=str))
@@ -241,6 +241,8 @@ def create(state: CliState, **options: Any) -> None:
     if options["dry_run"]:
         print_request(state, prepared.request, prepared.notes)
         return
+    for note in prepared.notes:
+        state.output.warn(note)
     answer = jobs.submit_job(state.aws, prepared)
     render_created_job(state, prepared, answer)
 

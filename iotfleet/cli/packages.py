@@ -6,7 +6,6 @@ for; without one it is a usage error (exit 2). Deletions need confirmation, or `
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
@@ -288,7 +287,10 @@ def config_show(state: CliState) -> None:
 def config_enable(state: CliState, role_arn: str | None, fleet: str) -> None:
     """Let successful jobs write the deployed version into each thing's $package shadow."""
     role = role_arn or pkg.fleet_package_role_arn(state.aws, fleet)
-    _render_config(state, pkg.set_configuration(state.aws, enabled=True, role_arn=role))
+    result = pkg.set_configuration(state.aws, enabled=True, role_arn=role, fleet=fleet)
+    if result["recorded"] is None:
+        state.output.warn(f"fleet {fleet} has no bucket to record the previous setting in; cleanup will not restore it")
+    _render_config(state, result)
 
 
 @config.command("disable")
@@ -410,7 +412,7 @@ def rollback(state: CliState, package: str | None, **options: Any) -> None:
         console.print(key_values([("devices", len(plan.devices)), ("targeted by", plan.method),
                                   ("dynamic group", answer.get("dynamicGroupArn")), ("job arn", answer.get("jobArn"))]))  # fmt: skip
 
-    state.output.result(json.loads(json.dumps(data, default=str)), render=render)
+    state.output.result(data, render=render)
 
 
 @packages.command("menu")

@@ -732,15 +732,26 @@ def check_deployable(ctx: AwsContext, refs: Iterable[PackageVersionRef]) -> dict
     return arns
 
 
-def resolve_targets(ctx: AwsContext, groups: Sequence[str], things: Sequence[str]) -> dict[str, str]:
+@dataclass(frozen=True)
+class ResolvedTarget:
+    """A target found by name: its ARN, and for a group whether it is dynamic."""
+
+    kind: str  # "group" or "thing"
+    name: str
+    arn: str
+    dynamic: bool = False
+
+
+def resolve_targets(ctx: AwsContext, groups: Sequence[str], things: Sequence[str]) -> list[ResolvedTarget]:
     """Group and thing names to ARNs (``describe_*`` reads, in parallel); an unknown name is a usage error."""
     wanted = [("group", g) for g in dict.fromkeys(groups)] + [("thing", t) for t in dict.fromkeys(things)]
 
-    def describe(item: tuple[str, str]) -> str:
+    def describe(item: tuple[str, str]) -> ResolvedTarget:
         kind, name = item
         if kind == "group":
-            return str(ctx.iot.describe_thing_group(thingGroupName=name)["thingGroupArn"])
-        return str(ctx.iot.describe_thing(thingName=name)["thingArn"])
+            group = ctx.iot.describe_thing_group(thingGroupName=name)
+            return ResolvedTarget(kind, name, str(group["thingGroupArn"]), bool(group.get("queryString")))
+        return ResolvedTarget(kind, name, str(ctx.iot.describe_thing(thingName=name)["thingArn"]))
 
     result = run_parallel(wanted, describe, concurrency=ctx.concurrency)
     missing = [
@@ -752,14 +763,14 @@ def resolve_targets(ctx: AwsContext, groups: Sequence[str], things: Sequence[str
         flag = "--group" if missing[0].startswith("group") else "--thing"
         raise UsageError(f"unknown target(s): {', '.join(missing)}", flag)
     result.raise_for_failures("resolve job targets", "target", lambda item: f"{item[0]} {item[1]}")
-    return {f"{o.item[0]}:{o.item[1]}": str(o.value) for o in result.succeeded}
+    return [o.value for o in result.succeeded if o.value is not None]
 
 
 def fleet_jobs_role_arn(ctx: AwsContext, fleet: str) -> str:
     """The fleet's jobs role (the one AWS IoT assumes to presign artifact URLs), found by ownership tags."""
     from iotfleet.fleet.resources import discover
 
-    role = discover(ctx, fleet).jobs_role_arn
+    role = discover(ctx, fleet, kinds={"roles"}).jobs_role_arn
     if not role:
         raise UsageError(
             f"fleet {fleet!r} has no jobs role: provision the fleet first (iotfleet provision --fleet {fleet})",
@@ -806,7 +817,17 @@ def prepare_job(
             PackageVersionRef.from_arn(a) for a in template.get("destinationPackageVersions") or []
         ]
         check_deployable(ctx, template_refs)
-    resolved = dict(targets) if targets is not None else resolve_targets(ctx, spec.groups, spec.things)
+    if targets is not None:
+        resolved = dict(targets)
+    else:
+        found = resolve_targets(ctx, spec.groups, spec.things)
+        resolved = {f"{t.kind}:{t.name}": t.arn for t in found}
+        dynamic = [t.name for t in found if t.dynamic]
+        if dynamic and settings.target_selection == SNAPSHOT:
+            notes.append(
+                f"dynamic group(s) {', '.join(dynamic)}: a SNAPSHOT job reaches the members at its start only; "
+                "--continuous also reaches devices that join later"
+            )
 
     request: dict[str, Any] = {"jobId": checked.job_id, "targets": list(dict.fromkeys(resolved.values()))}
     if template is not None:
@@ -817,9 +838,10 @@ def prepare_job(
         request["description"] = spec.description
     needs_presigning = checked.document.needs_presigning if checked.document is not None else False
     if template is not None and not template.get("presignedUrlConfig"):
-        needs_presigning = (
-            needs_presigning or docs.check_document(template.get("document") or "{}").needs_presigning
-        )
+        template_needs = docs.check_document(template.get("document") or "{}").needs_presigning
+        if template_needs:
+            notes.append(f"job template {spec.template} has no presignedUrlConfig: the job brings the fleet's")
+        needs_presigning = needs_presigning or template_needs
     if needs_presigning:
         role = spec.presign_role_arn or fleet_jobs_role_arn(ctx, spec.fleet)
         request["presignedUrlConfig"] = {"roleArn": role, "expiresInSec": settings.presigned_expiry_seconds}

@@ -14,6 +14,7 @@ from packages_setup import (
     PACKAGE,
     aws_context,
     calls,
+    enable_package_index,
     firmware,
     job_document,
     make_bucket,
@@ -232,3 +233,12 @@ def test_template_list_and_delete(fleet: Fleet, emulator: LocalEmulator) -> None
     with pytest.raises(UsageError, match="does not exist"):
         jobs.create_job(fleet.ctx, jobs.JobSpec(fleet=FLEET, template="t1", things=("dev-1",)))
     assert mutating_calls(emulator) == {}
+
+
+def test_a_snapshot_job_on_a_dynamic_group_says_what_continuous_would_add(fleet: Fleet) -> None:
+    enable_package_index(fleet.ctx)
+    fleet.ctx.iot.create_dynamic_thing_group(thingGroupName="dev-things", queryString="thingName:dev-*")
+    snapshot = jobs.prepare_job(fleet.ctx, ota(fleet, groups=("dev-things",)))
+    assert len(snapshot.notes) == 1 and "dev-things" in snapshot.notes[0] and "--continuous" in snapshot.notes[0]
+    continuous = ota(fleet, groups=("dev-things",), settings=jobs.JobSettings(target_selection=jobs.CONTINUOUS))
+    assert jobs.prepare_job(fleet.ctx, continuous).notes == []
