@@ -36,11 +36,14 @@ from iotfleet.aws.errors import (
     UsageError,
 )
 from iotfleet.aws.settings import MAX_CONCURRENCY, TARGETS, TargetSettings
+from iotfleet.cli.cleanup import cleanup
+from iotfleet.cli.groups import groups
 from iotfleet.cli.jobs import jobs
 from iotfleet.cli.local import local
 from iotfleet.cli.output import FORMATS, Output
 from iotfleet.cli.packages import packages
 from iotfleet.cli.prompts import Prompter
+from iotfleet.cli.provision import provision
 from iotfleet.cli.simulate import simulate
 from iotfleet.cli.state import CliState
 from iotfleet.cli.whoami import whoami
@@ -140,10 +143,13 @@ def cli(
 
 def _register() -> None:
     cli.add_command(whoami)
+    cli.add_command(provision)
+    cli.add_command(groups)
     cli.add_command(packages)
     cli.add_command(jobs)
     cli.add_command(simulate)
     cli.add_command(local)
+    cli.add_command(cleanup)
 
 
 _register()
