@@ -1,0 +1,91 @@
+"""The words of cleanup: which ``--only`` kinds exist, which resource kinds they cover, and in which order.
+
+``--only`` names what a person thinks of (things, groups, jobs, ...); a kind covers one or more steps, and the
+steps run in dependency order: what refers to something is deleted before what it refers to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from iotfleet.aws.errors import UsageError
+
+ALL = "all"
+ONLY_KINDS = ("things", "groups", "jobs", "packages", "storage", "roles", "types")
+
+# Resource kinds, as the plan and the report name them.
+JOB = "job"
+JOB_TEMPLATE = "job template"
+DYNAMIC_GROUP = "dynamic group"
+THING = "thing"
+STATIC_GROUP = "static group"
+PACKAGE = "package"
+PACKAGE_CONFIGURATION = "package configuration"
+BUCKET = "bucket"
+ROLE = "role"
+THING_TYPE = "thing type"
+ACCOUNT_SETTING = "account setting"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a cleanup: the resource kinds it deletes, what it does to each, and the ``--only`` kind."""
+
+    key: str
+    kinds: tuple[str, ...]
+    only: str
+    action: str
+
+
+STEPS: tuple[Step, ...] = (
+    Step("jobs", (JOB, JOB_TEMPLATE), "jobs", "cancel with force, then delete; delete job templates"),
+    Step("dynamic-groups", (DYNAMIC_GROUP,), "groups", "delete"),
+    Step("things", (THING,), "things", "detach principals; delete classic and named shadows; delete"),
+    Step("static-groups", (STATIC_GROUP,), "groups", "delete, children before parents"),
+    Step("packages", (PACKAGE,), "packages", "unset the default version; delete versions; delete"),
+    Step("package-configuration", (PACKAGE_CONFIGURATION,), "packages", "put back as before iotfleet"),
+    # Before the bucket: the fleet's record of what the settings were lives in the bucket.
+    Step("account-settings", (ACCOUNT_SETTING,), ALL, "indexing and logging put back as before iotfleet"),
+    Step("bucket", (BUCKET,), "storage", "delete every object version and delete marker; delete"),
+    Step("roles", (ROLE,), "roles", "delete inline and detach managed policies; delete"),
+    # Deprecated before step 1, so that AWS's 5-minute wait runs while the other steps do.
+    Step("thing-types", (THING_TYPE,), "types", "deprecated first; deleted once AWS allows (5 minutes)"),
+)
+
+STEP_BY_KEY = {step.key: step for step in STEPS}
+STEP_OF_KIND = {kind: step for step in STEPS for kind in step.kinds}
+
+
+def parse_only(values: Iterable[str] | str | None, param: str = "--only") -> frozenset[str]:
+    """The ``--only`` kinds chosen (``all`` or nothing means every kind and the account settings).
+
+    Accepts repeated values and comma-separated lists; an unknown kind is a usage error naming the valid ones.
+    """
+    if values is None:
+        return frozenset((*ONLY_KINDS, ALL))
+    if isinstance(values, str):
+        values = [values]
+    chosen: set[str] = set()
+    for value in values:
+        for word in value.split(","):
+            kind = word.strip().lower()
+            if not kind:
+                continue
+            if kind == ALL:
+                chosen.update((*ONLY_KINDS, ALL))
+            elif kind in ONLY_KINDS:
+                chosen.add(kind)
+            else:
+                raise UsageError(
+                    f"unknown kind {word.strip()!r}: choose from {', '.join((*ONLY_KINDS, ALL))}", param
+                )
+    if not chosen or chosen.issuperset(ONLY_KINDS):
+        # Every kind chosen one by one is a whole cleanup, account settings included.
+        chosen.update((*ONLY_KINDS, ALL))
+    return frozenset(chosen)
+
+
+def steps_for(only: frozenset[str]) -> list[Step]:
+    """The steps ``only`` selects, in dependency order."""
+    return [step for step in STEPS if step.only in only]
