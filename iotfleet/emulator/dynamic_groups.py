@@ -38,6 +38,7 @@ from iotfleet.emulator.errors import (
     ResourceAlreadyExistsException,
     ResourceNotFoundException,
     VersionConflictException,
+    constraint_error,
 )
 from iotfleet.emulator.events import THING_CHANGED
 from iotfleet.emulator.extension import Call, handles, on_state_init
@@ -52,8 +53,8 @@ from iotfleet.emulator.indexing import (
     require_things_index,
     settings,
 )
-from iotfleet.emulator.package_catalog import MAX_TAGS, tag_holder, tags_from_list
 from iotfleet.emulator.search import compile_for_index
+from iotfleet.emulator.tagging import MAX_TAGS, tag_holder, tags_from_list
 from iotfleet.query import CompiledQuery, QueryError, compile_query
 
 if TYPE_CHECKING:
@@ -233,9 +234,11 @@ def _keep_queries_valid(
 
 def _check_group_name(name: Any) -> str:
     if not isinstance(name, str) or not 1 <= len(name) <= 128 or not _GROUP_NAME.fullmatch(name):
-        raise InvalidRequestException(
-            f"1 validation error detected: Value {name!r} at 'thingGroupName' failed to satisfy constraint: "
-            "Member must satisfy regular expression pattern: [a-zA-Z0-9:_-]+"
+        raise constraint_error(
+            name,
+            "thingGroupName",
+            "Member must satisfy regular expression pattern: [a-zA-Z0-9:_-]+",
+            InvalidRequestException,
         )
     return name
 

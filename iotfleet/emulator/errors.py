@@ -122,3 +122,12 @@ class UnknownOperationException(NamedServiceError):
 
     code = "UnknownOperationException"
     status = 404
+
+
+def constraint_error(
+    value: Any, member: str, rule: str, error: type[ServiceError] = ValidationException
+) -> ServiceError:
+    """AWS's wording for one input that fails one constraint, e.g. a name that does not match its pattern."""
+    return error(
+        f"1 validation error detected: Value {value!r} at '{member}' failed to satisfy constraint: {rule}"
+    )

@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Any
 from iotfleet.emulator import moto_patches
 from iotfleet.emulator.errors import (
     ConflictException,
-    InvalidRequestException,
-    LimitExceededException,
     ResourceNotFoundException,
     ValidationException,
+    constraint_error,
 )
 from iotfleet.emulator.extension import Call, handles
+from iotfleet.emulator.tagging import MAX_TAGS, check_tag, tag_holder
 
 if TYPE_CHECKING:
     from iotfleet.emulator.state import EmulatorState
@@ -54,14 +54,12 @@ DEPRECATE = "DEPRECATE"
 MAX_ATTRIBUTES_BYTES = 3 * 1024
 MAX_DESCRIPTION = 1024
 MAX_RECIPE = 3072
-MAX_TAGS = 50
 MAX_RESULTS = 100
 
 _NAME = re.compile(r"[a-zA-Z0-9._-]+")
 _ATTRIBUTE_KEY = re.compile(r"[a-zA-Z0-9:_-]+")
 _CLIENT_TOKEN = re.compile(r"\S{36,64}")
 _ROLE_ARN = re.compile(r"arn:aws[a-zA-Z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
-_TAG_KEY_CHARS = re.compile(r"[\w\s.:/=+\-@]*")
 _PACKAGE_ARN = re.compile(
     r"arn:aws[a-zA-Z-]*:iot:[a-z0-9-]+:\d{12}:package/(?P<package>[a-zA-Z0-9._-]+)"
     r"(?:/version/(?P<version>[a-zA-Z0-9._-]+))?"
@@ -78,20 +76,16 @@ def _utc(now: float) -> datetime:
 # --- validation ---------------------------------------------------------------------------------
 
 
-def _constraint(value: Any, member: str, rule: str) -> ValidationException:
-    return ValidationException(
-        f"1 validation error detected: Value {value!r} at '{member}' failed to satisfy constraint: {rule}"
-    )
-
-
 def check_name(value: Any, member: str, max_length: int) -> str:
     """A package or version name: ``[a-zA-Z0-9-_.]+``, 1..max_length characters."""
     if not isinstance(value, str) or not value:
-        raise _constraint(value, member, "Member must not be null")
+        raise constraint_error(value, member, "Member must not be null")
     if len(value) > max_length:
-        raise _constraint(value, member, f"Member must have length less than or equal to {max_length}")
+        raise constraint_error(value, member, f"Member must have length less than or equal to {max_length}")
     if not _NAME.fullmatch(value):
-        raise _constraint(value, member, "Member must satisfy regular expression pattern: [a-zA-Z0-9-_.]+")
+        raise constraint_error(
+            value, member, "Member must satisfy regular expression pattern: [a-zA-Z0-9-_.]+"
+        )
     return value
 
 
@@ -107,11 +101,11 @@ def check_description(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > MAX_DESCRIPTION:
-        raise _constraint(
+        raise constraint_error(
             "***", "description", f"Member must have length less than or equal to {MAX_DESCRIPTION}"
         )
     if any(_is_control(ch) for ch in value):
-        raise _constraint("***", "description", "Member must not contain control characters")
+        raise constraint_error("***", "description", "Member must not contain control characters")
     return value
 
 
@@ -128,15 +122,15 @@ def check_attributes(value: Any) -> dict[str, str]:
     total = 0
     for key, item in value.items():
         if not isinstance(key, str) or not _ATTRIBUTE_KEY.fullmatch(key):
-            raise _constraint(
+            raise constraint_error(
                 key, "attributes", "Map keys must satisfy regular expression pattern: [a-zA-Z0-9:_-]+"
             )
         if not isinstance(item, str) or not item:
-            raise _constraint(
+            raise constraint_error(
                 "***", f"attributes.{key}", "Member must have length greater than or equal to 1"
             )
         if any(_is_control(ch) for ch in item):
-            raise _constraint("***", f"attributes.{key}", "Member must not contain control characters")
+            raise constraint_error("***", f"attributes.{key}", "Member must not contain control characters")
         total += len(key.encode("utf-8")) + len(item.encode("utf-8"))
     if total > MAX_ATTRIBUTES_BYTES:
         raise ValidationException(
@@ -150,7 +144,7 @@ def check_recipe(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > MAX_RECIPE:
-        raise _constraint("***", "recipe", f"Member must have length less than or equal to {MAX_RECIPE}")
+        raise constraint_error("***", "recipe", f"Member must have length less than or equal to {MAX_RECIPE}")
     return value
 
 
@@ -161,28 +155,17 @@ def check_tag_map(tags: Any, member: str = "tags") -> dict[str, str]:
     if not isinstance(tags, dict):
         raise ValidationException(f"{member} must be a map of strings")
     if len(tags) > MAX_TAGS:
-        raise _constraint("...", member, f"Member must have at most {MAX_TAGS} entries")
+        raise constraint_error("...", member, f"Member must have at most {MAX_TAGS} entries")
     for key, value in tags.items():
         check_tag(key, value, member)
     return dict(tags)
-
-
-def check_tag(key: Any, value: Any, member: str = "tags") -> None:
-    if not isinstance(key, str) or not 1 <= len(key) <= 128 or not _TAG_KEY_CHARS.fullmatch(key):
-        raise _constraint(
-            key, f"{member}.key", "Member must have length between 1 and 128 and satisfy the tag key pattern"
-        )
-    if key.lower().startswith("aws:"):
-        raise ValidationException(f"Tag keys may not start with 'aws:': {key!r}")
-    if value is not None and (not isinstance(value, str) or len(value) > 256):
-        raise _constraint(value, f"{member}.value", "Member must have length less than or equal to 256")
 
 
 def check_max_results(value: Any) -> int:
     if value is None:
         return MAX_RESULTS
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_RESULTS:
-        raise _constraint(value, "maxResults", f"Member must be between 1 and {MAX_RESULTS}")
+        raise constraint_error(value, "maxResults", f"Member must be between 1 and {MAX_RESULTS}")
     return value
 
 
@@ -190,7 +173,9 @@ def check_client_token(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not _CLIENT_TOKEN.fullmatch(value):
-        raise _constraint(value, "clientToken", "Member must satisfy regular expression pattern: \\S{36,64}")
+        raise constraint_error(
+            value, "clientToken", "Member must satisfy regular expression pattern: \\S{36,64}"
+        )
     return value
 
 
@@ -203,11 +188,11 @@ def check_artifact(value: Any, check_object: ObjectChecker) -> dict[str, Any] | 
         raise ValidationException("artifact must hold an s3Location with a bucket and a key")
     bucket, key, version = location.get("bucket"), location.get("key"), location.get("version")
     if not isinstance(bucket, str) or not bucket:
-        raise _constraint(bucket, "artifact.s3Location.bucket", "Member must not be null")
+        raise constraint_error(bucket, "artifact.s3Location.bucket", "Member must not be null")
     if not isinstance(key, str) or not key:
-        raise _constraint(key, "artifact.s3Location.key", "Member must not be null")
+        raise constraint_error(key, "artifact.s3Location.key", "Member must not be null")
     if version is not None and (not isinstance(version, str) or not version):
-        raise _constraint(version, "artifact.s3Location.version", "Member must not be empty")
+        raise constraint_error(version, "artifact.s3Location.version", "Member must not be empty")
     problem = check_object(bucket, key, version)
     if problem is not None:
         raise ValidationException(f"The artifact s3://{bucket}/{key} cannot be used: {problem}")
@@ -536,7 +521,7 @@ class PackageCatalog:
         if package is None:
             raise ValidationException(f"Package {package_name} does not exist")
         if status is not None and status not in STATUSES:
-            raise _constraint(status, "status", f"Member must satisfy enum value set: {list(STATUSES)}")
+            raise constraint_error(status, "status", f"Member must satisfy enum value set: {list(STATUSES)}")
         candidates = [name for name, v in package.versions.items() if status is None or v.status == status]
         names, token = page(candidates, next_token, max_results)
         return [package.versions[name] for name in names], token
@@ -554,10 +539,10 @@ class PackageCatalog:
         enabled = update.get("enabled", self.jobs_update_enabled)
         role_arn = update.get("roleArn", self.jobs_update_role_arn)
         if not isinstance(enabled, bool):
-            raise _constraint(enabled, "versionUpdateByJobsConfig.enabled", "Member must be a boolean")
+            raise constraint_error(enabled, "versionUpdateByJobsConfig.enabled", "Member must be a boolean")
         if role_arn is not None:
             if not isinstance(role_arn, str) or not 20 <= len(role_arn) <= 2048:
-                raise _constraint(
+                raise constraint_error(
                     role_arn,
                     "versionUpdateByJobsConfig.roleArn",
                     "Member must have length between 20 and 2048",
@@ -601,7 +586,7 @@ def _transition(version: PackageVersion, action: str | None) -> str:
                 resourceId=version.arn,
             )
         return DEPRECATED
-    raise _constraint(action, "action", "Member must satisfy enum value set: [PUBLISH, DEPRECATE]")
+    raise constraint_error(action, "action", "Member must satisfy enum value set: [PUBLISH, DEPRECATE]")
 
 
 def _fingerprint(request: dict[str, Any]) -> str:
@@ -776,7 +761,7 @@ def update_package_version(call: Call) -> dict[str, Any]:
     recipe = check_recipe(params.get("recipe"))
     action = params.get("action")
     if action not in (None, PUBLISH, DEPRECATE):
-        raise _constraint(action, "action", "Member must satisfy enum value set: [PUBLISH, DEPRECATE]")
+        raise constraint_error(action, "action", "Member must satisfy enum value set: [PUBLISH, DEPRECATE]")
 
     def run(store: PackageCatalog) -> dict[str, Any]:
         store.version(package_name, version_name)  # ResourceNotFound before the artifact is checked
@@ -839,25 +824,7 @@ def update_package_configuration(call: Call) -> dict[str, Any]:
     return _idempotent(call, run)
 
 
-# --- tags ---------------------------------------------------------------------------------------
-# moto has no IoT tagging. TagResource, UntagResource and ListTagsForResource are answered here for
-# packages and package versions, and for any resource whose module registers a tag holder (dynamic
-# thing groups do); other ARNs go on to moto.
-
-TagHolder = Callable[["EmulatorState", str, str, str], "dict[str, str] | None"]
-"""``holder(state, account_id, region, arn)`` -> the live tag dict of the resource, None if the ARN is
-not one of its resources; raises ResourceNotFoundException for its kind of ARN naming nothing."""
-
-_tag_holders: list[TagHolder] = []
-
-
-def tag_holder(fn: TagHolder) -> TagHolder:
-    """Register a tag holder for the tagging operations (see :data:`TagHolder`)."""
-    if fn not in _tag_holders:
-        _tag_holders.append(fn)
-    return fn
-
-
+# Packages and package versions answer the tagging operations (see iotfleet.emulator.tagging).
 @tag_holder
 def _package_tags(state: EmulatorState, account_id: str, region: str, arn: str) -> dict[str, str] | None:
     if parse_package_arn(arn) is None:
@@ -866,62 +833,6 @@ def _package_tags(state: EmulatorState, account_id: str, region: str, arn: str) 
     if found is None:
         raise ResourceNotFoundException(f"No package or package version has the ARN {arn}")
     return found.tags
-
-
-def tags_from_list(tags: Any) -> dict[str, str]:
-    """A TagList (``[{"Key", "Value"}]``, as TagResource and the thing group calls take it) as a dict;
-    InvalidRequestException for a bad key or value, as those operations answer."""
-    found: dict[str, str] = {}
-    for tag in tags or []:
-        key = tag.get("Key") if isinstance(tag, dict) else None
-        value = tag.get("Value", "") if isinstance(tag, dict) else None
-        try:
-            check_tag(key, value)
-        except ValidationException as exc:
-            raise InvalidRequestException(exc.message) from exc
-        found[str(key)] = value or ""
-    return found
-
-
-def _tags_of(call: Call) -> dict[str, str] | None:
-    arn = call.params.get("resourceArn")
-    if not isinstance(arn, str) or not arn:
-        raise InvalidRequestException("resourceArn is required")
-    for holder in list(_tag_holders):
-        tags = holder(call.state, call.account_id, call.region, arn)
-        if tags is not None:
-            return tags
-    return None
-
-
-@handles("iot", "TagResource")
-def tag_resource(call: Call) -> dict[str, Any]:
-    tags = _tags_of(call)
-    if tags is None:
-        return call.moto()
-    new = tags_from_list(call.params.get("tags"))
-    if len({**tags, **new}) > MAX_TAGS:
-        raise LimitExceededException(f"A resource can have at most {MAX_TAGS} tags")
-    tags.update(new)
-    return {}
-
-
-@handles("iot", "UntagResource")
-def untag_resource(call: Call) -> dict[str, Any]:
-    tags = _tags_of(call)
-    if tags is None:
-        return call.moto()
-    for key in call.params.get("tagKeys") or []:
-        tags.pop(key, None)
-    return {}
-
-
-@handles("iot", "ListTagsForResource")
-def list_tags_for_resource(call: Call) -> dict[str, Any]:
-    tags = _tags_of(call)
-    if tags is None:
-        return call.moto()
-    return {"tags": [{"Key": key, "Value": tags[key]} for key in sorted(tags)]}
 
 
 __all__ = [
@@ -935,6 +846,4 @@ __all__ = [
     "lookup_package_version",
     "package_configuration",
     "parse_package_version_arn",
-    "tag_holder",
-    "tags_from_list",
 ]

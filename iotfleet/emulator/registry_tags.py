@@ -1,7 +1,7 @@
 """Tags on the IoT resources moto keeps: static thing groups, thing types, billing groups, policies,
 role aliases and topic rules.
 
-moto has no IoT tagging. The tagging operations are answered by the package catalog module for every
+moto has no IoT tagging. The tagging operations (iotfleet.emulator.tagging) are answered for every
 resource kind that registers a tag holder; this module is the holder for the kinds above, and
 records the ``tags`` given when they are created (after-hooks) and forgets them when they are
 deleted. Things cannot be tagged on AWS: TagResource on a thing ARN is an InvalidRequestException.
@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 from iotfleet.emulator import moto_patches
 from iotfleet.emulator.errors import InvalidRequestException, ResourceNotFoundException
 from iotfleet.emulator.extension import Call, after
-from iotfleet.emulator.package_catalog import tag_holder
+from iotfleet.emulator.tagging import tag_holder
 
 if TYPE_CHECKING:
     from iotfleet.emulator.state import EmulatorState

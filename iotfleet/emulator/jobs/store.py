@@ -17,7 +17,7 @@ from iotfleet.emulator.extension import Call, after, on_state_init
 from iotfleet.emulator.jobs.emulator_registry import EmulatorRegistry
 from iotfleet.emulator.jobs.engine import JobsEngine
 from iotfleet.emulator.jobs.registry import arn
-from iotfleet.emulator.package_catalog import tag_holder
+from iotfleet.emulator.tagging import tag_holder
 
 if TYPE_CHECKING:
     from iotfleet.emulator.state import EmulatorState
