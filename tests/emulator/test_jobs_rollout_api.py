@@ -325,6 +325,8 @@ def test_scheduled_job(iot: Any, jobs_data: Any, emulator: LocalEmulator) -> Non
 
 def test_maintenance_windows(iot: Any, emulator: LocalEmulator) -> None:
     group_arn, _ = make_fleet(iot, 4)
+    # Start at half past the hour, well outside the window, whatever the wall clock says.
+    emulator.advance((1800 - emulator.clock.now() % 3600) % 3600)
     now = emulator.clock.now()
     next_hour = datetime.fromtimestamp(now - now % 3600 + 3600, tz=timezone.utc)
     call(
