@@ -1,0 +1,152 @@
+"""Deleting thing types: deprecate, wait the 5 minutes AWS requires (polling, with a countdown), delete.
+
+The emulator does not refuse an early DeleteThingType (neither does moto), so these tests add AWS's rule to
+the emulator for their duration: DeleteThingType is an InvalidRequestException until 300 seconds of emulator
+time after DeprecateThingType. The cleanup runs on a clock that is the emulator's, so its waits move
+emulator time instead of taking real time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cleanup_setup import FLEET, EmulatorClock, aws_context, calls
+
+from iotfleet.aws.context import AwsContext
+from iotfleet.emulator.errors import InvalidRequestException
+from iotfleet.emulator.extension import Call, temporary_after_hook, temporary_handler
+from iotfleet.emulator.inprocess import LocalEmulator
+from iotfleet.fleet import cleanup_types
+from iotfleet.fleet.cleanup import DELETED, FAILED, SKIPPED, apply_cleanup
+from iotfleet.fleet.cleanup_plan import plan_cleanup
+from iotfleet.fleet.ownership import tag_list
+
+TYPES = ("SedanVehicle", "TruckVehicle")
+
+
+class AwsDeprecationRule:
+    """AWS's rule, added to the emulator: a thing type can be deleted 5 minutes after its deprecation."""
+
+    def __init__(self, emulator: LocalEmulator) -> None:
+        self.emulator = emulator
+        self.deprecated_at: dict[str, float] = {}
+        self.refusals = 0
+
+    def deprecated(self, call: Call, params: dict[str, Any], response: dict[str, Any]) -> None:
+        if params.get("undoDeprecate"):
+            self.deprecated_at.pop(params["thingTypeName"], None)
+        else:
+            self.deprecated_at.setdefault(params["thingTypeName"], call.state.clock.now())
+
+    def delete(self, call: Call) -> dict[str, Any]:
+        since = self.deprecated_at.get(call.params["thingTypeName"])
+        if since is None or call.state.clock.now() - since < cleanup_types.DEPRECATION_WAIT:
+            self.refusals += 1
+            raise InvalidRequestException("Thing type can be deleted only 5 minutes after it was deprecated")
+        return call.moto()
+
+
+@pytest.fixture
+def rule(emulator: LocalEmulator) -> Iterator[AwsDeprecationRule]:
+    enforced = AwsDeprecationRule(emulator)
+    with (
+        temporary_after_hook("iot", "DeprecateThingType", enforced.deprecated),
+        temporary_handler("iot", "DeleteThingType", enforced.delete),
+    ):
+        yield enforced
+
+
+@pytest.fixture
+def ctx(emulator: LocalEmulator) -> Iterator[AwsContext]:
+    with aws_context(emulator, clock=EmulatorClock(emulator)) as context:
+        for name in TYPES:
+            context.iot.create_thing_type(thingTypeName=name, tags=tag_list(FLEET))
+        yield context
+
+
+class Countdown:
+    """A Progress that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    def start(self, total: int | None, label: str) -> None:
+        self.events.append(("start", (total, label)))
+
+    def advance(self, n: int = 1) -> None:
+        self.events.append(("advance", n))
+
+    def finish(self) -> None:
+        self.events.append(("finish", None))
+
+    def waited(self) -> tuple[int, int]:
+        """The countdown's total and how far it advanced."""
+        [begin] = [
+            i for i, (kind, value) in enumerate(self.events) if kind == "start" and "Waiting" in value[1]
+        ]
+        end = next(i for i, (kind, _) in enumerate(self.events) if kind == "finish" and i > begin)
+        total = self.events[begin][1][0]
+        return total, sum(value for kind, value in self.events[begin:end] if kind == "advance")
+
+
+def test_types_are_deleted_once_aws_allows_polling_with_a_countdown(
+    ctx: AwsContext, emulator: LocalEmulator, rule: AwsDeprecationRule
+) -> None:
+    started = emulator.clock.now()
+    countdown = Countdown()
+    result = apply_cleanup(ctx, plan_cleanup(ctx, FLEET, "types"), progress=countdown)
+
+    assert result.ok, result.failures
+    assert {(o.name, o.status) for o in result.outcomes} == {(name, DELETED) for name in TYPES}
+    assert emulator.clock.now() - started >= cleanup_types.DEPRECATION_WAIT
+    total, advanced = countdown.waited()
+    assert cleanup_types.DEPRECATION_WAIT - 2 <= total <= cleanup_types.DEPRECATION_WAIT
+    assert advanced == total
+    # Refused at once, then polled every 15 s until the 5 minutes were over: not a blind sleep, not a flood.
+    deletes = calls(emulator)["iot:DeleteThingType"]
+    polls_per_type = cleanup_types.DEPRECATION_WAIT / cleanup_types.POLL_INTERVAL + 2
+    assert len(TYPES) * 2 <= deletes <= len(TYPES) * polls_per_type
+    assert rule.refusals == deletes - len(TYPES)
+
+
+def test_no_wait_leaves_types_deprecated_and_a_later_run_deletes_them(
+    ctx: AwsContext, emulator: LocalEmulator, rule: AwsDeprecationRule
+) -> None:
+    started = emulator.clock.now()
+    result = apply_cleanup(ctx, plan_cleanup(ctx, FLEET, "types"), wait_for_types=False)
+    assert result.ok
+    assert {o.status for o in result.outcomes} == {SKIPPED}
+    assert all("run cleanup again" in o.detail for o in result.outcomes)
+    assert emulator.clock.now() - started < 5
+    for name in TYPES:
+        assert ctx.iot.describe_thing_type(thingTypeName=name)["thingTypeMetadata"]["deprecated"] is True
+
+    emulator.advance(cleanup_types.DEPRECATION_WAIT)
+    plan = plan_cleanup(ctx, FLEET, "types")
+    assert sorted(r.name for r in plan.resources("thing type")) == sorted(TYPES)
+    emulator.reset_counters()
+    later = apply_cleanup(ctx, plan)
+    assert later.ok
+    assert {o.status for o in later.outcomes} == {DELETED}
+    assert calls(emulator)["iot:DeleteThingType"] == len(TYPES)
+    assert "iot:DeprecateThingType" not in calls(emulator)
+
+
+def test_a_type_aws_keeps_refusing_fails_after_the_grace_period(
+    ctx: AwsContext, emulator: LocalEmulator
+) -> None:
+    def never(call: Call) -> dict[str, Any]:
+        raise InvalidRequestException("Thing type still has things associated")
+
+    started = emulator.clock.now()
+    with temporary_handler("iot", "DeleteThingType", never):
+        result = apply_cleanup(ctx, plan_cleanup(ctx, FLEET, "types"))
+    assert not result.ok
+    assert {o.status for o in result.outcomes} == {FAILED}
+    assert all("still has things associated" in f.error for f in result.failures)
+    waited = emulator.clock.now() - started
+    assert (
+        cleanup_types.DEPRECATION_WAIT + cleanup_types.GRACE <= waited < cleanup_types.DEPRECATION_WAIT + 200
+    )
