@@ -254,8 +254,10 @@ def scan_jobs(ctx: AwsContext, fleet: str) -> JobScan:
         if tags is None:
             continue
         job_id, status = str(job["jobId"]), str(job.get("status", ""))
-        if tags.get(FLEET_TAG) == fleet and status == JOB_DELETING:
-            scan.deleting.append(job_id)
+        if status == JOB_DELETING:
+            # AWS is removing it: nothing to delete, and not a sign that its fleet still exists.
+            if tags.get(FLEET_TAG) == fleet:
+                scan.deleting.append(job_id)
             continue
         job_resource = Resource(JOB, job_id, str(job["jobArn"]), {"status": status})
         scan.classify(job_resource, tags.get(FLEET_TAG), fleet, matcher.mentions_fleet(job_id))

@@ -383,8 +383,17 @@ def _set_package_configuration(ctx: AwsContext, target: dict[str, Any]) -> None:
 
 
 def _earlier(ours: str | None, theirs: str | None) -> bool:
-    """True when our record was taken before theirs (ISO timestamps compare as text); missing dates lose."""
-    return theirs is None or (ours is not None and ours < theirs)
+    """True when our record was taken before theirs, or in the same second (ISO timestamps compare as text).
+
+    A tie goes to the fleet handing over: it is being cleaned up first, and its record may be the original.
+    """
+    return theirs is None or (ours is not None and ours <= theirs)
+
+
+def _derived_from(ours: FleetState, theirs: FleetState) -> bool:
+    """True when the heir's recorded package configuration is the one this fleet set (it names our role)."""
+    previous = theirs.package_configuration_previous or {}
+    return _is_fleet_role(previous.get("roleArn"), ours.fleet, roles.PACKAGE_CONFIG)
 
 
 def _hand_record_over(ctx: AwsContext, name: str, ours: FleetState, heir: Heir) -> None:
@@ -402,6 +411,7 @@ def _hand_record_over(ctx: AwsContext, name: str, ours: FleetState, heir: Heir) 
         )
     elif name == PACKAGES and (
         not theirs.package_configuration_enabled_by_iotfleet
+        or _derived_from(ours, theirs)
         or _earlier(ours.package_configuration_recorded_at, theirs.package_configuration_recorded_at)
     ):
         updated = replace(

@@ -108,6 +108,7 @@ def build_fleet(
     versions: tuple[str, ...] = ("1.0.0", "1.1.0"),
     job: bool = True,
     first: int = 1,
+    continent: str = CONTINENT_GROUP_NAME,
 ) -> SmallFleet:
     """A fleet with everything provisioning, packages and jobs create, ownership recorded as they record it."""
     bucket = storage.bucket_name(fleet, ctx.account_id, ctx.region, suffix="test")
@@ -138,12 +139,12 @@ def build_fleet(
             tags=tag_list(fleet),
         )
     ctx.iot.create_thing_group(
-        thingGroupName=CONTINENT_GROUP_NAME, tags=tag_list(fleet, {GROUP_KIND_TAG: CONTINENT_GROUP})
+        thingGroupName=continent, tags=tag_list(fleet, {GROUP_KIND_TAG: CONTINENT_GROUP})
     )
     country_groups = [f"{code}_Fleet" for code in countries]
     for group in country_groups:
         ctx.iot.create_thing_group(
-            thingGroupName=group, parentGroupName=CONTINENT_GROUP_NAME,
+            thingGroupName=group, parentGroupName=continent,
             tags=tag_list(fleet, {GROUP_KIND_TAG: COUNTRY_GROUP}),
         )  # fmt: skip
     for version_index, package in enumerate(thing_types):
@@ -173,7 +174,7 @@ def build_fleet(
         thingGroupName=dynamic, queryString="shadow.reported.batteryStatus<50", tags=tag_list(fleet)
     )
     built = SmallFleet(
-        fleet, bucket, things, list(thing_types), country_groups, CONTINENT_GROUP_NAME, dynamic,
+        fleet, bucket, things, list(thing_types), country_groups, continent, dynamic,
         list(thing_types), [roles.role_name(fleet, p) for p in roles.PURPOSES],
     )  # fmt: skip
     if job:
