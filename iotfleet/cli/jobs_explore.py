@@ -156,10 +156,19 @@ def _settings_lines(job: dict[str, Any]) -> list[tuple[str, Any]]:
     return lines
 
 
-def _abort_lines(abort: list[explore.AbortProximity]) -> list[tuple[str, Any]]:
+def _abort_lines(abort: list[explore.AbortProximity]) -> list[tuple[str, str]]:
     if not abort:
         return [("Abort", "no criteria")]
-    return [(f"Abort {a.failure_type}", Text(a.describe(), style="bold red" if a.warning else "")) for a in abort]
+    return [(f"Abort {a.failure_type}", a.describe()) for a in abort]
+
+
+def _abort_warnings(abort: list[explore.AbortProximity]) -> list[Text]:
+    return [
+        Text(f"Warning: abort criterion {a.failure_type} is at {a.fraction_of_threshold * 100:.0f}% of its threshold",
+             style="bold red")
+        for a in abort
+        if a.warning
+    ]  # fmt: skip
 
 
 def show_job(state: CliState, job_id: str) -> JobDetails:
@@ -180,10 +189,10 @@ def show_job(state: CliState, job_id: str) -> JobDetails:
         ]
         if job.get("reasonCode") or job.get("comment"):
             pairs.append(("Canceled", f"{job.get('reasonCode') or ''} {job.get('comment') or ''}".strip()))
-        pairs += _settings_lines(job)
-        console.print(key_values((k, v.plain if isinstance(v, Text) else v) for k, v in pairs))
-        for label, value in _abort_lines(details.abort):
-            console.print(Text.assemble((label.ljust(18), "bold"), "  ", value))
+        pairs += _settings_lines(job) + _abort_lines(details.abort)
+        console.print(key_values(pairs))
+        for warning in _abort_warnings(details.abort):
+            console.print(warning)
         console.print()
         console.print(counters_table(details.counts))
         console.print()
@@ -327,15 +336,12 @@ def stats_renderables(stats: JobStats) -> list[Any]:
             ("Success rate", f"{_pct(counts.success_rate)} of {counts.with_result:,} finished with a result"),
             ("Failure rate", f"{_pct(counts.failure_rate)} ({counts['FAILED']:,} failed, {counts['REJECTED']:,} "
              f"rejected, {counts['TIMED_OUT']:,} timed out)"),
+            ("Health", f"{verdict.upper()}: {HEALTH_MEANING[verdict]}"),
+            *_abort_lines(stats.abort),
         ]
     )  # fmt: skip
-    health_line = Text.assemble(
-        ("Health".ljust(12), "bold"), "  ", (verdict.upper(), HEALTH_STYLES[verdict]), f"  {HEALTH_MEANING[verdict]}"
-    )
-    parts: list[Any] = [summary, health_line]
-    for label, value in _abort_lines(stats.abort):
-        parts.append(Text.assemble((label.ljust(12), "bold"), "  ", value))
-    return parts
+    summary.highlight_words([f"{verdict.upper()}:"], HEALTH_STYLES[verdict])
+    return [summary, *_abort_warnings(stats.abort)]
 
 
 def show_stats(state: CliState, job_id: str) -> JobStats:

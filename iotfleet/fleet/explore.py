@@ -203,7 +203,7 @@ def describe_job(ctx: AwsContext, job_id: str) -> dict[str, Any]:
         return dict(ctx.iot.describe_job(jobId=job_id)["job"])
     except ClientError as err:
         if error_code(err) == "ResourceNotFoundException":
-            raise UsageError(f"job {job_id!r} does not exist", "JOB") from None
+            raise UsageError(f"job {job_id!r} does not exist") from None
         raise
 
 
@@ -512,9 +512,9 @@ def _missing_execution(ctx: AwsContext, job_id: str, thing_name: str) -> UsageEr
         ctx.iot.describe_thing(thingName=thing_name)
     except ClientError as err:
         if error_code(err) == "ResourceNotFoundException":
-            return UsageError(f"thing {thing_name!r} does not exist", "THING")
+            return UsageError(f"thing {thing_name!r} does not exist")
         raise
-    return UsageError(f"thing {thing_name!r} has no execution of job {job_id!r}", "THING")
+    return UsageError(f"thing {thing_name!r} has no execution of job {job_id!r}")
 
 
 # -- cancel and delete -----------------------------------------------------------------------------
@@ -582,7 +582,7 @@ def plan_cancel(ctx: AwsContext, job_id: str, *, force: bool = False, comment: s
     if status == "CANCELED":
         running = counts["IN_PROGRESS"]
         if not running:
-            raise UsageError(f"job {job_id} is already CANCELED and none of its executions is running", "JOB")
+            raise UsageError(f"job {job_id} is already CANCELED and none of its executions is running")
         if not force:
             raise UsageError(
                 f"job {job_id} is already CANCELED; --force would also cancel its {running} IN_PROGRESS "
@@ -590,7 +590,7 @@ def plan_cancel(ctx: AwsContext, job_id: str, *, force: bool = False, comment: s
                 "--force",
             )
     elif status not in CANCELABLE_STATUSES:
-        raise UsageError(f"job {job_id} is {status}; only IN_PROGRESS or SCHEDULED jobs can be canceled", "JOB")
+        raise UsageError(f"job {job_id} is {status}; only IN_PROGRESS or SCHEDULED jobs can be canceled")
     return CancelImpact(job_id, status, force, counts, bool(job.get("isConcurrent")))
 
 
@@ -648,7 +648,7 @@ def plan_delete(ctx: AwsContext, job_id: str, *, force: bool = False) -> DeleteI
     status = str(job.get("status"))
     impact = DeleteImpact(job_id, status, force, ProcessCounts.from_details(job.get("jobProcessDetails")))
     if status == "DELETION_IN_PROGRESS":
-        raise UsageError(f"job {job_id} is already being deleted", "JOB")
+        raise UsageError(f"job {job_id} is already being deleted")
     if impact.needs_force and not force:
         raise UsageError(
             f"job {job_id} is {status} with {impact.counts['IN_PROGRESS']} execution(s) in progress and "
@@ -706,7 +706,7 @@ def job_snapshot(
         if error_code(err) != "ResourceNotFoundException":
             raise
         if previous is None:
-            raise UsageError(f"job {job_id!r} does not exist", "JOB") from None
+            raise UsageError(f"job {job_id!r} does not exist") from None
         return WatchSnapshot(clock.time(), previous.stats, previous.refresh + 1, None, previous.average_rate, True)
     now = clock.time()
     stats = stats_from_job(job)
