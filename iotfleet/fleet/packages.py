@@ -939,20 +939,12 @@ def _with_selection(settings: jobs.JobSettings, selection: str) -> jobs.JobSetti
 
 def create_rollback_group(ctx: AwsContext, fleet: str, name: str, query_string: str, package: str) -> str:
     """The dynamic group of devices to roll back, tagged with the fleet; returns its ARN."""
-    try:
-        answer = ctx.iot.create_dynamic_thing_group(
-            thingGroupName=name,
-            queryString=query_string,
-            indexName=THINGS_INDEX,
-            thingGroupProperties={"thingGroupDescription": f"Devices to roll back: {package}"},
-            tags=tag_list(fleet, {"iotfleet:purpose": "rollback"}),
-        )
-    except ClientError as err:
-        usage = _index_errors(err, package)
-        if usage is not None:
-            raise usage from None
-        raise
-    return str(answer["thingGroupArn"])
+    from iotfleet.fleet.groups import create_dynamic_group
+
+    created = create_dynamic_group(
+        ctx, name, query_string, fleet=fleet, description=f"Devices to roll back: {package}"
+    )
+    return created.group.arn
 
 
 def apply_rollback(ctx: AwsContext, plan: RollbackPlan) -> dict[str, Any]:
