@@ -1,8 +1,10 @@
 """How simulated devices behave: which executions succeed, how the others fail, and how long each step takes.
 
-Everything is drawn from a random generator seeded with ``(seed, job, thing, executionNumber)``, so an
-execution's fate does not depend on the order in which threads happen to run it, and a re-run with the
-same seed gives every device the same outcome and the same latencies.
+Everything is drawn from a random generator seeded with ``(seed, job, thing, attempt)``, where the attempt
+counts the executions of that job the device ran (0 for the first, 1 for its first retry, ...). An
+execution's fate therefore depends neither on the order in which threads happen to run it nor on the
+execution numbers the service hands out, and a re-run with the same seed gives every device the same
+outcomes and the same latencies.
 
 * **Success rate** (0-100): each execution succeeds with that probability, independently. It is not "the
   first N succeed": with 2,000 devices at 80 % about 1,600 succeed, spread over the whole fleet.
@@ -195,12 +197,13 @@ class BehaviourModel:
             raise UsageError(str(exc), "--latency") from None
         return cls(success_rate, weights, latency_model, seed)
 
-    def rng_for(self, job_id: str, thing_name: str, execution_number: int) -> random.Random:
+    def rng_for(self, job_id: str, thing_name: str, attempt: int) -> random.Random:
         """The generator of one execution: the same for the same seed, whatever the run order."""
-        return random.Random(f"{self.seed}/{job_id}/{thing_name}/{execution_number}")
+        return random.Random(f"{self.seed}/{job_id}/{thing_name}/{attempt}")
 
-    def plan(self, job_id: str, thing_name: str, execution_number: int) -> PlannedExecution:
-        rng = self.rng_for(job_id, thing_name, execution_number)
+    def plan(self, job_id: str, thing_name: str, attempt: int = 0) -> PlannedExecution:
+        """What the device does with its ``attempt``-th execution of the job (0: the first)."""
+        rng = self.rng_for(job_id, thing_name, attempt)
         succeeds = rng.random() * 100.0 < self.success_rate
         outcome = SUCCESS if succeeds else self.failure_weights.choose(rng)
         return PlannedExecution(outcome, self.latency.sample(rng), self.latency.sample(rng))

@@ -79,6 +79,7 @@ class ExecutionRecord:
     job_id: str
     thing_name: str
     execution_number: int
+    attempt: int  # 0 for the device's first execution of the job, 1 for its first retry, ...
     outcome: str  # one of EXECUTION_OUTCOMES
     status: str | None = None  # the final status the device reported (None when it hung)
     failure_type: str | None = None
@@ -90,6 +91,7 @@ class ExecutionRecord:
             "jobId": self.job_id,
             "thingName": self.thing_name,
             "executionNumber": self.execution_number,
+            "attempt": self.attempt,
             "outcome": self.outcome,
             "status": self.status,
             "failureType": self.failure_type,
@@ -242,6 +244,7 @@ class _Work:
 
     job_id: str
     execution_number: int
+    attempt: int
     document: Any
     plan: behaviour.PlannedExecution
     artifacts: list[Artifact] = field(default_factory=list)
@@ -340,13 +343,16 @@ class SimulatedDevice:
                 document = json.loads(document)
             except ValueError:
                 document = None
-        plan = self.run.model.plan(job_id, self.thing_name, number)
+        attempt = sum(1 for handled_job, _ in self._handled if handled_job == job_id)
+        plan = self.run.model.plan(job_id, self.thing_name, attempt)
         self._handled.add((job_id, number))
-        self._work = _Work(job_id, number, document, plan)
+        self._work = _Work(job_id, number, attempt, document, plan)
 
     def _wait_for_release(self, polled_at: float) -> float | None:
         """Nothing to run yet: keep polling while the rollout may still release something."""
         run = self.run
+        if run.deadline_passed():
+            return self._finish_idle(IDLE_UNTIL)
         if not run.releases_pending(polled_at):
             return self._finish_idle(IDLE_NOTHING_PENDING if run.job_id is None else IDLE_NOT_RELEASED)
         if not self._waiting:
@@ -553,6 +559,7 @@ class SimulatedDevice:
             job_id=work.job_id,
             thing_name=self.thing_name,
             execution_number=work.execution_number,
+            attempt=work.attempt,
             outcome=outcome,
             status=status,
             failure_type=failure_type,

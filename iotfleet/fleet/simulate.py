@@ -291,8 +291,6 @@ class SimulationRun:
         When the service says nothing more will be released, a device whose last poll is older than
         that answer polls once more, so an execution released in between is never missed.
         """
-        if self.deadline_passed():
-            return False
         pending, learned_at = self._releases.state()
         return pending or polled_at < learned_at
 

@@ -81,7 +81,7 @@ def test_json_output_is_one_document_that_replays_with_the_seed(
         success_rate=60, failure_weights=behaviour.DEFAULT_FAILURE_WEIGHTS, latency="0", seed=5
     )
     for record in result["executionRecords"]:
-        planned = model.plan("ota-1", record["thingName"], record["executionNumber"])
+        planned = model.plan("ota-1", record["thingName"], record["attempt"])
         assert (record["outcome"] == "succeeded") == (planned.outcome == behaviour.SUCCESS)
     assert result["idleDevices"] == {} and result["errors"] == []
 

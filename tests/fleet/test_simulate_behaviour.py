@@ -106,15 +106,15 @@ def test_options_name_the_flag_at_fault() -> None:
 def test_an_execution_gets_the_same_plan_for_the_same_seed_whatever_the_order() -> None:
     model = BehaviourModel.from_options(success_rate=70, failure_weights="download=1,install=1", latency="1s..2s", seed=9)
     things = [f"dev-{i}" for i in range(200)]
-    forward = [model.plan("job", t, 1) for t in things]
-    backward = [model.plan("job", t, 1) for t in reversed(things)][::-1]
+    forward = [model.plan("job", t, 0) for t in things]
+    backward = [model.plan("job", t, 0) for t in reversed(things)][::-1]
     assert forward == backward
     other_seed = BehaviourModel.from_options(
         success_rate=70, failure_weights="download=1,install=1", latency="1s..2s", seed=10
     )
-    assert [other_seed.plan("job", t, 1) for t in things] != forward
-    # A retry (a new execution number) draws again.
-    assert [model.plan("job", t, 2) for t in things] != forward
+    assert [other_seed.plan("job", t, 0) for t in things] != forward
+    # A retry (the next attempt) draws again.
+    assert [model.plan("job", t, 1) for t in things] != forward
 
 
 def test_successes_follow_the_rate_and_are_spread_over_the_fleet() -> None:

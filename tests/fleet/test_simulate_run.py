@@ -110,7 +110,7 @@ def test_two_thousand_devices_complete_a_job(emulator: LocalEmulator, boto_clien
     succeeded = result.outcome_counts()[device.OUTCOME_SUCCEEDED]
     assert abs(succeeded - 1600) < 4 * math.sqrt(2000 * 0.8 * 0.2)
     for record in result.executions:
-        planned = chosen.plan("ota-1", record.thing_name, record.execution_number)
+        planned = chosen.plan("ota-1", record.thing_name, record.attempt)
         assert (record.outcome, record.failure_type) == expected_outcome(planned)
     assert set(result.failure_type_counts()) == {"download", "checksum", "install", "reject"}
 
@@ -261,3 +261,16 @@ def test_a_finished_job_has_nothing_to_simulate(emulator: LocalEmulator, boto_cl
     simulate(emulator, model())
     with aws_context(emulator.endpoint_url) as ctx, pytest.raises(UsageError, match="is COMPLETED"):
         plan_simulation(ctx, job_id="ota-1")
+
+
+def test_the_same_seed_replays_the_same_run(emulator: LocalEmulator, boto_clients: Any) -> None:
+    retry = {"criteriaList": [{"failureType": "FAILED", "numberOfRetries": 2}]}
+    chosen = model(success_rate=50, weights="download=1,install=1,reject=1", seed=99)
+    runs = []
+    for _ in range(2):
+        emulator.reset()
+        make_ota_fleet(boto_clients, 20, jobExecutionsRetryConfig=retry)
+        result = simulate(emulator, chosen, concurrency=8)
+        runs.append(sorted((r.thing_name, r.attempt, r.outcome, r.failure_type) for r in result.executions))
+    assert runs[0] == runs[1]
+    assert any(attempt > 0 for _, attempt, _, _ in runs[0])  # retries were part of it
