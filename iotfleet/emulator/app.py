@@ -151,6 +151,7 @@ class EmulatorApp:
     # ---------------------------------------------------------------- API requests
 
     def _handle(self, environ: dict[str, Any], body: bytes, request_id: str) -> HttpResponse:
+        environ[moto_patches.SECURE_TRANSPORT_KEY] = self._secure_transport(environ)
         query_string = environ.get("QUERY_STRING", "")
         query: dict[str, list[str]] | None = None
         auth = environ.get("HTTP_AUTHORIZATION")
@@ -213,6 +214,13 @@ class EmulatorApp:
             return self._error(protocol, service, error, request_id)
 
         return self._dispatch(service, protocol, operation, scope, request, request_id)
+
+    def _secure_transport(self, environ: dict[str, Any]) -> bool:
+        """``aws:SecureTransport`` of a request: HTTPS, or plain HTTP from this machine (see EmulatorState)."""
+        if environ.get("wsgi.url_scheme") == "https":
+            return True
+        remote = environ.get("REMOTE_ADDR", "")
+        return self.state.loopback_is_secure and (remote.startswith("127.") or remote in ("::1", "localhost"))
 
     def _operation(self, service: str, protocol: str, request: WireRequest) -> OperationModel | None:
         if protocol.startswith("rest"):

@@ -15,6 +15,7 @@ emulator's global lock (handlers, hooks and event subscribers already are).
 from __future__ import annotations
 
 import datetime as _dt
+import fnmatch
 import functools
 import io
 import json
@@ -35,6 +36,7 @@ from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY as _PRESERVED_K
 from moto.core.request import should_preserve_original_header_name as _should_preserve
 from moto.core.responses import BaseResponse
 from moto.core.utils import camelcase_to_underscores
+from moto.iam.access_control import PermissionResult
 from moto.iam.models import get_account_id_from
 from moto.iot.exceptions import InvalidRequestException as _MotoIotInvalidRequest
 from moto.iot.exceptions import ResourceAlreadyExistsException as _MotoIotAlreadyExists
@@ -126,6 +128,7 @@ class MotoGateway:
         Raises ``NotImplementedError`` when moto does not implement the operation.
         """
         environ = dict(environ)
+        _transport.secure = bool(environ.get(SECURE_TRANSPORT_KEY))
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         if operation is not None:
@@ -210,6 +213,7 @@ _ORIGINALS: dict[str, Any] = {
     "IoTDataPlaneBackend.list_named_shadows_for_thing": IoTDataPlaneBackend.list_named_shadows_for_thing,
     "FakeShadow.create_from_previous_version": FakeShadow.create_from_previous_version,
     "S3Backend.get_object": S3Backend.get_object,
+    "FakeBucket.get_permission": _s3_models.FakeBucket.get_permission,
     "BaseResponse._get_action_from_method_and_request_uri": BaseResponse._get_action_from_method_and_request_uri,
 }
 # Parameters each original must take, in order (after self), for the fixes to call it correctly.
@@ -230,6 +234,7 @@ _EXPECTED_PARAMETERS: dict[str, tuple[str, ...]] = {
     "IoTDataPlaneBackend.list_named_shadows_for_thing": ("thing_name",),
     "FakeShadow.create_from_previous_version": ("previous_shadow", "payload"),
     "S3Backend.get_object": ("bucket_name", "key_name", "version_id"),
+    "FakeBucket.get_permission": ("action", "resource"),
     "BaseResponse._get_action_from_method_and_request_uri": ("request",),
 }
 
@@ -541,6 +546,15 @@ def _apply_fixes() -> None:
     IoTDataPlaneBackend.delete_thing_shadow = delete_thing_shadow  # type: ignore[method-assign]
     IoTDataPlaneBackend.list_named_shadows_for_thing = list_named_shadows_for_thing  # type: ignore[method-assign]
 
+    # S3 bucket policies: moto ignores conditions when it checks a bucket policy, so a statement that
+    # denies requests without TLS (aws:SecureTransport false) denied every request. Evaluate the
+    # statements with the request's transport, and skip a statement whose condition does not hold.
+    def get_permission(self: _s3_models.FakeBucket, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        return bucket_policy_permission(json.loads(self.policy), action, resource, _transport.secure)
+
+    _s3_models.FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
 
 MAX_ATTRIBUTES_UNTYPED = 3
 MAX_ATTRIBUTES_TYPED = 50
@@ -905,3 +919,69 @@ __all__ = [
     "write_shadow",
 ]
 
+
+# --------------------------------------------------------------------------------------------------
+# Secure transport, for S3 bucket policies
+
+SECURE_TRANSPORT_KEY = "iotfleet.secure_transport"
+"""Environ key the front app sets when a request counts as sent over TLS (``aws:SecureTransport``)."""
+
+
+class _Transport(threading.local):
+    secure = False
+
+
+# The transport of the request moto is handling (moto runs under the global lock, one request at a time).
+_transport = _Transport()
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _glob(pattern: str, value: str) -> bool:
+    return fnmatch.fnmatchcase(value, pattern)
+
+
+def _applies(statement: dict[str, Any], element: str, value: str) -> bool:
+    """Whether ``Action``/``Resource`` (or their ``Not`` forms) of a statement cover ``value``."""
+    if element in statement:
+        return any(_glob(str(p), value) for p in _as_list(statement[element]))
+    negated = f"Not{element}"
+    if negated in statement:
+        return not any(_glob(str(p), value) for p in _as_list(statement[negated]))
+    return element == "Resource"
+
+
+def _condition_holds(condition: dict[str, Any], secure: bool) -> bool:
+    """Conditions the emulator can evaluate: ``Bool`` on ``aws:SecureTransport``. Any other condition
+    is treated as not holding, so a statement that needs it does not apply."""
+    for operator, entries in condition.items():
+        if operator != "Bool" or not isinstance(entries, dict):
+            return False
+        for key, expected in entries.items():
+            if key.lower() != "aws:securetransport":
+                return False
+            wanted = {str(v).lower() for v in _as_list(expected)}
+            if ("true" if secure else "false") not in wanted:
+                return False
+    return True
+
+
+def bucket_policy_permission(policy: dict[str, Any], action: str, resource: str, secure: bool) -> Any:
+    """moto's PermissionResult of a bucket policy for one request: an explicit deny wins, then an allow."""
+    permitted = False
+    for statement in _as_list(policy.get("Statement", [])):
+        if not isinstance(statement, dict):
+            continue
+        principal = statement.get("Principal", "*")
+        if principal not in ("*", {"AWS": "*"}):
+            continue  # a named principal: the emulator's callers are the account itself
+        if not (_applies(statement, "Action", action) and _applies(statement, "Resource", resource)):
+            continue
+        if not _condition_holds(statement.get("Condition") or {}, secure):
+            continue
+        if statement.get("Effect") == "Deny":
+            return PermissionResult.DENIED
+        permitted = permitted or statement.get("Effect") == "Allow"
+    return PermissionResult.PERMITTED if permitted else PermissionResult.NEUTRAL

@@ -49,6 +49,10 @@ class EmulatorState:
         )
         self.faults = FaultInjector(fault_rate, fault_seed, fault_operations)
         self.tls = tls
+        # Whether a plain-HTTP request from this machine counts as sent over TLS for S3 bucket policies
+        # (aws:SecureTransport). It never leaves the machine, and buckets that deny non-TLS requests,
+        # as iotfleet's do, must stay usable on a plain-HTTP emulator. Tests turn it off to see the deny.
+        self.loopback_is_secure = True
         # The server's own URL (set when it starts listening); handlers prefer call.base_url.
         self.base_url = ""
         # Credentials the emulator signs its own presigned URLs with (see presign.py).
@@ -97,4 +101,5 @@ class EmulatorState:
             self.clock.reset(initial["time_scale"])  # type: ignore[arg-type]
             self.quotas.configure(**initial["quotas"])  # type: ignore[arg-type]
             self.faults.configure(**initial["faults"])  # type: ignore[arg-type]
+            self.loopback_is_secure = True
             self.events.emit(RESET)
