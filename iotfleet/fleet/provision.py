@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -219,25 +220,29 @@ class ProvisionResult:
     counts: dict[str, KindResult] = field(default_factory=lambda: {kind: KindResult() for kind in KINDS})
     failures: list[ResourceFailure] = field(default_factory=list)
     elapsed: float = 0.0
+    # Setup steps run in parallel and count as they go.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         return not self.failures
 
     def count(self, kind: str, action: str, n: int = 1) -> None:
-        entry = self.counts[kind]
-        if action == CREATE:
-            entry.created += n
-        elif action == UPDATE:
-            entry.updated += n
-        elif action in (PRESENT, USED):
-            entry.present += n
-        else:
+        if action not in (CREATE, UPDATE, PRESENT, USED):
             raise ValueError(f"unknown action {action!r}")
+        with self._lock:
+            entry = self.counts[kind]
+            if action == CREATE:
+                entry.created += n
+            elif action == UPDATE:
+                entry.updated += n
+            else:
+                entry.present += n
 
     def fail(self, failure: ResourceFailure) -> None:
-        self.failures.append(failure)
-        self.counts[failure.kind].failed += 1
+        with self._lock:
+            self.failures.append(failure)
+            self.counts[failure.kind].failed += 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -262,42 +267,60 @@ class ProvisionResult:
 
 
 def plan_provision(ctx: AwsContext, spec: FleetSpec, progress: Progress | None = None) -> ProvisionPlan:
-    """Read what exists and compare it with ``spec`` (validated here first). Makes no mutating call."""
+    """Read what exists and compare it with ``spec`` (validated here first). Makes no mutating call.
+
+    The reads of independent kinds run at once (each paced at its own quota); the things, which can be many,
+    are read last, with ``progress``.
+    """
     spec = spec.validated()
     account, region, partition = ctx.account_id, ctx.region, ctx.iot.meta.partition
-    items: list[PlanItem] = []
-    counts: dict[str, Counter[str]] = {kind: Counter() for kind in KINDS}
-    warnings: list[str] = []
+    bucket_notes, type_notes, setting_notes, package_notes, group_notes = (_Notes() for _ in range(5))
 
-    def note(kind: str, name: str, action: str, detail: str = "") -> None:
-        items.append(PlanItem(kind, name, action, detail))
-        counts[kind][action] += 1
+    def bucket_and_roles() -> tuple[storage.BucketStatus, fleet_state.FleetState, list[Any]]:
+        bucket, state = _plan_bucket(ctx, spec, account, region, bucket_notes.note, bucket_notes.warnings)
+        role_plans = _plan_roles(ctx, spec, bucket.name, account, region, partition, bucket_notes.note)
+        return bucket, state, role_plans
 
-    bucket, state = _plan_bucket(ctx, spec, account, region, note, warnings)
-    role_plans = _plan_roles(ctx, spec, bucket.name, account, region, partition, note)
-    thing_types = _plan_thing_types(ctx, spec, note)
-    current_indexing = indexing.read_configuration(ctx)
-    indexing_changes = indexing.changes_needed(current_indexing)
-    note(INDEXING, "thing indexing", UPDATE if indexing_changes else PRESENT, "; ".join(indexing_changes))
-    package_configuration = pkg.get_configuration(ctx)
-    wanted_role = f"arn:{partition}:iam::{account}:role/{roles.role_name(spec.fleet, roles.PACKAGE_CONFIG)}"
-    if package_configuration["enabled"] and package_configuration.get("roleArn") == wanted_role:
-        note(PACKAGE_CONFIGURATION, "version updates by jobs", PRESENT, f"enabled with {wanted_role}")
-    else:
-        current = (
-            "enabled with " + str(package_configuration.get("roleArn"))
-            if package_configuration["enabled"]
-            else "off"
-        )
-        note(
-            PACKAGE_CONFIGURATION,
-            "version updates by jobs",
-            UPDATE,
-            f"{current} -> enabled with the fleet's role",
-        )
-    package_plans = _plan_packages(ctx, spec, account, region, partition, note, warnings)
-    group_plans = _plan_groups(ctx, spec, note, warnings)
-    things = _plan_things(ctx, spec, group_plans, counts, warnings, progress)
+    def settings() -> tuple[dict[str, Any], list[str], dict[str, Any]]:
+        current = indexing.read_configuration(ctx)
+        changes = indexing.changes_needed(current)
+        setting_notes.note(INDEXING, "thing indexing", UPDATE if changes else PRESENT, "; ".join(changes))
+        configuration = pkg.get_configuration(ctx)
+        wanted = f"arn:{partition}:iam::{account}:role/{roles.role_name(spec.fleet, roles.PACKAGE_CONFIG)}"
+        if configuration["enabled"] and configuration.get("roleArn") == wanted:
+            setting_notes.note(
+                PACKAGE_CONFIGURATION, "version updates by jobs", PRESENT, f"enabled with {wanted}"
+            )
+        else:
+            found = f"enabled with {configuration.get('roleArn')}" if configuration["enabled"] else "off"
+            setting_notes.note(
+                PACKAGE_CONFIGURATION,
+                "version updates by jobs",
+                UPDATE,
+                f"{found} -> enabled with the fleet's role",
+            )
+        return current, changes, configuration
+
+    (
+        (bucket, state, role_plans),
+        thing_types,
+        (current_indexing, indexing_changes, configuration),
+        package_plans,
+        (group_plans),
+    ) = _together(
+        ctx,
+        [
+            bucket_and_roles,
+            lambda: _plan_thing_types(ctx, spec, type_notes.note),
+            settings,
+            lambda: _plan_packages(
+                ctx, spec, account, region, partition, package_notes.note, package_notes.warnings
+            ),
+            lambda: _plan_groups(ctx, spec, group_notes.note, group_notes.warnings),
+        ],
+    )
+    notes = _Notes.merged([bucket_notes, type_notes, setting_notes, package_notes, group_notes])
+    things = _plan_things(ctx, spec, group_plans, notes.counts, notes.warnings, progress)
     return ProvisionPlan(
         spec=spec,
         account=account,
@@ -309,14 +332,47 @@ def plan_provision(ctx: AwsContext, spec: FleetSpec, progress: Progress | None =
         thing_types=thing_types,
         indexing_current=current_indexing,
         indexing_changes=indexing_changes,
-        package_configuration=package_configuration,
+        package_configuration=configuration,
         packages=package_plans,
         groups=group_plans,
         things=things,
-        items=items,
-        counts=counts,
-        warnings=warnings,
+        items=notes.items,
+        counts=notes.counts,
+        warnings=notes.warnings,
     )
+
+
+@dataclass
+class _Notes:
+    """Plan items, counts and warnings gathered by one planning step."""
+
+    items: list[PlanItem] = field(default_factory=list)
+    counts: dict[str, Counter[str]] = field(default_factory=lambda: {kind: Counter() for kind in KINDS})
+    warnings: list[str] = field(default_factory=list)
+
+    def note(self, kind: str, name: str, action: str, detail: str = "") -> None:
+        self.items.append(PlanItem(kind, name, action, detail))
+        self.counts[kind][action] += 1
+
+    @classmethod
+    def merged(cls, parts: list[_Notes]) -> _Notes:
+        """All parts, in the given order (so the plan reads the same whatever finished first)."""
+        whole = cls()
+        for part in parts:
+            whole.items += part.items
+            whole.warnings += part.warnings
+            for kind, counter in part.counts.items():
+                whole.counts[kind].update(counter)
+        return whole
+
+
+def _together(ctx: AwsContext, steps: list[Callable[[], Any]]) -> list[Any]:
+    """Run a few short, independent steps at once; their results in order, or the first error as raised."""
+    result = run_parallel(steps, lambda step: step(), concurrency=max(1, min(len(steps), ctx.concurrency)))
+    for outcome in result.outcomes:
+        if outcome.error is not None:
+            raise outcome.error
+    return [outcome.value for outcome in result.outcomes]
 
 
 _Note = Callable[..., None]
@@ -654,15 +710,20 @@ def apply_provision(
     for kind in (THING, MEMBERSHIP, SHADOW):
         result.count(kind, PRESENT, plan.counts[kind][PRESENT])
 
-    _apply_bucket(ctx, plan, result)
-    _apply_state(ctx, plan)
-    _apply_roles(ctx, plan, result)
-    _apply_thing_types(ctx, plan, result)
-    if plan.indexing_changes:
-        indexing.update_configuration(ctx, indexing.merged_configuration(plan.indexing_current))
-        result.count(INDEXING, UPDATE)
-    _apply_package_configuration(ctx, plan, result)
-    _apply_groups(ctx, plan, result)
+    def account_settings() -> None:
+        _apply_bucket(ctx, plan, result)
+        _apply_state(ctx, plan)
+        _apply_roles(ctx, plan, result)
+        if plan.indexing_changes:
+            indexing.update_configuration(ctx, indexing.merged_configuration(plan.indexing_current))
+            result.count(INDEXING, UPDATE)
+        _apply_package_configuration(ctx, plan, result)
+
+    def registry() -> None:
+        _apply_thing_types(ctx, plan, result)
+        _apply_groups(ctx, plan, result)
+
+    _together(ctx, [account_settings, registry])
     _apply_packages_and_things(ctx, plan, result, progress)
     result.elapsed = time.monotonic() - started
     return result

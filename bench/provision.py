@@ -1,0 +1,350 @@
+"""Provisioning's wall time against its bound, with the emulator enforcing quotas in its own process.
+
+Three phases against one emulator process (``python -m iotfleet.emulator --enforce-quotas``), each on a
+fresh emulator state:
+
+1. **iotfleet**: ``plan_provision`` + ``apply_provision`` of N devices (3 thing types, 3 countries, 2 versions)
+   through the access layer, at the client's default rates (the same table the emulator enforces).
+2. **raw boto3**: the same calls, made by plain boto3 clients with no pacing and no retries, at the same
+   concurrency, with quota enforcement off: what the emulator itself can serve.
+3. **iotfleet, quotas halved**: phase 1 again with the emulator's quotas at half the client's rates, so the
+   client is throttled and its adaptive limiter has to find the real rate.
+
+Bounds, from the emulator's call counters:
+
+* quota-bound minimum: for each operation, its successful calls divided by the emulator's quota for it; the
+  largest (operations run concurrently, each at its own quota);
+* raw-capacity minimum: phase 2's wall time;
+* bound: the larger of the two. Ratio: wall time / bound (goal: at most 1.10; 1.25 with quotas halved), and
+  failures (goal: 0).
+
+The emulator's bucket policy evaluation needs the workaround in ``tests/fleet/provision_setup.py`` (moto ignores
+``Bool`` conditions, so a TLS-only bucket policy would deny every object request); the emulator process is
+started with it.
+
+    python bench/provision.py [--devices 2000] [--concurrency 16] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from iotfleet.aws.context import AwsContext
+from iotfleet.aws.quotas import merged, rate_for
+from iotfleet.aws.settings import TargetSettings
+from iotfleet.emulator.control import EmulatorControl
+from iotfleet.fleet import indexing, inventory, roles, storage
+from iotfleet.fleet.firmware import firmware_bytes
+from iotfleet.fleet.ownership import tag_dict, tag_list
+from iotfleet.fleet.provision import ProvisionResult, apply_provision, plan_provision
+from iotfleet.fleet.resources import CONTINENT_GROUP, COUNTRY_GROUP, GROUP_KIND_TAG
+from iotfleet.fleet.spec import FleetSpec
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+SERVER = """
+import sys
+sys.path.insert(0, {helpers!r})
+from provision_setup import requests_count_as_tls
+from iotfleet.emulator.__main__ import main
+with requests_count_as_tls():
+    sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def emulator_process() -> Iterator[str]:
+    """An emulator in its own process with quotas enforced; yields its URL."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    helpers = str(Path(__file__).resolve().parents[1] / "tests" / "fleet")
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVER.format(helpers=helpers), "--port", str(port), "--enforce-quotas"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the emulator exited with code {process.returncode}")
+            try:
+                urllib.request.urlopen(f"{url}/_emulator/health", timeout=1).close()
+                break
+            except (urllib.error.URLError, OSError):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the emulator did not start within 30 s") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def bench_spec(devices: int) -> FleetSpec:
+    return FleetSpec(fleet="bench", devices=devices).validated()
+
+
+# ------------------------------------------------------------------------------------------ iotfleet
+
+
+def run_iotfleet(url: str, spec: FleetSpec, concurrency: int) -> tuple[float, ProvisionResult]:
+    settings = TargetSettings.resolve(target="local", endpoint_url=url, concurrency=concurrency, env={})
+    with AwsContext(settings) as ctx:
+        started = time.monotonic()
+        result = apply_provision(ctx, plan_provision(ctx, spec))
+        return time.monotonic() - started, result
+
+
+# ------------------------------------------------------------------------------------------ raw boto3
+
+
+def _clients(url: str, concurrency: int) -> dict[str, Any]:
+    config = Config(
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        s3={"addressing_style": "path"},
+        max_pool_connections=concurrency + 4,
+    )
+    session = boto3.session.Session()
+    return {
+        name: session.client(
+            name, endpoint_url=url, region_name=REGION, config=config, aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )  # fmt: skip
+        for name in ("iot", "iot-data", "s3", "iam", "sts")
+    }
+
+
+def run_raw(url: str, spec: FleetSpec, concurrency: int) -> float:
+    """The calls provisioning makes, by plain boto3: setup in order, then every thing in parallel."""
+    c = _clients(url, concurrency)
+    iot, data, s3, iam = c["iot"], c["iot-data"], c["s3"], c["iam"]
+    fleet = spec.fleet
+    started = time.monotonic()
+    # Planning reads.
+    c["sts"].get_caller_identity()
+    s3.list_buckets(Prefix=storage.BUCKET_PREFIX)
+    for role in (roles.JOBS_PRESIGN, roles.PACKAGE_CONFIG):
+        _missing(lambda role=role: iam.get_role(RoleName=roles.role_name(fleet, role)))
+    for name in spec.thing_types:
+        _missing(lambda name=name: iot.describe_thing_type(thingTypeName=name))
+    configuration = iot.get_indexing_configuration()["thingIndexingConfiguration"]
+    iot.get_package_configuration()
+    for name in spec.packages:
+        _missing(lambda name=name: iot.get_package(packageName=name))
+    for group in spec.continent_group_names() + spec.country_group_names():
+        _missing(lambda group=group: iot.describe_thing_group(thingGroupName=group))
+    iot.list_things(attributeName="iotfleet_fleet", attributeValue=fleet, maxResults=250)
+    # Setup, in dependency order.
+    bucket = storage.bucket_name(fleet, ACCOUNT, REGION)
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tag_list(fleet)})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=dict(storage.PUBLIC_ACCESS_BLOCK))
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+    )
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [storage.tls_only_statement(bucket)]}))
+    s3.put_object(Bucket=bucket, Key="iotfleet/fleet-state.json", Body=b"{}")
+    role_arns = {}
+    for role in roles.fleet_role_specs(fleet, bucket, REGION, ACCOUNT):
+        role_arns[role.purpose] = iam.create_role(
+            RoleName=role.name, AssumeRolePolicyDocument=json.dumps(roles.trust_policy()), Tags=tag_list(fleet)
+        )["Role"]["Arn"]
+        iam.put_role_policy(RoleName=role.name, PolicyName=roles.POLICY_NAME, PolicyDocument=json.dumps(role.policy))
+        iam.get_role(RoleName=role.name)
+        iam.get_role_policy(RoleName=role.name, PolicyName=roles.POLICY_NAME)
+    for name in spec.thing_types:
+        iot.create_thing_type(
+            thingTypeName=name,
+            thingTypeProperties={"searchableAttributes": list(spec.searchable_attributes)},
+            tags=tag_list(fleet),
+        )
+    iot.update_indexing_configuration(thingIndexingConfiguration=indexing.merged_configuration(configuration))
+    iot.update_package_configuration(versionUpdateByJobsConfig={"enabled": True, "roleArn": role_arns[roles.PACKAGE_CONFIG]})
+    for group in spec.continent_group_names():
+        iot.create_thing_group(thingGroupName=group, tags=tag_list(fleet, {GROUP_KIND_TAG: CONTINENT_GROUP}))
+    for country in spec.countries:
+        iot.create_thing_group(
+            thingGroupName=spec.country_group(country), parentGroupName=spec.parent_group(country),
+            tags=tag_list(fleet, {GROUP_KIND_TAG: COUNTRY_GROUP}),
+        )  # fmt: skip
+
+    def package(name: str) -> None:
+        iot.create_package(packageName=name, tags=tag_dict(tag_list(fleet)))
+        for version in spec.versions:
+            iot.get_package(packageName=name)
+            _missing(lambda: iot.get_package_version(packageName=name, versionName=version))
+            s3.get_bucket_versioning(Bucket=bucket)
+            key = f"firmware/{name}/{version}/firmware.bin"
+            _missing(lambda: s3.head_object(Bucket=bucket, Key=key))
+            s3.get_bucket_encryption(Bucket=bucket)
+            put = s3.put_object(Bucket=bucket, Key=key, Body=firmware_bytes(name, version, spec.firmware_size))
+            iot.create_package_version(
+                packageName=name, versionName=version, attributes={"sha256": "0" * 64, "size": "1"},
+                artifact={"s3Location": {"bucket": bucket, "key": key, "version": put["VersionId"]}},
+                tags=tag_dict(tag_list(fleet)),
+            )  # fmt: skip
+            iot.update_package_version(packageName=name, versionName=version, action="PUBLISH")
+        iot.get_package(packageName=name)
+        iot.get_package_version(packageName=name, versionName=spec.installed_version)
+        iot.update_package(packageName=name, defaultVersionName=spec.installed_version)
+
+    def thing(device: inventory.Device) -> None:
+        iot.create_thing(
+            thingName=device.name, thingTypeName=device.thing_type,
+            attributePayload={"attributes": device.attributes(fleet)},
+        )  # fmt: skip
+        iot.add_thing_to_thing_group(thingGroupName=spec.country_group(device.country), thingName=device.name)
+        data.update_thing_shadow(
+            thingName=device.name, payload=json.dumps({"state": {"reported": device.classic_reported()}}).encode()
+        )
+        data.update_thing_shadow(
+            thingName=device.name, shadowName="$package",
+            payload=json.dumps({"state": {"reported": device.package_reported()}}).encode(),
+        )  # fmt: skip
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        jobs = [pool.submit(package, name) for name in spec.packages]
+        jobs += [pool.submit(thing, device) for device in inventory.devices(spec)]
+        for job in jobs:
+            job.result()
+    return time.monotonic() - started
+
+
+def _missing(call: Callable[[], Any]) -> None:
+    """A read that the fresh state answers with 'not found', as planning's reads are answered."""
+    from botocore.exceptions import ClientError
+
+    try:
+        call()
+    except ClientError as err:
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if status != 404 and err.response.get("Error", {}).get("Code") not in ("NoSuchEntity", "ResourceNotFoundException"):
+            raise
+
+
+# ------------------------------------------------------------------------------------------ bounds
+
+
+def successful_calls(counters: dict[str, dict[str, int]]) -> dict[str, int]:
+    return {
+        key: count["calls"] - count["throttles"] - count["faults"]
+        for key, count in counters.items()
+        if count["calls"] - count["throttles"] - count["faults"] > 0
+    }
+
+
+def quota_minimum(calls: dict[str, int], quotas: dict[str, Any]) -> tuple[float, str]:
+    """The largest calls/quota over operations, and that operation."""
+    table = merged(quotas.get("overrides") or {})
+    scale = float(quotas.get("scale") or 1.0)
+    times = {key: n / (rate_for(key, table) * scale) for key, n in calls.items()}
+    limiting = max(times, key=times.__getitem__)
+    return times[limiting], limiting
+
+
+def scenario(
+    name: str, wall: float, result: ProvisionResult, counters: dict[str, dict[str, int]], quotas: dict[str, Any],
+    raw: float, goal: float,
+) -> dict[str, Any]:  # fmt: skip
+    quota_min, limiting = quota_minimum(successful_calls(counters), quotas)
+    bound = max(quota_min, raw)
+    return {
+        "scenario": name,
+        "wall_seconds": round(wall, 2),
+        "quota_minimum_seconds": round(quota_min, 2),
+        "quota_limiting_operation": limiting,
+        "raw_minimum_seconds": round(raw, 2),
+        "bound_seconds": round(bound, 2),
+        "ratio": round(wall / bound, 3),
+        "goal": goal,
+        "failures": len(result.failures),
+        "calls": sum(c["calls"] for c in counters.values()),
+        "throttled_calls": sum(c["throttles"] for c in counters.values()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--devices", type=int, default=2000, help="things to provision (default 2000)")
+    parser.add_argument("--concurrency", type=int, default=16, help="client workers (default 16)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args(argv)
+    spec = bench_spec(args.devices)
+    with emulator_process() as url:
+        control = EmulatorControl(url)
+        wall, result = run_iotfleet(url, spec, args.concurrency)
+        counters, quotas = control.counters(), control.quotas()
+        provision_calls = successful_calls(counters)
+
+        control.reset()
+        control.set_quotas(enforce=False)
+        raw = run_raw(url, spec, args.concurrency)
+        raw_calls = successful_calls(control.counters())
+
+        control.reset()
+        control.set_quotas(enforce=True, scale=0.5)
+        half_wall, half_result = run_iotfleet(url, spec, args.concurrency)
+        half_counters, half_quotas = control.counters(), control.quotas()
+
+    rows = [
+        scenario("quotas = client rates", wall, result, counters, quotas, raw, 1.10),
+        scenario("quotas = half the client rates", half_wall, half_result, half_counters, half_quotas, raw, 1.25),
+    ]
+    differences = {
+        key: (provision_calls.get(key, 0), raw_calls.get(key, 0))
+        for key in sorted(set(provision_calls) | set(raw_calls))
+        if provision_calls.get(key, 0) != raw_calls.get(key, 0)
+    }
+    report = {
+        "devices": args.devices,
+        "concurrency": args.concurrency,
+        "cpus": os.cpu_count(),
+        "scenarios": rows,
+        "raw_replay_differences": {k: {"iotfleet": a, "raw": b} for k, (a, b) in differences.items()},
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"Provisioning {args.devices} devices, concurrency {args.concurrency}, {os.cpu_count()} CPUs, quotas enforced")
+    header = f"{'scenario':32} {'wall s':>7} {'quota min':>9} {'raw min':>8} {'bound':>7} {'ratio':>6} {'goal':>5} {'failures':>8} {'throttled':>9}"
+    print(header)
+    for row in rows:
+        print(
+            f"{row['scenario']:32} {row['wall_seconds']:7.2f} {row['quota_minimum_seconds']:9.2f} "
+            f"{row['raw_minimum_seconds']:8.2f} {row['bound_seconds']:7.2f} {row['ratio']:6.3f} "
+            f"{row['goal']:5.2f} {row['failures']:8d} {row['throttled_calls']:9d}"
+        )
+    print(f"quota-limiting operation: {rows[0]['quota_limiting_operation']}")
+    if differences:
+        listed = ", ".join(f"{k} {a}/{b}" for k, (a, b) in differences.items())
+        print(f"calls that differ between iotfleet and the raw replay (iotfleet/raw): {listed}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
