@@ -23,7 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from iotfleet.aws.context import AwsContext
-from iotfleet.aws.errors import Interrupted, ResourceFailure, is_error
+from iotfleet.aws.errors import Interrupted, IotFleetError, ResourceFailure, is_error
 from iotfleet.fleet import cleanup_types
 from iotfleet.fleet.cleanup_kinds import (
     ACCOUNT_SETTING,
@@ -154,15 +154,15 @@ def apply_cleanup(
         _apply(ctx, plan, result, wait_for_types, progress)
     except Interrupted as stop:
         result.interrupted = True
-        if isinstance(stop.partial, RunResult):
-            result.outcomes += _outcomes_of(stop.partial, _kind_of_items(stop.partial))
+        partial = stop.partial
+        if isinstance(partial, RunResult) and all(isinstance(o.item, Resource) for o in partial.outcomes):
+            result.outcomes += _outcomes_of(partial)
         raise Interrupted(stop.message, partial=result) from None
+    except KeyboardInterrupt:
+        # Ctrl-C outside a parallel run (during the thing-type countdown, or between steps).
+        result.interrupted = True
+        raise Interrupted("interrupted; run the same cleanup again to finish it", partial=result) from None
     return result
-
-
-def _kind_of_items(partial: RunResult[Any, Any]) -> str:
-    items = [outcome.item for outcome in partial.outcomes]
-    return items[0].kind if items and isinstance(items[0], Resource) else "resource"
 
 
 def _apply(ctx: AwsContext, plan: CleanupPlan, result: CleanupResult, wait: bool, progress: Progress) -> None:
@@ -209,12 +209,12 @@ def _run(
         progress=progress,
         label=f"Deleting {label.replace('-', ' ')}",
     )
-    outcomes = _outcomes_of(run, resources[0].kind if resources else "resource")
+    outcomes = _outcomes_of(run)
     result.outcomes += outcomes
     return outcomes
 
 
-def _outcomes_of(run: RunResult[Resource, Removed | None], kind: str) -> list[Outcome]:
+def _outcomes_of(run: RunResult[Resource, Removed | None]) -> list[Outcome]:
     outcomes: list[Outcome] = []
     for item in run.outcomes:
         resource = item.item
@@ -236,7 +236,7 @@ def _restore(ctx: AwsContext, change: SettingChange) -> Outcome:
         return Outcome(change.kind, change.name, ALREADY_GONE, change.reason)
     try:
         restore_setting(ctx, change)
-    except ClientError as err:
+    except (ClientError, IotFleetError) as err:
         failure = ResourceFailure.from_exception(change.kind, change.name, err)
         return Outcome(change.kind, change.name, FAILED, failure.error, failure.code)
     return Outcome(change.kind, change.name, RESTORED, change.reason)

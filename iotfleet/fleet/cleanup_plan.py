@@ -197,7 +197,7 @@ def plan_cleanup(ctx: AwsContext, fleet: str, only: Iterable[str] | str | None =
     ):
         skipped += [s for s in scan.skipped if s.kind in kinds and _selected_kind(s.kind, selected)]
     skipped += settings.skipped
-    notes = list(settings.notes)
+    notes: list[str] = []
     if jobs.deleting:
         notes.append(f"{len(jobs.deleting)} of the fleet's jobs are already being deleted by AWS")
     return CleanupPlan(fleet, chosen, planned, skipped, other_fleets, notes, handovers)

@@ -155,7 +155,7 @@ class ThingScan(Found):
     type_users: dict[str, list[tuple[str, str | None]]] = field(default_factory=dict)
 
 
-def scan_things(ctx: AwsContext, fleet: str, known_prefixes: Iterable[str] = ()) -> ThingScan:
+def scan_things(ctx: AwsContext, fleet: str) -> ThingScan:
     """Every thing in the account, in pages of 250, sorted by its ``iotfleet_fleet`` attribute."""
     scan = ThingScan()
     unowned: list[tuple[str, str | None]] = []
@@ -172,7 +172,7 @@ def scan_things(ctx: AwsContext, fleet: str, known_prefixes: Iterable[str] = ())
                 scan.owned.append(Resource(THING, name, thing.get("thingArn"), {"type": type_name}))
             else:
                 unowned.append((name, owner))
-    matcher = NameMatcher(fleet, {*known_prefixes, *(thing_prefix(name) for name in scan.names)})
+    matcher = NameMatcher(fleet, {thing_prefix(name) for name in scan.names})
     for name, owner in unowned:
         scan.classify(Resource(THING, name), owner, fleet, matcher.thing(name))
     return scan

@@ -97,7 +97,6 @@ class SettingsPlan:
     package_configuration: list[SettingChange] = field(default_factory=list)
     account: list[SettingChange] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
     # Role ARN -> why it must stay (a setting left in place still names it).
     roles_in_use: dict[str, str] = field(default_factory=dict)
     # Why the fleet's bucket must stay (its state record still has work to do), or None.

@@ -13,11 +13,12 @@ from botocore.exceptions import ClientError
 from cleanup_setup import FLEET, SmallFleet, aws_context, build_fleet, calls, report, shadow_names
 
 from iotfleet.aws.context import AwsContext
+from iotfleet.aws.errors import Interrupted
 from iotfleet.emulator.errors import InvalidRequestException
 from iotfleet.emulator.extension import Call, temporary_handler
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet import packages as pkg
-from iotfleet.fleet.cleanup import ALREADY_GONE, DELETED, FAILED, RESTORED, apply_cleanup
+from iotfleet.fleet.cleanup import ALREADY_GONE, DELETED, FAILED, RESTORED, CleanupResult, apply_cleanup
 from iotfleet.fleet.cleanup_plan import plan_cleanup
 
 
@@ -202,3 +203,43 @@ def test_an_in_progress_job_is_cancelled_with_force_before_it_is_deleted(
     job_calls = [name for name, params in seen if params.get("jobId") == fleet.jobs[0]]
     assert job_calls == ["CancelJob", "DeleteJob"]
     assert ctx.iot.describe_job(jobId=fleet.jobs[0])["job"]["status"] == "DELETION_IN_PROGRESS"
+
+
+class StopAfter:
+    """A Progress that presses Ctrl-C once ``count`` things are done."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.label = ""
+        self.done = 0
+
+    def start(self, total: int | None, label: str) -> None:
+        self.label = label
+
+    def advance(self, n: int = 1) -> None:
+        if self.label == "Deleting things":
+            self.done += n
+            if self.done == self.count:
+                raise KeyboardInterrupt
+
+    def finish(self) -> None:
+        return None
+
+
+def test_an_interrupted_cleanup_reports_what_it_did_and_a_second_run_finishes_it(
+    emulator: LocalEmulator, tmp_path: Path
+) -> None:
+    with aws_context(emulator, concurrency=1) as ctx:
+        fleet = build_fleet(ctx, tmp_path)
+        with pytest.raises(Interrupted) as stopped:
+            apply_cleanup(ctx, plan_cleanup(ctx, FLEET), progress=StopAfter(2))
+        partial = stopped.value.partial
+        assert isinstance(partial, CleanupResult) and partial.interrupted
+        assert [o.name for o in partial.outcomes if o.kind == "thing"] == fleet.things[:2]
+        assert {o.kind for o in partial.outcomes} == {"job", "job template", "dynamic group", "thing"}
+
+        again = plan_cleanup(ctx, FLEET)
+        assert [p.step.key for p in again.steps if p.resources][:2] == ["things", "static-groups"]
+        assert sorted(r.name for r in again.resources("thing")) == sorted(fleet.things[2:])
+        assert apply_cleanup(ctx, again).ok
+        assert plan_cleanup(ctx, FLEET).empty
