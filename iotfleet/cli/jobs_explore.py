@@ -487,8 +487,7 @@ def dashboard(snapshot: WatchSnapshot) -> Panel:
     ]
     for proximity in stats.abort:
         lines.append(
-            Text.assemble((f"Abort {proximity.failure_type}".ljust(11), "bold"), proximity.describe(),
-                          style="red" if proximity.warning else "")
+            Text.assemble(("Abort      ", "bold"), proximity.describe(), style="red" if proximity.warning else "")
         )  # fmt: skip
     title = Text.assemble(("Job ", "bold"), (stats.job_id, "bold"), "  ", _styled(stats.status))
     if snapshot.deleted:
