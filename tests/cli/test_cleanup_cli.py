@@ -42,7 +42,9 @@ def fleet(emulator: LocalEmulator, tmp_path: Path) -> Iterator[SmallFleet]:
 @pytest.fixture
 def iotfleet(invoke: Run, emulator: LocalEmulator) -> Run:
     def run(*args: str) -> Any:
-        return invoke("--target", "local", "--endpoint-url", emulator.endpoint_url, *args)
+        # The emulator enforces no quotas here; high local ones keep the tests quick.
+        fast = [f"--quota={service}:*=2000" for service in ("iot", "iot-data", "s3", "iam")]
+        return invoke("--target", "local", "--endpoint-url", emulator.endpoint_url, *fast, *args)
 
     return run
 
@@ -126,7 +128,10 @@ def test_failed_resources_are_listed_and_exit_1(iotfleet: Run, fleet: SmallFleet
 
 def on_terminal(emulator: LocalEmulator, answers: list[str], args: list[str]) -> tuple[str, str]:
     """Run ``iotfleet cleanup ARGS`` as if a person typed ``answers`` at a terminal."""
-    settings = TargetSettings.resolve(target="local", endpoint_url=emulator.endpoint_url, env={})
+    fast = [f"{service}:*=2000" for service in ("iot", "iot-data", "s3", "iam")]
+    settings = TargetSettings.resolve(
+        target="local", endpoint_url=emulator.endpoint_url, quota_overrides=fast, env={}
+    )
     state = CliState(settings=settings, output=Output("text"), prompts=Prompter(is_tty=lambda: True))
     runner = CliRunner()
     with runner.isolation(input="\n".join(answers) + "\n") as (out, err, _):
