@@ -61,6 +61,13 @@ def cleanup(
     Only resources that carry the fleet's ownership record (the iotfleet:fleet tag, or the iotfleet_fleet
     attribute on things) are deleted; anything that merely looks like the fleet's is listed as skipped. Account
     settings iotfleet changed (fleet indexing, package configuration) are put back as they were.
+
+    \b
+    Examples:
+      iotfleet cleanup --fleet demo --dry-run
+      iotfleet cleanup --fleet demo --yes
+      iotfleet cleanup --fleet demo --only jobs,things --yes
+      iotfleet -o json cleanup --fleet demo --yes
     """
     if yes:
         state.prompts.assume_yes = True
