@@ -130,7 +130,11 @@ def _clients(url: str, concurrency: int) -> dict[str, Any]:
     session = boto3.session.Session()
     return {
         name: session.client(
-            name, endpoint_url=url, region_name=REGION, config=config, aws_access_key_id="testing",
+            name,
+            endpoint_url=url,
+            region_name=REGION,
+            config=config,
+            aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )  # fmt: skip
         for name in ("iot", "iot-data", "s3", "iam", "sts")
@@ -162,19 +166,30 @@ def run_raw(url: str, spec: FleetSpec, concurrency: int) -> float:
     s3.create_bucket(Bucket=bucket)
     s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tag_list(fleet)})
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=dict(storage.PUBLIC_ACCESS_BLOCK))
+    s3.put_public_access_block(
+        Bucket=bucket, PublicAccessBlockConfiguration=dict(storage.PUBLIC_ACCESS_BLOCK)
+    )
     s3.put_bucket_encryption(
         Bucket=bucket,
-        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
     )
-    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [storage.tls_only_statement(bucket)]}))
+    s3.put_bucket_policy(
+        Bucket=bucket,
+        Policy=json.dumps({"Version": "2012-10-17", "Statement": [storage.tls_only_statement(bucket)]}),
+    )
     s3.put_object(Bucket=bucket, Key="iotfleet/fleet-state.json", Body=b"{}")
     role_arns = {}
     for role in roles.fleet_role_specs(fleet, bucket, REGION, ACCOUNT):
         role_arns[role.purpose] = iam.create_role(
-            RoleName=role.name, AssumeRolePolicyDocument=json.dumps(roles.trust_policy()), Tags=tag_list(fleet)
+            RoleName=role.name,
+            AssumeRolePolicyDocument=json.dumps(roles.trust_policy()),
+            Tags=tag_list(fleet),
         )["Role"]["Arn"]
-        iam.put_role_policy(RoleName=role.name, PolicyName=roles.POLICY_NAME, PolicyDocument=json.dumps(role.policy))
+        iam.put_role_policy(
+            RoleName=role.name, PolicyName=roles.POLICY_NAME, PolicyDocument=json.dumps(role.policy)
+        )
         iam.get_role(RoleName=role.name)
         iam.get_role_policy(RoleName=role.name, PolicyName=roles.POLICY_NAME)
     for name in spec.thing_types:
@@ -184,7 +199,9 @@ def run_raw(url: str, spec: FleetSpec, concurrency: int) -> float:
             tags=tag_list(fleet),
         )
     iot.update_indexing_configuration(thingIndexingConfiguration=indexing.merged_configuration(configuration))
-    iot.update_package_configuration(versionUpdateByJobsConfig={"enabled": True, "roleArn": role_arns[roles.PACKAGE_CONFIG]})
+    iot.update_package_configuration(
+        versionUpdateByJobsConfig={"enabled": True, "roleArn": role_arns[roles.PACKAGE_CONFIG]}
+    )
     for group in spec.continent_group_names():
         iot.create_thing_group(thingGroupName=group, tags=tag_list(fleet, {GROUP_KIND_TAG: CONTINENT_GROUP}))
     for country in spec.countries:
@@ -197,12 +214,14 @@ def run_raw(url: str, spec: FleetSpec, concurrency: int) -> float:
         iot.create_package(packageName=name, tags=tag_dict(tag_list(fleet)))
         for version in spec.versions:
             iot.get_package(packageName=name)
-            _missing(lambda: iot.get_package_version(packageName=name, versionName=version))
+            _missing(lambda version=version: iot.get_package_version(packageName=name, versionName=version))
             s3.get_bucket_versioning(Bucket=bucket)
             key = f"firmware/{name}/{version}/firmware.bin"
-            _missing(lambda: s3.head_object(Bucket=bucket, Key=key))
+            _missing(lambda key=key: s3.head_object(Bucket=bucket, Key=key))
             s3.get_bucket_encryption(Bucket=bucket)
-            put = s3.put_object(Bucket=bucket, Key=key, Body=firmware_bytes(name, version, spec.firmware_size))
+            put = s3.put_object(
+                Bucket=bucket, Key=key, Body=firmware_bytes(name, version, spec.firmware_size)
+            )
             iot.create_package_version(
                 packageName=name, versionName=version, attributes={"sha256": "0" * 64, "size": "1"},
                 artifact={"s3Location": {"bucket": bucket, "key": key, "version": put["VersionId"]}},
@@ -220,7 +239,8 @@ def run_raw(url: str, spec: FleetSpec, concurrency: int) -> float:
         )  # fmt: skip
         iot.add_thing_to_thing_group(thingGroupName=spec.country_group(device.country), thingName=device.name)
         data.update_thing_shadow(
-            thingName=device.name, payload=json.dumps({"state": {"reported": device.classic_reported()}}).encode()
+            thingName=device.name,
+            payload=json.dumps({"state": {"reported": device.classic_reported()}}).encode(),
         )
         data.update_thing_shadow(
             thingName=device.name, shadowName="$package",
@@ -243,7 +263,10 @@ def _missing(call: Callable[[], Any]) -> None:
         call()
     except ClientError as err:
         status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if status != 404 and err.response.get("Error", {}).get("Code") not in ("NoSuchEntity", "ResourceNotFoundException"):
+        if status != 404 and err.response.get("Error", {}).get("Code") not in (
+            "NoSuchEntity",
+            "ResourceNotFoundException",
+        ):
             raise
 
 
@@ -313,7 +336,9 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = [
         scenario("quotas = client rates", wall, result, counters, quotas, raw, 1.10),
-        scenario("quotas = half the client rates", half_wall, half_result, half_counters, half_quotas, raw, 1.25),
+        scenario(
+            "quotas = half the client rates", half_wall, half_result, half_counters, half_quotas, raw, 1.25
+        ),
     ]
     differences = {
         key: (provision_calls.get(key, 0), raw_calls.get(key, 0))
@@ -330,7 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"Provisioning {args.devices} devices, concurrency {args.concurrency}, {os.cpu_count()} CPUs, quotas enforced")
+    print(
+        f"Provisioning {args.devices} devices, concurrency {args.concurrency}, {os.cpu_count()} CPUs, quotas enforced"
+    )
     header = f"{'scenario':32} {'wall s':>7} {'quota min':>9} {'raw min':>8} {'bound':>7} {'ratio':>6} {'goal':>5} {'failures':>8} {'throttled':>9}"
     print(header)
     for row in rows:

@@ -191,10 +191,15 @@ def test_a_group_owned_by_no_fleet_is_a_conflict_named_in_the_error(
 
 
 @pytest.mark.emulator(fault_rate=1.0, fault_operations=["iot:CreateThing"])
-def test_things_that_fail_are_listed_by_name_with_exit_1(invoke, fleet_emulator: LocalEmulator) -> None:  # type: ignore[no-untyped-def]
+def test_things_that_fail_are_listed_by_name_with_exit_1(  # type: ignore[no-untyped-def]
+    invoke, fleet_emulator: LocalEmulator, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[retry]\nmax_attempts = 2\n")  # each thing is still retried, once, quickly
     ran = invoke(
-        *_local(fleet_emulator), "--output", "json", "provision", "--fleet", "demo", "--devices", "3"
-    )
+        *_local(fleet_emulator), "--output", "json", "provision", "--fleet", "demo", "--devices", "3",
+        env={"IOTFLEET_CONFIG": str(config)},
+    )  # fmt: skip
     assert ran.exit_code == 1
     result = json.loads(ran.stdout)["result"]
     assert sorted(f["name"] for f in result["failures"]) == [
@@ -203,6 +208,7 @@ def test_things_that_fail_are_listed_by_name_with_exit_1(invoke, fleet_emulator:
         "Vehicle-VIN-3",
     ]
     assert result["counts"]["thing"]["failed"] == 3
+    assert fleet_emulator.counters()["iot:CreateThing"]["calls"] == 6
     for n in (1, 2, 3):
         assert f"thing Vehicle-VIN-{n}:" in ran.stderr
 

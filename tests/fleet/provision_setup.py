@@ -19,6 +19,7 @@ import pytest
 from moto.iam import access_control
 
 from iotfleet.aws.context import AwsContext
+from iotfleet.aws.pacing import RetryPolicy
 from iotfleet.aws.settings import TargetSettings
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet import inventory
@@ -70,9 +71,13 @@ def settings_for(emulator: LocalEmulator, concurrency: int = 16) -> TargetSettin
     )  # fmt: skip
 
 
+# Retries as the product makes them, with short waits: tests that inject faults stay quick.
+QUICK_RETRIES = RetryPolicy(base_delay=0.005, max_delay=0.05)
+
+
 @contextmanager
 def fleet_context(emulator: LocalEmulator, concurrency: int = 16) -> Iterator[AwsContext]:
-    with AwsContext(settings_for(emulator, concurrency)) as ctx:
+    with AwsContext(settings_for(emulator, concurrency), retry_policy=QUICK_RETRIES) as ctx:
         yield ctx
 
 
