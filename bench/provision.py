@@ -18,9 +18,8 @@ Bounds, from the emulator's call counters:
 * bound: the larger of the two. Ratio: wall time / bound (goal: at most 1.10; 1.25 with quotas halved), and
   failures (goal: 0).
 
-The emulator's bucket policy evaluation needs the workaround in ``tests/fleet/provision_setup.py`` (moto ignores
-``Bool`` conditions, so a TLS-only bucket policy would deny every object request); the emulator process is
-started with it.
+The emulator process is started with the TLS-only bucket workaround of ``bench/common.py`` (moto ignores the
+``Bool`` condition of bucket policies).
 
     python bench/provision.py [--devices 2000] [--concurrency 16] [--json]
 """
@@ -30,23 +29,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
+from botocore.exceptions import ClientError
+from common import emulator_process, plain_client, quota_minimum
 
 from iotfleet.aws.context import AwsContext
-from iotfleet.aws.quotas import merged, rate_for
+from iotfleet.aws.quotas import SERVICE_DEFAULTS, merged
 from iotfleet.aws.settings import TargetSettings
 from iotfleet.emulator.control import EmulatorControl
 from iotfleet.fleet import indexing, inventory, roles, storage
@@ -58,49 +51,6 @@ from iotfleet.fleet.spec import FleetSpec
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-SERVER = """
-import sys
-sys.path.insert(0, {helpers!r})
-from provision_setup import requests_count_as_tls
-from iotfleet.emulator.__main__ import main
-with requests_count_as_tls():
-    sys.exit(main(sys.argv[1:]))
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def emulator_process() -> Iterator[str]:
-    """An emulator in its own process with quotas enforced; yields its URL."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    helpers = str(Path(__file__).resolve().parents[1] / "tests" / "fleet")
-    process = subprocess.Popen(
-        [sys.executable, "-c", SERVER.format(helpers=helpers), "--port", str(port), "--enforce-quotas"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the emulator exited with code {process.returncode}")
-            try:
-                urllib.request.urlopen(f"{url}/_emulator/health", timeout=1).close()
-                break
-            except (urllib.error.URLError, OSError):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the emulator did not start within 30 s") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def bench_spec(devices: int) -> FleetSpec:
@@ -122,23 +72,7 @@ def run_iotfleet(url: str, spec: FleetSpec, concurrency: int) -> tuple[float, Pr
 
 
 def _clients(url: str, concurrency: int) -> dict[str, Any]:
-    config = Config(
-        retries={"total_max_attempts": 1, "mode": "standard"},
-        s3={"addressing_style": "path"},
-        max_pool_connections=concurrency + 4,
-    )
-    session = boto3.session.Session()
-    return {
-        name: session.client(
-            name,
-            endpoint_url=url,
-            region_name=REGION,
-            config=config,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )  # fmt: skip
-        for name in ("iot", "iot-data", "s3", "iam", "sts")
-    }
+    return {name: plain_client(url, name, concurrency) for name in ("iot", "iot-data", "s3", "iam", "sts")}
 
 
 def run_raw(url: str, spec: FleetSpec, concurrency: int) -> float:
@@ -257,8 +191,6 @@ def run_raw(url: str, spec: FleetSpec, concurrency: int) -> float:
 
 def _missing(call: Callable[[], Any]) -> None:
     """A read that the fresh state answers with 'not found', as planning's reads are answered."""
-    from botocore.exceptions import ClientError
-
     try:
         call()
     except ClientError as err:
@@ -275,26 +207,28 @@ def _missing(call: Callable[[], Any]) -> None:
 
 def successful_calls(counters: dict[str, dict[str, int]]) -> dict[str, int]:
     return {
-        key: count["calls"] - count["throttles"] - count["faults"]
+        key: n
         for key, count in counters.items()
-        if count["calls"] - count["throttles"] - count["faults"] > 0
+        if (n := count["calls"] - count["throttles"] - count["faults"]) > 0
     }
 
 
-def quota_minimum(calls: dict[str, int], quotas: dict[str, Any]) -> tuple[float, str]:
-    """The largest calls/quota over operations, and that operation."""
-    table = merged(quotas.get("overrides") or {})
+def enforced_table(quotas: dict[str, Any]) -> dict[str, float]:
+    """The quota table the emulator enforces: the defaults with its overrides, times its scale."""
     scale = float(quotas.get("scale") or 1.0)
-    times = {key: n / (rate_for(key, table) * scale) for key, n in calls.items()}
-    limiting = max(times, key=times.__getitem__)
-    return times[limiting], limiting
+    table = merged(quotas.get("overrides") or {})
+    return {key: rate * scale for key, rate in table.items()} | {
+        f"{service}:*": rate * scale
+        for service, rate in SERVICE_DEFAULTS.items()
+        if f"{service}:*" not in table
+    }
 
 
 def scenario(
     name: str, wall: float, result: ProvisionResult, counters: dict[str, dict[str, int]], quotas: dict[str, Any],
     raw: float, goal: float,
 ) -> dict[str, Any]:  # fmt: skip
-    quota_min, limiting = quota_minimum(successful_calls(counters), quotas)
+    quota_min, limiting, _ = quota_minimum(counters, enforced_table(quotas))
     bound = max(quota_min, raw)
     return {
         "scenario": name,
@@ -318,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     spec = bench_spec(args.devices)
-    with emulator_process() as url:
+    with emulator_process(enforce_quotas=True, tls_only_buckets=True) as url:
         control = EmulatorControl(url)
         wall, result = run_iotfleet(url, spec, args.concurrency)
         counters, quotas = control.counters(), control.quotas()
