@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,6 +208,11 @@ class Preview:
     query: str
     count: int
     sample: list[MatchedThing]
+
+    def __iter__(self) -> Iterator[Any]:
+        """So that ``count, sample = preview(ctx, query)`` works."""
+        yield self.count
+        yield self.sample
 
     def as_dict(self) -> dict[str, Any]:
         return {"query": self.query, "count": self.count, "sample": [t.as_dict() for t in self.sample]}

@@ -56,7 +56,8 @@ def test_a_battery_above_50_group_has_exactly_the_things_whose_shadow_says_so(fl
     assert group_members(fleet, "HighBattery") == above
     grp.create_dynamic_group(fleet, "Charged", grp.build_query(fleet="demo", battery=">=50"), fleet="demo")
     assert group_members(fleet, "Charged") == at_least
-    assert grp.preview(fleet, "shadow.reported.batteryStatus>50", sample=5).count == len(above)
+    count, sample = grp.preview(fleet, "shadow.reported.batteryStatus>50", sample=5)
+    assert count == len(above) and len(sample) == 5 and {t.name for t in sample} <= above
 
     # Membership follows the shadows.
     fleet.iot_data.update_thing_shadow(
