@@ -329,8 +329,6 @@ class SimulatedDevice:
         )
         execution = answer.get("execution")
         if not execution:
-            if self.executions:
-                return self._finish_idle(None)
             return self._wait_for_release(polled_at)
         self._stop_waiting()
         self._take(str(execution["jobId"]), int(execution.get("executionNumber") or 0), execution)

@@ -21,7 +21,7 @@ expires no new execution is started; executions already started are finished.
 retry the service queued and runs it as a new execution (drawing a new outcome). A device that hung takes
 no further part: its execution times out on the service's clock, and a retry of it is left for a later run.
 
-**Pacing.** The devices are :class:`~iotfleet.fleet.stepping.SteppedTask`\\ s on ``ctx.concurrency``
+**Pacing.** Each device is a :class:`~iotfleet.fleet.stepping.SteppedTask` run on ``ctx.concurrency``
 threads; every API call goes through the access layer, which keeps each operation within its quota
 (``iot-jobs-data`` 200 TPS by default).
 """
