@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from simulate import client, emulator_process  # bench/simulate.py: the same emulator process and clients
+from common import emulator_process, plain_client
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.settings import TargetSettings
@@ -30,7 +30,7 @@ REFRESHES = 5
 
 
 def make_job(url: str, control: EmulatorControl, job_id: str, group: str, count: int) -> None:
-    iot = client(url, "iot", SETUP_THREADS)
+    iot = plain_client(url, "iot", SETUP_THREADS)
     group_arn = iot.create_thing_group(thingGroupName=group)["thingGroupArn"]
 
     def create(index: int) -> None:
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {}
-    with emulator_process() as url:
+    with emulator_process(enforce_quotas=True) as url:
         control = EmulatorControl(url)
         sizes = {"small": args.small, "large": args.large}
         for name, count in sizes.items():

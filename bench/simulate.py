@@ -9,9 +9,9 @@ clock is advanced past the rollout), and every execution succeeds, so both phase
    SHA-256, UpdateJobExecution SUCCEEDED, UpdateThingShadow) at the same concurrency, no pacing;
 2. **simulator**: ``run_simulation`` through the access layer (paced per operation).
 
-The quota bound is computed from the calls the simulator actually made (the emulator's counters): for each
-operation, its quota divided by its calls per execution; the lowest wins. The bound is the lower of that
-and the raw boto3 rate, and the ratio is the simulator's rate over the bound (goal: at least 0.90).
+The quota bound comes from the calls the simulator actually made (the emulator's counters): the executions
+divided by the fewest seconds those calls can take at their quotas (``bench/common.py``). The bound is the
+lower of that and the raw boto3 rate, and the ratio is the simulator's rate over the bound (goal: >= 0.90).
 
     python bench/simulate.py [--devices 2000] [--concurrency 16] [--json]
 """
@@ -22,22 +22,13 @@ import argparse
 import hashlib
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from typing import Any
 
-import boto3
-from botocore.config import Config
+from common import emulator_process, plain_client, quota_minimum
 
 from iotfleet.aws.context import AwsContext
-from iotfleet.aws.quotas import DEFAULT_QUOTAS, rate_for
 from iotfleet.aws.settings import TargetSettings
 from iotfleet.emulator.control import EmulatorControl
 from iotfleet.fleet.behaviour import BehaviourModel
@@ -54,57 +45,9 @@ FIRMWARE = os.urandom(64 * 1024)
 SETUP_THREADS = 8
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def emulator_process() -> Iterator[str]:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "iotfleet.emulator", "--port", str(port), "--enforce-quotas"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the emulator exited with code {process.returncode}")
-            try:
-                urllib.request.urlopen(f"{url}/_emulator/health", timeout=1).close()
-                break
-            except (urllib.error.URLError, OSError):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the emulator did not come up in 30 s") from None
-                time.sleep(0.05)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-def client(url: str, service: str, concurrency: int) -> Any:
-    return boto3.session.Session().client(
-        service,
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-        config=Config(
-            retries={"mode": "standard", "max_attempts": 10},
-            max_pool_connections=concurrency + 4,
-            s3={"addressing_style": "path"},
-        ),
-    )
-
-
 def set_up(url: str, devices: int) -> tuple[str, str]:
     """Things in a group and a published package version; returns (group ARN, version ARN)."""
-    iot, s3 = client(url, "iot", SETUP_THREADS), client(url, "s3", SETUP_THREADS)
+    iot, s3 = plain_client(url, "iot", SETUP_THREADS), plain_client(url, "s3", SETUP_THREADS)
     group_arn = iot.create_thing_group(thingGroupName=GROUP)["thingGroupArn"]
 
     def create(index: int) -> None:
@@ -129,7 +72,7 @@ def set_up(url: str, devices: int) -> tuple[str, str]:
 
 def release_job(url: str, control: EmulatorControl, job_id: str, group_arn: str, version_arn: str, devices: int) -> None:
     """Create the job and move the emulator clock until every execution is released."""
-    iot = client(url, "iot", 1)
+    iot = plain_client(url, "iot", 1)
     iot.create_job(
         jobId=job_id,
         targets=[group_arn],
@@ -145,7 +88,8 @@ def release_job(url: str, control: EmulatorControl, job_id: str, group_arn: str,
 
 def raw_boto3(url: str, job_id: str, things: list[str], concurrency: int) -> float:
     """Executions per second of a plain boto3 loop doing a device's calls."""
-    jobs_data, iot_data = client(url, "iot-jobs-data", concurrency), client(url, "iot-data", concurrency)
+    jobs_data = plain_client(url, "iot-jobs-data", concurrency)
+    iot_data = plain_client(url, "iot-data", concurrency)
     session = download_session(concurrency)
     expected = hashlib.sha256(FIRMWARE).hexdigest()
 
@@ -193,26 +137,13 @@ def simulator(url: str, job_id: str, concurrency: int) -> tuple[float, int, int]
     return len(result.executions) / elapsed, len(result.executions), len(result.failures)
 
 
-def quota_bound(counters: dict[str, dict[str, int]], executions: int) -> tuple[float, str]:
-    """The highest execution rate the quotas allow, given the calls made per execution."""
-    best, limiting = float("inf"), ""
-    for key, count in counters.items():
-        service = key.split(":", 1)[0]
-        if service not in ("iot-jobs-data", "iot-data") or not count["calls"]:
-            continue
-        rate = rate_for(key, DEFAULT_QUOTAS) * executions / count["calls"]
-        if rate < best:
-            best, limiting = rate, key
-    return best, limiting
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", type=int, default=2000, help="simulated devices (default 2000)")
     parser.add_argument("--concurrency", type=int, default=16, help="workers in both phases (default 16)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
-    with emulator_process() as url:
+    with emulator_process(enforce_quotas=True) as url:
         control = EmulatorControl(url)
         group_arn, version_arn = set_up(url, args.devices)
         things = [f"bench-{i:05d}" for i in range(args.devices)]
@@ -226,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         control.reset_counters()
         rate, executions, failures = simulator(url, "bench-sim", args.concurrency)
         counters = control.counters()
-    quota, limiting = quota_bound(counters, executions)
+    seconds, limiting, _ = quota_minimum(counters)
+    quota = executions / seconds if seconds > 0 else float("inf")
     bound = min(quota, raw)
     result = {
         "devices": args.devices,
