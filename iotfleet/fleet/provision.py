@@ -7,13 +7,16 @@ never adopted). :func:`apply_provision` refuses a plan with conflicts before any
 exactly the changes the plan lists, so re-running with the same spec makes no mutating call, and a run
 stopped at any point is completed by running it again.
 
-Order of apply, each step depending on the ones before it:
+Order of apply:
 
-1. the firmware bucket (created and tagged, then its settings), and the fleet's state record in it;
-2. the IAM roles, then a wait until IAM shows them;
-3. thing types; the fleet indexing configuration (merged; the previous one recorded first); the package
-   configuration (previous value recorded first); the static groups, continents before countries;
-4. in one parallel run: a task per firmware package (versions generated, uploaded, registered, published,
+1. two setup chains at once:
+
+   * the firmware bucket (created and tagged, then its settings) and the fleet's state record in it; the IAM
+     roles, then a wait until IAM shows them; the fleet indexing configuration (merged) and the package
+     configuration, each recorded in the state first;
+   * thing types, then the static groups, continents before countries;
+
+2. one parallel run: a task per firmware package (versions generated, uploaded, registered, published,
    default set) and a task per thing (create or update, group membership, classic and ``$package`` shadows).
    Thing calls are paced by the access layer at their quotas, so the run takes about as long as the slowest
    operation's calls at its quota.
@@ -306,7 +309,7 @@ def plan_provision(ctx: AwsContext, spec: FleetSpec, progress: Progress | None =
         thing_types,
         (current_indexing, indexing_changes, configuration),
         package_plans,
-        (group_plans),
+        group_plans,
     ) = _together(
         ctx,
         [
