@@ -72,6 +72,7 @@ def keeps_underscore_header(name: str) -> bool:
     """Whether moto wants a header whose name contains ``_`` (S3 user metadata such as ``x-amz-meta-my_key``)."""
     return _should_preserve(name)
 
+
 # botocore service name -> moto backend name
 _MOTO_BACKENDS = {"iot": "iot", "iot-data": "iotdata", "s3": "s3", "iam": "iam", "sts": "sts"}
 _RESPONSE_CLASSES: dict[str, type] = {"iot": IoTResponse, "iot-data": IoTDataPlaneResponse}
@@ -152,7 +153,6 @@ class MotoGateway:
                 close()
         return captured["status"], list(captured["headers"]), chunks
 
-
     @staticmethod
     def _dispatch(response_class: Any, environ: dict[str, Any]) -> HttpResult:
         """Call a rest-json service's response class directly, as moto's Flask view would (iot, iot-data).
@@ -205,6 +205,8 @@ _ORIGINALS: dict[str, Any] = {
     "IoTBackend.create_thing_group": IoTBackend.create_thing_group,
     "IoTBackend.update_thing_group": IoTBackend.update_thing_group,
     "IoTBackend.delete_thing_group": IoTBackend.delete_thing_group,
+    "IoTBackend.deprecate_thing_type": IoTBackend.deprecate_thing_type,
+    "IoTBackend.delete_thing_type": IoTBackend.delete_thing_type,
     "IoTResponse.update_thing": IoTResponse.update_thing,
     "IoTResponse.delete_thing": IoTResponse.delete_thing,
     "IoTResponse.list_thing_types": IoTResponse.list_thing_types,
@@ -226,6 +228,8 @@ _EXPECTED_PARAMETERS: dict[str, tuple[str, ...]] = {
     "IoTBackend.create_thing_group": ("thing_group_name", "parent_group_name", "thing_group_properties"),
     "IoTBackend.update_thing_group": ("thing_group_name", "thing_group_properties", "expected_version"),
     "IoTBackend.delete_thing_group": ("thing_group_name",),
+    "IoTBackend.deprecate_thing_type": ("thing_type_name", "undo_deprecate"),
+    "IoTBackend.delete_thing_type": ("thing_type_name",),
     "IoTResponse.update_thing": (),
     "IoTResponse.delete_thing": (),
     "IoTResponse.list_thing_types": (),
@@ -261,7 +265,15 @@ def moto_contract_problems() -> list[str]:
         if not hasattr(module, attribute):
             problems.append(f"{module.__name__} no longer has {attribute} (the clock patch)")
     backend = IoTBackend("us-east-1", DEFAULT_ACCOUNT_ID)
-    for attribute in ("things", "thing_groups", "thing_types", "billing_groups", "policies", "role_aliases", "rules"):
+    for attribute in (
+        "things",
+        "thing_groups",
+        "thing_types",
+        "billing_groups",
+        "policies",
+        "role_aliases",
+        "rules",
+    ):
         if not isinstance(getattr(backend, attribute, None), dict):
             problems.append(f"IoTBackend.{attribute} is not a dict any more")
     thing = FakeThing("contract-probe", None, {}, DEFAULT_ACCOUNT_ID, "us-east-1")  # type: ignore[abstract]
@@ -393,6 +405,7 @@ def _apply_fixes() -> None:
                 existing.arn,
             )
         _check_attribute_count(((attribute_payload or {}).get("attributes") or {}), thing_type_name)
+        _refuse_deprecated_type(self, thing_type_name)
         return original_create_thing(self, thing_name, thing_type_name, attribute_payload, billing_group_name)
 
     IoTBackend.create_thing = create_thing  # type: ignore[method-assign]
@@ -401,7 +414,10 @@ def _apply_fixes() -> None:
     original_create_thing_group = _ORIGINALS["IoTBackend.create_thing_group"]
 
     def create_thing_group(
-        self: IoTBackend, thing_group_name: str, parent_group_name: str, thing_group_properties: dict[str, Any]
+        self: IoTBackend,
+        thing_group_name: str,
+        parent_group_name: str,
+        thing_group_properties: dict[str, Any],
     ) -> tuple[str, str, str]:
         if parent_group_name and _group_arn(self, parent_group_name) not in self.thing_groups:
             raise _MotoIotNotFound(f"Thing group {parent_group_name} cannot be found.")
@@ -460,6 +476,10 @@ def _apply_fixes() -> None:
         if expected_version is not None and int(expected_version) != thing.version:
             raise _MotoIotVersionConflict(thing_name)
         _check_updated_attributes(thing, thing_type_name, attribute_payload, remove_thing_type)
+        if thing_type_name and (
+            thing.thing_type is None or thing.thing_type.thing_type_name != thing_type_name
+        ):
+            _refuse_deprecated_type(self, thing_type_name)
         original_update_thing(self, thing_name, thing_type_name, attribute_payload, remove_thing_type)
         thing.version += 1
 
@@ -529,7 +549,9 @@ def _apply_fixes() -> None:
         thing.thing_shadows[shadow_name] = new_shadow
         return new_shadow
 
-    def delete_thing_shadow(self: IoTDataPlaneBackend, thing_name: str, shadow_name: str | None) -> FakeShadow:
+    def delete_thing_shadow(
+        self: IoTDataPlaneBackend, thing_name: str, shadow_name: str | None
+    ) -> FakeShadow:
         thing = self.iot_backend.describe_thing(thing_name)
         current = thing.thing_shadows.get(shadow_name)
         if current is None or current.deleted:
@@ -540,7 +562,9 @@ def _apply_fixes() -> None:
 
     def list_named_shadows_for_thing(self: IoTDataPlaneBackend, thing_name: str) -> list[str]:
         thing = self.iot_backend.describe_thing(thing_name)
-        return [name for name, shadow in thing.thing_shadows.items() if name is not None and not shadow.deleted]
+        return [
+            name for name, shadow in thing.thing_shadows.items() if name is not None and not shadow.deleted
+        ]
 
     IoTDataPlaneBackend.update_thing_shadow = update_thing_shadow  # type: ignore[method-assign]
     IoTDataPlaneBackend.delete_thing_shadow = delete_thing_shadow  # type: ignore[method-assign]
@@ -556,8 +580,60 @@ def _apply_fixes() -> None:
 
     _s3_models.FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
 
+    # Thing types: AWS deletes a type only once it has been deprecated for 5 minutes and no thing uses
+    # it, and refuses new things of a deprecated type; moto deleted at once and recorded no date.
+    def deprecate_thing_type(self: IoTBackend, thing_type_name: str, undo_deprecate: bool) -> Any:
+        thing_type = original_deprecate_thing_type(self, thing_type_name, undo_deprecate)
+        if undo_deprecate:
+            thing_type.metadata.pop("deprecationDate", None)
+        elif "deprecationDate" not in thing_type.metadata:
+            thing_type.metadata["deprecationDate"] = _iot_models.utcnow()
+        return thing_type
+
+    def delete_thing_type(self: IoTBackend, thing_type_name: str) -> None:
+        thing_type = self.describe_thing_type(thing_type_name)
+        deprecated_at = thing_type.metadata.get("deprecationDate")
+        if not thing_type.metadata.get("deprecated") or deprecated_at is None:
+            raise _MotoIotInvalidRequest(
+                f"Thing type {thing_type_name} must be deprecated before it is deleted"
+            )
+        waited = (_iot_models.utcnow() - deprecated_at).total_seconds()
+        if waited < THING_TYPE_DELETION_DELAY:
+            raise _MotoIotInvalidRequest(
+                f"Thing type {thing_type_name} was deprecated {int(waited)} seconds ago; it can be deleted "
+                f"{THING_TYPE_DELETION_DELAY // 60} minutes after deprecation"
+            )
+        if any(
+            t.thing_type is not None and t.thing_type.thing_type_name == thing_type_name
+            for t in self.things.values()
+        ):
+            raise _MotoIotInvalidRequest(
+                f"Thing type {thing_type_name} cannot be deleted while things use it"
+            )
+        original_delete_thing_type(self, thing_type_name)
+
+    original_deprecate_thing_type = _ORIGINALS["IoTBackend.deprecate_thing_type"]
+    original_delete_thing_type = _ORIGINALS["IoTBackend.delete_thing_type"]
+    IoTBackend.deprecate_thing_type = deprecate_thing_type  # type: ignore[method-assign]
+    IoTBackend.delete_thing_type = delete_thing_type  # type: ignore[method-assign]
+
+
+THING_TYPE_DELETION_DELAY = 300
+"""Seconds a thing type must have been deprecated before AWS deletes it."""
+
 MAX_ATTRIBUTES_UNTYPED = 3
 MAX_ATTRIBUTES_TYPED = 50
+
+
+def _refuse_deprecated_type(backend: IoTBackend, thing_type_name: str | None) -> None:
+    """AWS: no thing may take a deprecated thing type."""
+    if not thing_type_name:
+        return
+    for thing_type in backend.thing_types.values():
+        if thing_type.thing_type_name == thing_type_name and thing_type.metadata.get("deprecated"):
+            raise _MotoIotInvalidRequest(
+                f"Can not create new thing with deprecated thing type:{thing_type_name}"
+            )
 
 
 def _check_attribute_count(attributes: dict[str, Any], thing_type_name: str | None) -> None:
@@ -716,12 +792,18 @@ def create_thing_group(
 
 
 def update_thing_group(
-    account_id: str, region: str, group_name: str, properties: dict[str, Any], expected_version: int | None = None
+    account_id: str,
+    region: str,
+    group_name: str,
+    properties: dict[str, Any],
+    expected_version: int | None = None,
 ) -> int:
     """Update a moto thing group's properties as UpdateThingGroup does; returns the new version."""
     try:
         return iot_backend(account_id, region).update_thing_group(
-            group_name, properties, expected_version  # type: ignore[arg-type]
+            group_name,
+            properties,
+            expected_version,  # type: ignore[arg-type]
         )
     except JsonRESTError as exc:
         raise as_service_error(exc) from exc
@@ -757,7 +839,9 @@ def group_members(account_id: str, region: str, group_name: str, recursive: bool
         for member in current.things.values():
             seen.setdefault(member.thing_name, None)
         if recursive:
-            pending.extend(g for g in backend.thing_groups.values() if g.parent_group_name == current.thing_group_name)
+            pending.extend(
+                g for g in backend.thing_groups.values() if g.parent_group_name == current.thing_group_name
+            )
     return list(seen)
 
 
@@ -821,11 +905,15 @@ def write_shadow(
     """Update a shadow as UpdateThingShadow would (``payload`` like ``{"state": {"reported": {...}}}``),
     then emit ``thing_changed``. Returns the update's response document."""
     try:
-        shadow = iotdata_backend(account_id, region).update_thing_shadow(thing_name, json.dumps(payload), shadow_name)
+        shadow = iotdata_backend(account_id, region).update_thing_shadow(
+            thing_name, json.dumps(payload), shadow_name
+        )
     except JsonRESTError as exc:
         raise as_service_error(exc) from exc
     if _installed_state is not None:
-        _installed_state.events.emit(THING_CHANGED, account_id=account_id, region=region, thing_name=thing_name)
+        _installed_state.events.emit(
+            THING_CHANGED, account_id=account_id, region=region, thing_name=thing_name
+        )
     return shadow.to_response_dict()
 
 

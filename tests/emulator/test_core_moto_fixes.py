@@ -238,3 +238,44 @@ def test_attribute_limits_follow_the_thing_type(boto_clients) -> None:
     with pytest.raises(ClientError) as bad_value:
         iot.create_thing(thingName="odd", attributePayload={"attributes": {"a": "no spaces allowed"}})
     assert "at 'attributePayload.attributes.a.value'" in bad_value.value.response["Error"]["Message"]
+
+
+def test_thing_types_are_deleted_five_minutes_after_deprecation(boto_clients, emulator) -> None:
+    iot = boto_clients.iot
+    iot.create_thing_type(thingTypeName="Sedan")
+    with pytest.raises(ClientError) as not_deprecated:
+        iot.delete_thing_type(thingTypeName="Sedan")
+    assert _code(not_deprecated) == ("InvalidRequestException", 400)
+    iot.deprecate_thing_type(thingTypeName="Sedan")
+    metadata = iot.describe_thing_type(thingTypeName="Sedan")["thingTypeMetadata"]
+    assert metadata["deprecated"] is True
+    assert abs(metadata["deprecationDate"].timestamp() - emulator.clock.now()) < 5
+    with pytest.raises(ClientError) as new_thing:
+        iot.create_thing(thingName="car", thingTypeName="Sedan")
+    assert _code(new_thing) == ("InvalidRequestException", 400)
+    emulator.advance(299)
+    with pytest.raises(ClientError) as too_early:
+        iot.delete_thing_type(thingTypeName="Sedan")
+    assert "deprecated" in too_early.value.response["Error"]["Message"]
+    emulator.advance(2)
+    iot.delete_thing_type(thingTypeName="Sedan")
+    assert [t["thingTypeName"] for t in iot.list_thing_types()["thingTypes"]] == []
+
+
+def test_a_thing_type_in_use_is_not_deleted_and_undo_restarts_the_wait(boto_clients, emulator) -> None:
+    iot = boto_clients.iot
+    iot.create_thing_type(thingTypeName="Truck")
+    iot.create_thing(thingName="truck-1", thingTypeName="Truck")
+    iot.deprecate_thing_type(thingTypeName="Truck")
+    emulator.advance(301)
+    with pytest.raises(ClientError) as in_use:
+        iot.delete_thing_type(thingTypeName="Truck")
+    assert "use" in in_use.value.response["Error"]["Message"]
+    iot.delete_thing(thingName="truck-1")
+    iot.deprecate_thing_type(thingTypeName="Truck", undoDeprecate=True)
+    assert "deprecationDate" not in iot.describe_thing_type(thingTypeName="Truck")["thingTypeMetadata"]
+    iot.deprecate_thing_type(thingTypeName="Truck")
+    with pytest.raises(ClientError):
+        iot.delete_thing_type(thingTypeName="Truck")
+    emulator.advance(300)
+    iot.delete_thing_type(thingTypeName="Truck")
