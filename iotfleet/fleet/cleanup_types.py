@@ -4,8 +4,10 @@ AWS refuses DeleteThingType (InvalidRequestException) until five minutes after t
 cleanup deprecates the fleet's types first thing, so that wait runs while everything else is deleted, and
 comes back to them last. Then it does not sleep blindly: it tries DeleteThingType, and while AWS still
 refuses it counts down to the moment the five minutes are over (measured from the deprecation date AWS
-reports, or from when this run deprecated the type), trying again every :data:`POLL_INTERVAL` seconds and
-at that moment, until AWS accepts or :data:`GRACE` seconds past it (clocks differ). Time is the context's
+reports, or from when this run deprecated the type), trying again after :data:`FIRST_POLL` seconds, then at
+doubling intervals up to :data:`POLL_INTERVAL`, and at that moment, until AWS accepts or :data:`GRACE`
+seconds past it (clocks differ). The short first polls cost a handful of calls on AWS and let a
+time-scaled local emulator, whose five minutes pass in seconds, finish at once. Time is the context's
 clock, so tests run on fake time. With ``wait=False`` the types are left deprecated, and a later run deletes
 them.
 """
@@ -25,6 +27,7 @@ from iotfleet.fleet.cleanup_scan import Resource
 from iotfleet.fleet.runner import NoProgress, Progress, run_parallel
 
 DEPRECATION_WAIT = 300.0
+FIRST_POLL = 1.0
 POLL_INTERVAL = 15.0
 GRACE = 120.0
 # The countdown moves in steps of at most this many seconds.
@@ -165,7 +168,8 @@ def _wait_and_retry(
     total = max(1, math.ceil(ready - now))
     progress.start(total, f"Waiting for AWS to allow deleting {len(refusals)} deprecated thing type(s)")
     shown = 0
-    next_poll = now + POLL_INTERVAL
+    interval = FIRST_POLL
+    next_poll = now + interval
     try:
         while refusals and now < deadline:
             due = min(next_poll, ready) if now < ready else next_poll
@@ -178,7 +182,8 @@ def _wait_and_retry(
                     shown = elapsed
                 continue
             attempt(sorted(refusals), "Deleting thing types")
-            next_poll = now + POLL_INTERVAL
+            interval = min(POLL_INTERVAL, interval * 2)
+            next_poll = now + interval
     finally:
         progress.finish()
 

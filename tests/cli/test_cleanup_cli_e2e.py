@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,6 @@ from botocore.exceptions import ClientError
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))  # the shared set-ups
 
 from cleanup_setup import aws_context, mutating_calls, report
-from provision_setup import requests_count_as_tls
 
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.emulator.pytest_plugin import BotoClients
@@ -24,6 +23,9 @@ from iotfleet.fleet import groups, jobs, resources
 from iotfleet.fleet.inventory import devices
 from iotfleet.fleet.provision import provision
 from iotfleet.fleet.spec import FleetSpec
+
+# The CLI waits on the real clock; AWS's 5-minute thing-type wait passes in half a second at this scale.
+pytestmark = pytest.mark.emulator(time_scale=600)
 
 FLEET = "demo"
 Run = Callable[..., Any]
@@ -34,15 +36,9 @@ FOREIGN_ROLES = ("iotfleet-demo-jobs-presign-v0", "demo-package-config")
 
 
 @pytest.fixture
-def tls_emulator(emulator: LocalEmulator) -> Iterator[LocalEmulator]:
-    with requests_count_as_tls():
-        yield emulator
-
-
-@pytest.fixture
-def iotfleet(invoke: Run, tls_emulator: LocalEmulator) -> Run:
+def iotfleet(invoke: Run, emulator: LocalEmulator) -> Run:
     def run(*args: str) -> Any:
-        return invoke("--target", "local", "--endpoint-url", tls_emulator.endpoint_url, *args)
+        return invoke("--target", "local", "--endpoint-url", emulator.endpoint_url, *args)
 
     return run
 
@@ -97,9 +93,9 @@ def gone(call: Any, **request: Any) -> bool:
 
 
 def test_cleanup_removes_exactly_the_fleet_and_puts_indexing_back(
-    tls_emulator: LocalEmulator, iotfleet: Run, boto_clients: BotoClients
+    emulator: LocalEmulator, iotfleet: Run, boto_clients: BotoClients
 ) -> None:
-    emulator = tls_emulator
+    emulator = emulator
     with aws_context(emulator) as ctx:
         indexing_before = ctx.iot.get_indexing_configuration()["thingIndexingConfiguration"]
         spec = FleetSpec(fleet=FLEET, devices=12, countries=("US", "CA"), firmware_size=4096).validated()

@@ -39,6 +39,7 @@ MUTATING_PREFIXES = ("Create", "Update", "Delete", "Put", "Publish", "Tag", "Unt
 def aws_context(
     emulator: LocalEmulator, clock: Clock | None = None, concurrency: int = 8
 ) -> Iterator[AwsContext]:
+    # The context runs on the emulator's clock by default, so AWS's 5-minute thing-type wait takes no real time.
     # The emulator enforces no quotas here; high local ones keep the tests quick.
     quotas = [f"{service}:*=2000" for service in ("iot", "iot-data", "s3", "iam")]
     settings = TargetSettings.resolve(
@@ -48,7 +49,7 @@ def aws_context(
         quota_overrides=quotas,
         env={},
     )
-    with AwsContext(settings, clock) as ctx:
+    with AwsContext(settings, clock or EmulatorClock(emulator)) as ctx:
         yield ctx
 
 

@@ -160,15 +160,18 @@ def test_failures_are_reported_per_resource_and_a_second_run_finishes_the_cleanu
     with temporary_handler("iot", "DeleteThing", refuse_some):
         first = apply_cleanup(ctx, plan_cleanup(ctx, FLEET))
     assert not first.ok
-    failed = {f.name: f for f in first.failures}
+    failed = {f.name: f for f in first.failures if f.kind == "thing"}
     assert set(failed) == stuck
-    assert all(f.kind == "thing" and f.code == "InvalidRequestException" for f in failed.values())
+    assert all(f.code == "InvalidRequestException" for f in failed.values())
+    # AWS refuses to delete a thing type that a remaining thing still uses; the second run deletes it too.
+    others = [f for f in first.failures if f.kind != "thing"]
+    assert all(f.kind == "thing type" and "use" in f.error for f in others), others
     assert "is busy" in failed[fleet.things[0]].error
     assert first.summary()["thing"] == {"deleted": len(fleet.things) - 2, "skipped": 0, "failed": 2}
 
     again = plan_cleanup(ctx, FLEET)
     assert sorted(r.name for r in again.resources("thing")) == sorted(stuck)
-    assert sum(len(step.resources) for step in again.steps) == 2
+    assert sum(len(step.resources) for step in again.steps) == len(stuck) + len(others)
     emulator.reset_counters()
     second = apply_cleanup(ctx, again)
     assert second.ok
