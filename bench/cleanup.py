@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16, help="workers in both phases (default 16)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
-    with emulator_process(enforce_quotas=True, tls_only_buckets=True) as url:
+    with emulator_process(enforce_quotas=True) as url:
         control = EmulatorControl(url)
         spec = provision_fleet(url, args.devices, args.concurrency)
         control.reset_counters()

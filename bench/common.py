@@ -24,7 +24,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -33,16 +32,6 @@ from botocore.config import Config
 from iotfleet.aws.quotas import DEFAULT_QUOTAS, rate_for
 
 REGION = "us-east-1"
-TESTS_FLEET = Path(__file__).resolve().parents[1] / "tests" / "fleet"
-# moto, under the emulator, ignores the Bool condition of a bucket policy, so the fleet bucket's TLS-only
-# statement would deny every object request. This starts the emulator with the workaround the provisioning
-# tests use (requests count as TLS, as boto3's are on AWS) until the emulator honours aws:SecureTransport.
-_TLS_POLICY_LAUNCHER = (
-    "import sys; sys.path.insert(0, {tests!r}); "
-    "from provision_setup import requests_count_as_tls; "
-    "from iotfleet.emulator.__main__ import main; "
-    "honoured = requests_count_as_tls(); honoured.__enter__(); sys.exit(main(sys.argv[1:]))"
-)
 
 
 def free_port() -> int:
@@ -52,18 +41,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def emulator_process(*, enforce_quotas: bool = True, tls_only_buckets: bool = False) -> Iterator[str]:
-    """``python -m iotfleet.emulator`` on a free port (quotas enforced by default); yields its URL.
-
-    ``tls_only_buckets`` starts it so that fleet buckets with a TLS-only policy can be written (see above).
-    """
+def emulator_process(*, enforce_quotas: bool = True) -> Iterator[str]:
+    """``python -m iotfleet.emulator`` on a free port (quotas enforced by default); yields its URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     args = ["--port", str(port)] + (["--enforce-quotas"] if enforce_quotas else [])
-    if tls_only_buckets:
-        command = [sys.executable, "-c", _TLS_POLICY_LAUNCHER.format(tests=str(TESTS_FLEET)), *args]
-    else:
-        command = [sys.executable, "-m", "iotfleet.emulator", *args]
+    command = [sys.executable, "-m", "iotfleet.emulator", *args]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30

@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     spec = bench_spec(args.devices)
-    with emulator_process(enforce_quotas=True, tls_only_buckets=True) as url:
+    with emulator_process(enforce_quotas=True) as url:
         control = EmulatorControl(url)
         wall, result = run_iotfleet(url, spec, args.concurrency)
         counters, quotas = control.counters(), control.quotas()

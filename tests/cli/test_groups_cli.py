@@ -22,19 +22,17 @@ from iotfleet.fleet.provision import provision
 from iotfleet.fleet.spec import FleetSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))
-from provision_setup import calls, fleet_context, fleet_emulator, group_members, mutating_calls
-
-__all__ = ["fleet_emulator"]
+from provision_setup import calls, fleet_context, group_members, mutating_calls
 
 SPEC = FleetSpec(fleet="default", devices=30)
 
 
 @pytest.fixture
-def local(fleet_emulator: LocalEmulator) -> list[str]:
-    with fleet_context(fleet_emulator) as ctx:
+def local(emulator: LocalEmulator) -> list[str]:
+    with fleet_context(emulator) as ctx:
         assert provision(ctx, SPEC).ok
-    fleet_emulator.reset_counters()
-    return ["--target", "local", "--endpoint-url", fleet_emulator.endpoint_url]
+    emulator.reset_counters()
+    return ["--target", "local", "--endpoint-url", emulator.endpoint_url]
 
 
 def _high_battery() -> set[str]:
@@ -42,12 +40,12 @@ def _high_battery() -> set[str]:
 
 
 def test_create_previews_then_needs_confirmation_without_a_terminal(
-    invoke, local: list[str], fleet_emulator: LocalEmulator
+    invoke, local: list[str], emulator: LocalEmulator
 ) -> None:  # type: ignore[no-untyped-def]
     refused = invoke(*local, "groups", "create", "HighBattery", "--battery", ">50")
     assert refused.exit_code == 2 and "--yes" in refused.stderr
     assert f"Matching things  {len(_high_battery())}" in refused.stdout
-    assert mutating_calls(fleet_emulator) == {}
+    assert mutating_calls(emulator) == {}
 
     created = invoke(
         *local,
@@ -67,7 +65,7 @@ def test_create_previews_then_needs_confirmation_without_a_terminal(
     assert document["created"] is True and document["type"] == "dynamic" and document["fleet"] == "default"
     assert document["query"] == "attributes.iotfleet_fleet:default AND shadow.reported.batteryStatus>50"
     assert document["preview"]["count"] == len(_high_battery()) and len(document["preview"]["sample"]) == 3
-    with fleet_context(fleet_emulator) as ctx:
+    with fleet_context(emulator) as ctx:
         assert group_members(ctx, "HighBattery") == _high_battery()
 
     again = invoke(*local, "--yes", "groups", "create", "HighBattery", "--battery", ">50")
@@ -94,27 +92,27 @@ def test_create_previews_then_needs_confirmation_without_a_terminal(
     ],
 )
 def test_bad_queries_and_names_exit_2_with_nothing_sent(  # type: ignore[no-untyped-def]
-    invoke, fleet_emulator: LocalEmulator, arguments: list[str], message: str
+    invoke, emulator: LocalEmulator, arguments: list[str], message: str
 ) -> None:
     ran = invoke(
-        "--target", "local", "--endpoint-url", fleet_emulator.endpoint_url, "--yes", "groups", *arguments
+        "--target", "local", "--endpoint-url", emulator.endpoint_url, "--yes", "groups", *arguments
     )
     assert ran.exit_code == 2, ran.stderr
     assert message in ran.stderr
-    assert calls(fleet_emulator) == {}
+    assert calls(emulator) == {}
 
 
 def test_a_query_the_account_does_not_index_is_refused_before_any_change(
-    invoke, local: list[str], fleet_emulator: LocalEmulator
+    invoke, local: list[str], emulator: LocalEmulator
 ) -> None:  # type: ignore[no-untyped-def]
     ran = invoke(
         *local, "--yes", "groups", "create", "Cfg", "--query", "shadow.name.config.reported.mode:eco"
     )
     assert ran.exit_code == 2 and "not indexed" in ran.stderr and "^" in ran.stderr
-    assert mutating_calls(fleet_emulator) == {}
+    assert mutating_calls(emulator) == {}
 
 
-def test_query_tester_counts_and_explains(invoke, local: list[str], fleet_emulator: LocalEmulator) -> None:  # type: ignore[no-untyped-def]
+def test_query_tester_counts_and_explains(invoke, local: list[str], emulator: LocalEmulator) -> None:  # type: ignore[no-untyped-def]
     ran = invoke(
         *local, "-o", "json", "groups", "query", "shadow.reported.batteryStatus>50 AND attributes.country:US"
     )
@@ -123,14 +121,14 @@ def test_query_tester_counts_and_explains(invoke, local: list[str], fleet_emulat
     wanted = {d.name for d in inventory.devices(SPEC.validated()) if d.battery > 50 and d.country == "US"}
     assert found["count"] == len(wanted) and {t["thingName"] for t in found["sample"]} == wanted
 
-    fleet_emulator.reset_counters()
+    emulator.reset_counters()
     explained = invoke(*local, "groups", "query", "a OR b c", "--explain")
     assert explained.exit_code == 0
     assert "AND (implicit" in explained.stdout and "OR" in explained.stdout
-    assert calls(fleet_emulator) == {}
+    assert calls(emulator) == {}
 
 
-def test_list_describe_and_delete(invoke, local: list[str], fleet_emulator: LocalEmulator) -> None:  # type: ignore[no-untyped-def]
+def test_list_describe_and_delete(invoke, local: list[str], emulator: LocalEmulator) -> None:  # type: ignore[no-untyped-def]
     assert invoke(*local, "--yes", "groups", "create", "Low", "--battery", "<=30").exit_code == 0
     listed = invoke(*local, "-o", "json", "groups", "list")
     assert listed.exit_code == 0, listed.stderr
@@ -149,9 +147,9 @@ def test_list_describe_and_delete(invoke, local: list[str], fleet_emulator: Loca
     more = invoke(*local, "groups", "describe", "US_Fleet", "--page-size", "5")
     assert "--next-token" in more.stdout
 
-    fleet_emulator.reset_counters()
+    emulator.reset_counters()
     unconfirmed = invoke(*local, "groups", "delete", "Low")
-    assert unconfirmed.exit_code == 2 and mutating_calls(fleet_emulator) == {}
+    assert unconfirmed.exit_code == 2 and mutating_calls(emulator) == {}
     deleted = invoke(*local, "--yes", "groups", "delete", "Low")
     assert deleted.exit_code == 0 and "Deleted dynamic thing group Low" in deleted.stdout
     gone = invoke(*local, "--yes", "groups", "delete", "Low")
@@ -160,16 +158,16 @@ def test_list_describe_and_delete(invoke, local: list[str], fleet_emulator: Loca
 
 @pytest.fixture
 def terminal_state(
-    local: list[str], fleet_emulator: LocalEmulator, clean_env: dict[str, str]
+    local: list[str], emulator: LocalEmulator, clean_env: dict[str, str]
 ) -> Iterator[CliState]:
-    settings = TargetSettings.resolve(target="local", endpoint_url=fleet_emulator.endpoint_url, env={})
+    settings = TargetSettings.resolve(target="local", endpoint_url=emulator.endpoint_url, env={})
     state = CliState(settings=settings, output=Output("text"), prompts=Prompter(is_tty=lambda: True))
     yield state
     state.close()
 
 
 def test_the_menu_builds_previews_and_creates_a_group(
-    terminal_state: CliState, fleet_emulator: LocalEmulator
+    terminal_state: CliState, emulator: LocalEmulator
 ) -> None:
     lines = [
         "n",  # debug mode
@@ -189,7 +187,7 @@ def test_the_menu_builds_previews_and_creates_a_group(
     wanted = {
         d.name for d in inventory.devices(SPEC.validated()) if d.battery > 50 and d.country in ("US", "CA")
     }
-    with fleet_context(fleet_emulator) as ctx:
+    with fleet_context(emulator) as ctx:
         assert group_members(ctx, "UsCaCharged") == wanted
     shown = out.getvalue().decode()
     assert "Created dynamic group UsCaCharged" in shown

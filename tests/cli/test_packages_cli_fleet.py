@@ -21,7 +21,6 @@ from iotfleet.fleet.spec import FleetSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))
 from packages_setup import aws_context, mutating_calls
-from provision_setup import fleet_emulator  # noqa: F401  (a fixture: TLS-only bucket policies as on AWS)
 
 FLEET = "ota"
 PACKAGE = "Sensor"
@@ -29,13 +28,13 @@ Run = Callable[..., object]
 
 
 @pytest.fixture
-def fleet(fleet_emulator: LocalEmulator) -> Iterator[AwsContext]:  # noqa: F811
+def fleet(emulator: LocalEmulator) -> Iterator[AwsContext]:
     """Six sensors in two country groups, running Sensor 1.1.0 (1.0.0 and 1.1.0 published)."""
-    with aws_context(fleet_emulator) as ctx:
+    with aws_context(emulator) as ctx:
         spec = FleetSpec(fleet=FLEET, devices=6, thing_types=(PACKAGE,), versions=("1.0.0", "1.1.0"),
                          countries=("US", "CA"), firmware_size=4096)  # fmt: skip
         provision(ctx, spec)
-        fleet_emulator.reset_counters()
+        emulator.reset_counters()
         yield ctx
 
 

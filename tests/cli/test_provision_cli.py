@@ -24,21 +24,18 @@ from provision_setup import (
     assert_inventory,
     calls,
     fleet_context,
-    fleet_emulator,
     fleet_thing_summaries,
     mutating_calls,
 )
-
-__all__ = ["fleet_emulator"]
 
 
 def _local(emulator: LocalEmulator) -> list[str]:
     return ["--target", "local", "--endpoint-url", emulator.endpoint_url]
 
 
-def test_dry_run_prints_one_json_plan_and_changes_nothing(invoke, fleet_emulator: LocalEmulator) -> None:  # type: ignore[no-untyped-def]
+def test_dry_run_prints_one_json_plan_and_changes_nothing(invoke, emulator: LocalEmulator) -> None:  # type: ignore[no-untyped-def]
     ran = invoke(
-        *_local(fleet_emulator),
+        *_local(emulator),
         "--output",
         "json",
         "provision",
@@ -55,23 +52,23 @@ def test_dry_run_prints_one_json_plan_and_changes_nothing(invoke, fleet_emulator
     assert counts["thing"] == {"create": 30} and counts["shadow"] == {"create": 60}
     assert counts["thing type"] == {"create": 3} and counts["thing group"] == {"create": 4}
     assert document["plan"]["spec"]["countries"] == ["US", "CA", "MX"]
-    assert mutating_calls(fleet_emulator) == {}
+    assert mutating_calls(emulator) == {}
 
 
 def test_apply_then_rerun_prints_summaries_and_the_rerun_sends_no_change(
-    invoke, fleet_emulator: LocalEmulator
+    invoke, emulator: LocalEmulator
 ) -> None:  # type: ignore[no-untyped-def]
     first = invoke(
-        *_local(fleet_emulator), "provision", "--fleet", "demo", "--devices", "20", "--countries", "2"
+        *_local(emulator), "provision", "--fleet", "demo", "--devices", "20", "--countries", "2"
     )
     assert first.exit_code == 0, first.stderr
     assert "Plan for fleet demo" in first.stdout and "provisioned in" in first.stdout
     assert "US_Fleet" in first.stdout and "MX_Fleet" not in first.stdout
-    with fleet_context(fleet_emulator) as ctx:
+    with fleet_context(emulator) as ctx:
         assert_inventory(ctx, FleetSpec(fleet="demo", devices=20, countries=("US", "CA")))
-    fleet_emulator.reset_counters()
+    emulator.reset_counters()
     again = invoke(
-        *_local(fleet_emulator),
+        *_local(emulator),
         "--output",
         "json",
         "provision",
@@ -86,17 +83,17 @@ def test_apply_then_rerun_prints_summaries_and_the_rerun_sends_no_change(
     result = json.loads(again.stdout)["result"]
     assert result["counts"]["thing"] == {"created": 0, "present": 20, "updated": 0, "failed": 0}
     assert "Nothing to change" in again.stderr
-    assert mutating_calls(fleet_emulator) == {}
+    assert mutating_calls(emulator) == {}
 
 
 def test_a_saved_spec_gives_the_same_fleet_and_flags_override_it(
     invoke,
-    fleet_emulator: LocalEmulator,
+    emulator: LocalEmulator,
     tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     path = tmp_path / "fleet.toml"
     saved = invoke(
-        *_local(fleet_emulator), "provision", "--fleet", "lab", "--devices", "9", "--continent", "Europe",
+        *_local(emulator), "provision", "--fleet", "lab", "--devices", "9", "--continent", "Europe",
         "--thing-types", "Bike,Scooter", "--versions", "2.0.0", "--prefix", "Bike-", "--group-prefix", "Lab_",
         "--no-continent-group", "--save-spec", str(path), "--dry-run",
     )  # fmt: skip
@@ -108,9 +105,9 @@ def test_a_saved_spec_gives_the_same_fleet_and_flags_override_it(
         "Lab_",
         False,
     )
-    ran = invoke(*_local(fleet_emulator), "-o", "json", "provision", "--spec", str(path), "--devices", "12")
+    ran = invoke(*_local(emulator), "-o", "json", "provision", "--spec", str(path), "--devices", "12")
     assert ran.exit_code == 0, ran.stderr
-    with fleet_context(fleet_emulator) as ctx:
+    with fleet_context(emulator) as ctx:
         assert_inventory(ctx, FleetSpec(**{**spec.__dict__, "devices": 12}))
         assert sorted(fleet_thing_summaries(ctx, "lab"))[:2] == ["Bike-1", "Bike-10"]
         groups = {g["groupName"] for g in ctx.iot.list_thing_groups()["thingGroups"]}
@@ -140,13 +137,13 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize(("arguments", "message"), BAD_INPUT)
 def test_bad_input_exits_2_naming_the_problem_before_any_call(  # type: ignore[no-untyped-def]
-    invoke, fleet_emulator: LocalEmulator, arguments: list[str], message: str
+    invoke, emulator: LocalEmulator, arguments: list[str], message: str
 ) -> None:
-    ran = invoke(*_local(fleet_emulator), "provision", *arguments)
+    ran = invoke(*_local(emulator), "provision", *arguments)
     assert ran.exit_code == 2, ran.stderr
     assert message in ran.stderr
     assert ran.stdout == ""
-    assert calls(fleet_emulator) == {}
+    assert calls(emulator) == {}
 
 
 @pytest.mark.parametrize(
@@ -165,39 +162,39 @@ def test_bad_input_exits_2_naming_the_problem_before_any_call(  # type: ignore[n
     ],
 )
 def test_a_malformed_spec_file_exits_2_before_any_call(  # type: ignore[no-untyped-def]
-    invoke, fleet_emulator: LocalEmulator, tmp_path: Path, name: str, text: str, message: str
+    invoke, emulator: LocalEmulator, tmp_path: Path, name: str, text: str, message: str
 ) -> None:
     path = tmp_path / name
     path.write_text(text)
-    ran = invoke(*_local(fleet_emulator), "provision", "--spec", str(path))
+    ran = invoke(*_local(emulator), "provision", "--spec", str(path))
     assert ran.exit_code == 2, ran.stderr
     assert message in ran.stderr
-    assert calls(fleet_emulator) == {}
-    missing = invoke(*_local(fleet_emulator), "provision", "--spec", str(tmp_path / "none.yaml"))
+    assert calls(emulator) == {}
+    missing = invoke(*_local(emulator), "provision", "--spec", str(tmp_path / "none.yaml"))
     assert missing.exit_code == 2 and "cannot read spec file" in missing.stderr
 
 
 def test_a_group_owned_by_no_fleet_is_a_conflict_named_in_the_error(
-    invoke, fleet_emulator: LocalEmulator
+    invoke, emulator: LocalEmulator
 ) -> None:  # type: ignore[no-untyped-def]
-    with fleet_context(fleet_emulator) as ctx:
+    with fleet_context(emulator) as ctx:
         ctx.iot.create_thing_group(thingGroupName="MX_Fleet")
-    fleet_emulator.reset_counters()
-    ran = invoke(*_local(fleet_emulator), "provision", "--fleet", "demo", "--devices", "5")
+    emulator.reset_counters()
+    ran = invoke(*_local(emulator), "provision", "--fleet", "demo", "--devices", "5")
     assert ran.exit_code == 2
     assert "MX_Fleet" in ran.stderr and "--group-prefix" in ran.stderr
     assert "Conflict:" in ran.stdout
-    assert mutating_calls(fleet_emulator) == {}
+    assert mutating_calls(emulator) == {}
 
 
 @pytest.mark.emulator(fault_rate=1.0, fault_operations=["iot:CreateThing"])
 def test_things_that_fail_are_listed_by_name_with_exit_1(  # type: ignore[no-untyped-def]
-    invoke, fleet_emulator: LocalEmulator, tmp_path: Path
+    invoke, emulator: LocalEmulator, tmp_path: Path
 ) -> None:
     config = tmp_path / "config.toml"
     config.write_text("[retry]\nmax_attempts = 2\n")  # each thing is still retried, once, quickly
     ran = invoke(
-        *_local(fleet_emulator), "--output", "json", "provision", "--fleet", "demo", "--devices", "3",
+        *_local(emulator), "--output", "json", "provision", "--fleet", "demo", "--devices", "3",
         env={"IOTFLEET_CONFIG": str(config)},
     )  # fmt: skip
     assert ran.exit_code == 1
@@ -208,21 +205,21 @@ def test_things_that_fail_are_listed_by_name_with_exit_1(  # type: ignore[no-unt
         "Vehicle-VIN-3",
     ]
     assert result["counts"]["thing"]["failed"] == 3
-    assert fleet_emulator.counters()["iot:CreateThing"]["calls"] == 6
+    assert emulator.counters()["iot:CreateThing"]["calls"] == 6
     for n in (1, 2, 3):
         assert f"thing Vehicle-VIN-{n}:" in ran.stderr
 
 
 @pytest.fixture
-def terminal_state(fleet_emulator: LocalEmulator, clean_env: dict[str, str]) -> Iterator[CliState]:
-    settings = TargetSettings.resolve(target="local", endpoint_url=fleet_emulator.endpoint_url, env={})
+def terminal_state(emulator: LocalEmulator, clean_env: dict[str, str]) -> Iterator[CliState]:
+    settings = TargetSettings.resolve(target="local", endpoint_url=emulator.endpoint_url, env={})
     state = CliState(settings=settings, output=Output("text"), prompts=Prompter(is_tty=lambda: True))
     yield state
     state.close()
 
 
 def test_the_questions_take_defaults_and_answers_and_save_a_spec(
-    terminal_state: CliState, fleet_emulator: LocalEmulator, tmp_path: Path
+    terminal_state: CliState, emulator: LocalEmulator, tmp_path: Path
 ) -> None:
     spec_path = tmp_path / "answers.yaml"
     lines = [
@@ -252,5 +249,5 @@ def test_the_questions_take_defaults_and_answers_and_save_a_spec(
         ("1.0.0", "2.0.0"),
         ("DE", "IT"),
     )
-    with fleet_context(fleet_emulator) as ctx:
+    with fleet_context(emulator) as ctx:
         assert_inventory(ctx, saved)

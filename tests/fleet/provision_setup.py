@@ -1,11 +1,5 @@
 """Helpers for the provisioning and group tests: an iotfleet context on the emulator, call counting, and a check
 of a provisioned fleet against its spec, read back from the emulator.
-
-One workaround, named here so it stays visible: moto (under the emulator) evaluates S3 bucket policies but
-ignores the ``Bool`` condition operator, so the bucket's standard "deny unless aws:SecureTransport" statement
-denies every object request, TLS or not. :func:`requests_count_as_tls` makes the in-process emulator treat
-requests as sent over TLS, which is what boto3 does against AWS; the policy document itself is still checked
-as written (see the storage test).
 """
 
 from __future__ import annotations
@@ -14,9 +8,6 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-
-import pytest
-from moto.iam import access_control
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.pacing import RetryPolicy
@@ -31,37 +22,6 @@ MUTATING_PREFIXES = ("Create", "Update", "Delete", "Put", "Publish", "Tag", "Unt
                      "Detach", "Cancel", "Associate", "Deprecate", "Set", "Register", "Enable", "Disable")  # fmt: skip
 # The emulator enforces no quotas in these tests; high local rates keep them quick.
 FAST_QUOTAS = tuple(f"{service}:*=2000" for service in ("iot", "iot-data", "s3", "iam", "sts"))
-
-
-@contextmanager
-def requests_count_as_tls() -> Iterator[None]:
-    """Make moto treat ``Deny ... Bool aws:SecureTransport=false`` statements as not matching (see above)."""
-    original = access_control.IAMPolicyStatement.is_action_permitted
-
-    def is_action_permitted(self: Any, action: str, resource: str = "*", principal: Any = None,
-                            incoming_condition_values: Any = None) -> Any:  # fmt: skip
-        condition = self._statement.get("Condition") or {}
-        secure = (condition.get("Bool") or {}).get("aws:SecureTransport")
-        if (
-            self._statement.get("Effect") == "Deny"
-            and list(condition) == ["Bool"]
-            and str(secure).lower() == "false"
-        ):
-            return access_control.PermissionResult.NEUTRAL
-        return original(self, action, resource, principal, incoming_condition_values)
-
-    access_control.IAMPolicyStatement.is_action_permitted = is_action_permitted  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        access_control.IAMPolicyStatement.is_action_permitted = original  # type: ignore[method-assign]
-
-
-@pytest.fixture
-def fleet_emulator(emulator: LocalEmulator) -> Iterator[LocalEmulator]:
-    """The emulator, wiped, with TLS-only bucket policies honoured for in-process requests."""
-    with requests_count_as_tls():
-        yield emulator
 
 
 def settings_for(emulator: LocalEmulator, concurrency: int = 16) -> TargetSettings:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from provision_setup import fleet_context, fleet_emulator, group_members, mutating_calls
+from provision_setup import fleet_context, group_members, mutating_calls
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError
@@ -17,16 +17,14 @@ from iotfleet.fleet.provision import provision
 from iotfleet.fleet.resources import discover
 from iotfleet.fleet.spec import FleetSpec
 
-__all__ = ["fleet_emulator"]
-
 SPEC = FleetSpec(fleet="demo", devices=60)
 
 
 @pytest.fixture
-def fleet(fleet_emulator: LocalEmulator) -> Iterator[AwsContext]:
-    with fleet_context(fleet_emulator) as ctx:
+def fleet(emulator: LocalEmulator) -> Iterator[AwsContext]:
+    with fleet_context(emulator) as ctx:
         assert provision(ctx, SPEC).ok
-        fleet_emulator.reset_counters()
+        emulator.reset_counters()
         yield ctx
 
 
@@ -82,11 +80,11 @@ def test_the_builder_matches_the_inventory(fleet: AwsContext) -> None:
 
 
 def test_creating_again_is_idempotent_and_a_taken_name_is_refused_before_any_change(
-    fleet: AwsContext, fleet_emulator: LocalEmulator
+    fleet: AwsContext, emulator: LocalEmulator
 ) -> None:
     text = grp.build_query(fleet="demo", battery="<20")
     assert grp.create_dynamic_group(fleet, "Low", text, fleet="demo").created
-    fleet_emulator.reset_counters()
+    emulator.reset_counters()
     again = grp.create_dynamic_group(fleet, "Low", text, fleet="demo")
     assert not again.created and again.group.query == text
     with pytest.raises(UsageError, match="already exists"):
@@ -97,10 +95,10 @@ def test_creating_again_is_idempotent_and_a_taken_name_is_refused_before_any_cha
         grp.create_dynamic_group(fleet, "Broken", "shadow.reported.batteryStatus>", fleet="demo")
     with pytest.raises(grp.InvalidQuery, match="not indexed"):
         grp.create_dynamic_group(fleet, "Unindexed", "shadow.name.config.reported.x:1", fleet="demo")
-    assert mutating_calls(fleet_emulator) == {}
+    assert mutating_calls(emulator) == {}
 
 
-def test_list_describe_and_delete(fleet: AwsContext, fleet_emulator: LocalEmulator) -> None:
+def test_list_describe_and_delete(fleet: AwsContext, emulator: LocalEmulator) -> None:
     grp.create_dynamic_group(fleet, "HighBattery", grp.build_query(fleet="demo", battery=">50"), fleet="demo")
     fleet.iot.create_thing_group(thingGroupName="Foreign")
     listed = {g.name: g for g in grp.list_groups(fleet)}
@@ -124,12 +122,12 @@ def test_list_describe_and_delete(fleet: AwsContext, fleet_emulator: LocalEmulat
         assert member.attributes == devices[member.name].attributes("demo")
         assert member.thing_type == devices[member.name].thing_type
 
-    fleet_emulator.reset_counters()
+    emulator.reset_counters()
     with pytest.raises(UsageError, match="--force"):
         grp.check_deletable(fleet, "Foreign", fleet="demo")
     with pytest.raises(UsageError, match="does not exist"):
         grp.check_deletable(fleet, "Nothing", fleet="demo")
-    assert mutating_calls(fleet_emulator) == {}
+    assert mutating_calls(emulator) == {}
     grp.delete_group(fleet, grp.check_deletable(fleet, "HighBattery", fleet="demo"))
     grp.delete_group(fleet, grp.check_deletable(fleet, "Foreign", fleet="demo", force=True))
     assert {g.name for g in grp.list_groups(fleet, members=False)} == {

@@ -12,7 +12,6 @@ from provision_setup import (
     assert_inventory,
     calls,
     fleet_context,
-    fleet_emulator,
     fleet_thing_summaries,
     indexed_shadows,
     mutating_calls,
@@ -40,15 +39,13 @@ from iotfleet.fleet.provision import (
 from iotfleet.fleet.resources import discover
 from iotfleet.fleet.spec import FleetSpec
 
-__all__ = ["fleet_emulator"]  # the fixture, imported so pytest finds it
-
 SPEC = FleetSpec(fleet="demo", devices=1000, countries=("US", "CA", "MX"))
 
 
 def test_a_thousand_devices_give_exactly_the_requested_inventory_and_a_rerun_changes_nothing(
-    fleet_emulator: LocalEmulator,
+    emulator: LocalEmulator,
 ) -> None:
-    with fleet_context(fleet_emulator) as ctx:
+    with fleet_context(emulator) as ctx:
         result = provision(ctx, SPEC)
         assert result.ok, result.failures
         counts = result.counts
@@ -62,21 +59,21 @@ def test_a_thousand_devices_give_exactly_the_requested_inventory_and_a_rerun_cha
         )
         assert len(spread) == 9 and set(spread.values()) == {111, 112}
 
-        fleet_emulator.reset_counters()
+        emulator.reset_counters()
         plan = plan_provision(ctx, SPEC)
         assert not plan.changes
         assert {item.action for item in plan.items} == {PRESENT}
         rerun = apply_provision(ctx, plan)
         assert rerun.counts[THING].present == 1000 and rerun.counts[SHADOW].present == 2000
-    assert mutating_calls(fleet_emulator) == {}
+    assert mutating_calls(emulator) == {}
     # The re-run reads things in pages, not one by one.
-    assert calls(fleet_emulator)["iot:ListThings"] == 4
-    assert "iot:DescribeThing" not in calls(fleet_emulator)
+    assert calls(emulator)["iot:ListThings"] == 4
+    assert "iot:DescribeThing" not in calls(emulator)
 
 
-def test_everything_is_owned_and_configured_as_documented(fleet_emulator: LocalEmulator) -> None:
+def test_everything_is_owned_and_configured_as_documented(emulator: LocalEmulator) -> None:
     spec = FleetSpec(fleet="demo", devices=12, versions=("1.0.0", "1.1.0", "2.0.0"))
-    with fleet_context(fleet_emulator) as ctx:
+    with fleet_context(emulator) as ctx:
         assert provision(ctx, spec).ok
         found = discover(ctx, "demo")
         assert found.thing_types == sorted(spec.thing_types) and found.packages == sorted(spec.packages)
@@ -147,7 +144,7 @@ def test_everything_is_owned_and_configured_as_documented(fleet_emulator: LocalE
 
 
 def test_indexing_is_merged_and_the_first_previous_configuration_is_kept(
-    fleet_emulator: LocalEmulator,
+    emulator: LocalEmulator,
 ) -> None:
     original = {
         "thingIndexingMode": "REGISTRY",
@@ -157,7 +154,7 @@ def test_indexing_is_merged_and_the_first_previous_configuration_is_kept(
         "customFields": [{"name": "attributes.model", "type": "String"}],
     }
     spec = FleetSpec(fleet="demo", devices=3)
-    with fleet_context(fleet_emulator) as ctx:
+    with fleet_context(emulator) as ctx:
         ctx.iot.update_indexing_configuration(thingIndexingConfiguration=original)
         assert provision(ctx, spec).ok
         merged = indexing.read_configuration(ctx)
@@ -189,11 +186,11 @@ def test_indexing_is_merged_and_the_first_previous_configuration_is_kept(
 
 
 def test_growing_from_100_to_1000_keeps_the_first_100_things_as_they_were(
-    fleet_emulator: LocalEmulator,
+    emulator: LocalEmulator,
 ) -> None:
     small = FleetSpec(fleet="demo", devices=100)
     large = FleetSpec(fleet="demo", devices=1000)
-    with fleet_context(fleet_emulator) as ctx:
+    with fleet_context(emulator) as ctx:
         assert provision(ctx, small).ok
         before = fleet_thing_summaries(ctx, "demo")
         shadows_before = indexed_shadows(ctx, "demo")
@@ -212,10 +209,10 @@ def test_growing_from_100_to_1000_keeps_the_first_100_things_as_they_were(
 
 
 def test_device_state_already_reported_is_kept_and_missing_keys_are_written(
-    fleet_emulator: LocalEmulator,
+    emulator: LocalEmulator,
 ) -> None:
     spec = FleetSpec(fleet="demo", devices=4)
-    with fleet_context(fleet_emulator) as ctx:
+    with fleet_context(emulator) as ctx:
         assert provision(ctx, spec).ok
         # A device reported a new battery level and version; another lost its $package shadow.
         ctx.iot_data.update_thing_shadow(
@@ -226,12 +223,12 @@ def test_device_state_already_reported_is_kept_and_missing_keys_are_written(
         ctx.iot.update_thing(
             thingName="Vehicle-VIN-3", attributePayload={"attributes": {"customerId": "x"}, "merge": True}
         )
-        fleet_emulator.reset_counters()
+        emulator.reset_counters()
         plan = plan_provision(ctx, spec)
         assert [w.device.name for w in plan.things] == ["Vehicle-VIN-2", "Vehicle-VIN-3"]
         result = apply_provision(ctx, plan)
         assert result.counts[SHADOW].created == 1 and result.counts[THING].updated == 1
-        assert mutating_calls(fleet_emulator) == {"iot-data:UpdateThingShadow": 1, "iot:UpdateThing": 1}
+        assert mutating_calls(emulator) == {"iot-data:UpdateThingShadow": 1, "iot:UpdateThing": 1}
         shadows = indexed_shadows(ctx, "demo")
         assert shadows["Vehicle-VIN-1"]["reported"]["batteryStatus"] == 7
         device = inventory.device_at(spec.validated(), 1)
@@ -240,18 +237,18 @@ def test_device_state_already_reported_is_kept_and_missing_keys_are_written(
 
 
 def test_a_group_of_someone_else_is_never_adopted_and_nothing_is_changed(
-    fleet_emulator: LocalEmulator,
+    emulator: LocalEmulator,
 ) -> None:
     spec = FleetSpec(fleet="demo", devices=5)
-    with fleet_context(fleet_emulator) as ctx:
+    with fleet_context(emulator) as ctx:
         ctx.iot.create_thing_group(thingGroupName="CA_Fleet")
-        fleet_emulator.reset_counters()
+        emulator.reset_counters()
         plan = plan_provision(ctx, spec)
         assert [(c.kind, c.name) for c in plan.conflicts] == [("thing group", "CA_Fleet")]
         with pytest.raises(UsageError, match="CA_Fleet") as refused:
             apply_provision(ctx, plan)
         assert refused.value.exit_code == 2
-        assert mutating_calls(fleet_emulator) == {}
+        assert mutating_calls(emulator) == {}
 
         # With a group prefix the two fleets' groups no longer collide.
         prefixed = FleetSpec(fleet="demo", devices=5, group_prefix="Demo_")
@@ -261,9 +258,9 @@ def test_a_group_of_someone_else_is_never_adopted_and_nothing_is_changed(
 
 
 def test_thing_types_of_others_are_used_when_they_fit_and_refused_when_not(
-    fleet_emulator: LocalEmulator,
+    emulator: LocalEmulator,
 ) -> None:
-    with fleet_context(fleet_emulator) as ctx:
+    with fleet_context(emulator) as ctx:
         ctx.iot.create_thing_type(
             thingTypeName="SedanVehicle",
             thingTypeProperties={"searchableAttributes": ["customerId", "country", "manufacturingDate"]},
@@ -280,9 +277,9 @@ def test_thing_types_of_others_are_used_when_they_fit_and_refused_when_not(
         assert discover(ctx, "demo", kinds={"thing_types"}).thing_types == ["SUVVehicle"]
 
 
-def test_a_deprecated_type_of_the_fleet_is_undeprecated(fleet_emulator: LocalEmulator) -> None:
+def test_a_deprecated_type_of_the_fleet_is_undeprecated(emulator: LocalEmulator) -> None:
     spec = FleetSpec(fleet="demo", devices=3)
-    with fleet_context(fleet_emulator) as ctx:
+    with fleet_context(emulator) as ctx:
         assert provision(ctx, spec).ok
         ctx.iot.deprecate_thing_type(thingTypeName="SUVVehicle")
         result = provision(ctx, spec)
@@ -293,9 +290,9 @@ def test_a_deprecated_type_of_the_fleet_is_undeprecated(fleet_emulator: LocalEmu
         )
 
 
-def test_the_bucket_is_found_by_its_tag_not_by_its_name(fleet_emulator: LocalEmulator) -> None:
+def test_the_bucket_is_found_by_its_tag_not_by_its_name(emulator: LocalEmulator) -> None:
     spec = FleetSpec(fleet="demo", devices=2)
-    with fleet_context(fleet_emulator) as ctx:
+    with fleet_context(emulator) as ctx:
         # Named like the fleet's, but untagged: never used.
         ctx.s3.create_bucket(Bucket="iotfleet-demo-123456789012-us-east-1-00000000")
         plan = plan_provision(ctx, spec)
@@ -312,14 +309,14 @@ def test_the_bucket_is_found_by_its_tag_not_by_its_name(fleet_emulator: LocalEmu
         assert storage.inspect_bucket(ctx, owned[0], "demo").missing == []
 
 
-def test_a_foreign_role_with_the_fleet_role_name_is_a_conflict(fleet_emulator: LocalEmulator) -> None:
-    with fleet_context(fleet_emulator) as ctx:
+def test_a_foreign_role_with_the_fleet_role_name_is_a_conflict(emulator: LocalEmulator) -> None:
+    with fleet_context(emulator) as ctx:
         ctx.iam.create_role(
             RoleName="iotfleet-demo-jobs-presign", AssumeRolePolicyDocument=json.dumps(roles.trust_policy())
         )
-        fleet_emulator.reset_counters()
+        emulator.reset_counters()
         plan = plan_provision(ctx, FleetSpec(fleet="demo", devices=2))
         assert [(c.kind, c.name) for c in plan.conflicts] == [("role", "iotfleet-demo-jobs-presign")]
         with pytest.raises(UsageError):
             apply_provision(ctx, plan)
-    assert mutating_calls(fleet_emulator) == {}
+    assert mutating_calls(emulator) == {}

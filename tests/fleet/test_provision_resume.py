@@ -11,14 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from provision_setup import assert_inventory, fleet_context, fleet_emulator, fleet_thing_summaries
+from provision_setup import assert_inventory, fleet_context, fleet_thing_summaries
 
 from iotfleet.aws.errors import OperationFailed
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet.provision import CREATE, MEMBERSHIP, PRESENT, THING, plan_provision, provision
 from iotfleet.fleet.spec import FleetSpec
-
-__all__ = ["fleet_emulator"]
 
 DEVICES = 400
 KILL_AFTER = 120  # CreateThing calls seen by the emulator
@@ -40,11 +38,11 @@ def _create_thing_calls(emulator: LocalEmulator) -> int:
 
 
 def test_a_killed_run_is_completed_by_running_the_same_command_again(
-    fleet_emulator: LocalEmulator, tmp_path: Path
+    emulator: LocalEmulator, tmp_path: Path
 ) -> None:
     command = [
         sys.executable, "-c", "from iotfleet.cli.main import main; main()",
-        "--target", "local", "--endpoint-url", fleet_emulator.endpoint_url, "--yes",
+        "--target", "local", "--endpoint-url", emulator.endpoint_url, "--yes",
         "--quota", "iot:CreateThing=60",  # slow enough to be caught midway
         "provision", "--fleet", "demo", "--devices", str(DEVICES),
     ]  # fmt: skip
@@ -53,7 +51,7 @@ def test_a_killed_run_is_completed_by_running_the_same_command_again(
     )
     try:
         deadline = time.monotonic() + 120
-        while _create_thing_calls(fleet_emulator) < KILL_AFTER:
+        while _create_thing_calls(emulator) < KILL_AFTER:
             assert child.poll() is None, child.communicate()
             assert time.monotonic() < deadline, "the child never got to its things"
             time.sleep(0.02)
@@ -63,7 +61,7 @@ def test_a_killed_run_is_completed_by_running_the_same_command_again(
     assert child.returncode == -signal.SIGKILL
 
     spec = FleetSpec(fleet="demo", devices=DEVICES)
-    with fleet_context(fleet_emulator) as ctx:
+    with fleet_context(emulator) as ctx:
         created_before = len(fleet_thing_summaries(ctx, "demo"))
         assert KILL_AFTER <= created_before < DEVICES
         plan = plan_provision(ctx, spec)
@@ -77,10 +75,10 @@ def test_a_killed_run_is_completed_by_running_the_same_command_again(
 
 @pytest.mark.emulator(fault_rate=1.0, fault_operations=["iot:AddThingToThingGroup"])
 def test_a_thing_that_keeps_failing_is_reported_by_name_and_a_rerun_finishes_it(
-    fleet_emulator: LocalEmulator,
+    emulator: LocalEmulator,
 ) -> None:
     spec = FleetSpec(fleet="demo", devices=4)
-    with fleet_context(fleet_emulator) as ctx:
+    with fleet_context(emulator) as ctx:
         result = provision(ctx, spec)
         assert not result.ok
         assert sorted((f.kind, f.name) for f in result.failures) == [
@@ -90,11 +88,11 @@ def test_a_thing_that_keeps_failing_is_reported_by_name_and_a_rerun_finishes_it(
         assert {f.code for f in result.failures} <= injected
         assert result.counts[THING].created == 4 and result.counts[MEMBERSHIP].failed == 4
         # Every attempt reached the emulator: the access layer retried each thing before giving up.
-        assert fleet_emulator.counters()["iot:AddThingToThingGroup"]["calls"] > 4
+        assert emulator.counters()["iot:AddThingToThingGroup"]["calls"] > 4
         with pytest.raises(OperationFailed) as failed:
             result.raise_for_failures()
         assert failed.value.exit_code == 1
 
-        fleet_emulator.set_faults(0.0)
+        emulator.set_faults(0.0)
         assert provision(ctx, spec).ok
         assert_inventory(ctx, spec)
