@@ -12,10 +12,12 @@ planes use ``https://`` + ``describe_endpoint(endpointType="iot:Data-ATS")``, lo
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import random
 import threading
 from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any
 
@@ -147,6 +149,19 @@ class AwsContext:
                 self._identity = {key: str(answer[key]) for key in ("Account", "Arn", "UserId")}
             return dict(self._identity)
 
+    def service_time(self) -> dt.datetime:
+        """The target's current time (UTC), from the HTTP ``Date`` header of a fresh read.
+
+        AWS stamps every response with its own clock, and the local emulator with its clock (which tests
+        and demos move forward). Checks against "now" on the service's side, such as a scheduled job
+        starting at least 30 minutes ahead, use this rather than this machine's clock.
+        """
+        answer = self.sts.get_caller_identity()
+        header = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+        if not header:
+            return dt.datetime.now(dt.timezone.utc)
+        return parsedate_to_datetime(header).astimezone(dt.timezone.utc)
+
     @property
     def account_id(self) -> str:
         return self.caller_identity()["Account"]
@@ -179,7 +194,9 @@ class AwsContext:
             )
         elif settings.profile:
             kwargs["profile_name"] = settings.profile
-        elif settings.is_local and not (os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY")):
+        elif settings.is_local and not (
+            os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY")
+        ):
             # The emulator accepts any credentials; dummy ones avoid a slow search of the credential chain.
             kwargs.update(aws_access_key_id=LOCAL_CREDENTIALS[0], aws_secret_access_key=LOCAL_CREDENTIALS[1])
         try:
@@ -212,7 +229,9 @@ class AwsContext:
         try:
             client = self._session.client(name, endpoint_url=endpoint, config=self._client_config(name))
         except ProfileNotFound:
-            raise UsageError(f"AWS profile {self.settings.profile!r} is not configured", "--profile") from None
+            raise UsageError(
+                f"AWS profile {self.settings.profile!r} is not configured", "--profile"
+            ) from None
         self.pacer.attach(client)
         if self._api_log is not None:
             self._api_log.attach(client)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable
+from email.utils import formatdate
 from typing import Any
 
 from botocore.model import OperationModel
@@ -139,6 +140,9 @@ class EmulatorApp:
         headers = [(k, v) for k, v in headers if k.lower() not in _HOP_HEADERS]
         if status != 204 and status != 304:
             headers.append(("Content-Length", length))
+        # The emulator's time, as AWS's Date header carries AWS's: clients that need the service's clock
+        # (for example to check that a scheduled start is far enough ahead) read it from here.
+        headers.append(("Date", formatdate(self.state.clock.now(), usegmt=True)))
         start_response(_status_line(status), headers)
         return [body]
 

@@ -29,7 +29,6 @@ IDLE_TIMEOUT = 120.0
 MAX_LINE = 65536
 
 
-
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "iotfleet-emulator"
@@ -135,14 +134,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if (self.headers.get("Connection") or "").lower() == "close" or self.request_version != "HTTP/1.1":
             self.close_connection = True
         lines = [f"HTTP/1.1 {response['status']}\r\n"]
-        has_length = False
+        names = set()
         for name, value in response["headers"]:
-            if name.lower() == "content-length":
-                has_length = True
+            names.add(name.lower())
             lines.append(f"{name}: {value}\r\n")
-        if not has_length:
+        if "content-length" not in names:
             lines.append(f"Content-Length: {len(content)}\r\n")
-        lines.append(f"Date: {self.date_time_string()}\r\n")
+        if "date" not in names:
+            lines.append(f"Date: {self.date_time_string()}\r\n")
         if self.close_connection:
             lines.append("Connection: close\r\n")
         lines.append("\r\n")

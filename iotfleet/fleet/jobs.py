@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
 from botocore.exceptions import ClientError
 
 from iotfleet.aws.context import AwsContext
@@ -81,7 +80,6 @@ RETRY_FAILURE_TYPES = ("FAILED", "TIMED_OUT", "ALL")
 END_BEHAVIORS = ("STOP_ROLLOUT", "CANCEL", "FORCE_CANCEL")
 DEPLOYABLE_STATUSES = ("PUBLISHED", "DEPRECATED")
 RESERVED_TAG_PREFIXES = ("aws:", "iotfleet:")
-CLOCK_TIMEOUT = 10.0
 
 _CRON = re.compile(r"^\s*cron\((?P<body>[^()]*)\)\s*$", re.IGNORECASE)
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*?,/#-]+$")
@@ -684,25 +682,8 @@ def _default_id_for(spec: JobSpec, now: dt.datetime | None) -> str:
 
 
 def target_now(ctx: AwsContext) -> dt.datetime:
-    """The current time as the target sees it, for scheduling checks.
-
-    On AWS that is this machine's UTC clock. The local emulator runs its own clock (tests and demos move it
-    forward), which it publishes at ``GET /_emulator/clock``; on the local target that is read instead.
-    """
-    if ctx.settings.is_local and ctx.endpoint_url:
-        url = f"{ctx.endpoint_url.rstrip('/')}/_emulator/clock"
-        verify: bool | str = os.environ.get("AWS_CA_BUNDLE") or True
-        try:
-            response = requests.get(url, timeout=CLOCK_TIMEOUT, verify=verify)
-        except requests.RequestException as exc:
-            raise UsageError(
-                f"cannot read the local emulator's clock at {url}: {exc}", "--endpoint-url"
-            ) from exc
-        if response.status_code == 200:
-            return dt.datetime.fromtimestamp(float(response.json()["now"]), tz=dt.timezone.utc)
-        if response.status_code != 404:
-            raise UsageError(f"cannot read the local emulator's clock at {url}: HTTP {response.status_code}")
-    return dt.datetime.now(dt.timezone.utc)
+    """The current time as the target sees it, for scheduling checks (see ``AwsContext.service_time``)."""
+    return ctx.service_time()
 
 
 def version_status(ctx: AwsContext, ref: PackageVersionRef) -> dict[str, Any]:

@@ -119,3 +119,13 @@ def test_signature_check_agrees_with_botocore(emulator, versioned_object) -> Non
     )
     bad = wrong.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key})
     assert requests.get(bad, timeout=10).status_code == 403
+
+
+def test_the_date_header_carries_the_emulator_clock(boto_clients, emulator) -> None:
+    from email.utils import parsedate_to_datetime
+
+    emulator.advance(7200)
+    answer = boto_clients.sts.get_caller_identity()
+    stamped = parsedate_to_datetime(answer["ResponseMetadata"]["HTTPHeaders"]["date"]).timestamp()
+    assert abs(stamped - emulator.clock.now()) < 2
+    assert stamped - time.time() > 7000
