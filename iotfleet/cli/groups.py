@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 
 from iotfleet.aws.errors import UsageError
-from iotfleet.cli.jobs_create import fleet_option
+from iotfleet.cli.options import fleet_option
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet import groups as grp

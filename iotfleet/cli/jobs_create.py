@@ -8,7 +8,6 @@ wizard. The job-settings flags are shared with ``packages rollback`` through :fu
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,44 +16,12 @@ import click
 from rich.console import Console
 
 from iotfleet.aws.errors import UsageError
+from iotfleet.cli.options import fleet_option, role_option
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet import job_documents, jobs
-from iotfleet.fleet.naming import check_fleet_name
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-DEFAULT_FLEET = "default"
-
-
-def _check_fleet(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    return check_fleet_name(value, "--fleet")
-
-
-fleet_option = click.option(
-    "--fleet",
-    metavar="NAME",
-    default=DEFAULT_FLEET,
-    show_default=True,
-    envvar="IOTFLEET_FLEET",
-    callback=_check_fleet,
-    help="The fleet whose bucket, roles and ownership tag to use.  [env: IOTFLEET_FLEET]",
-)
-
-
-def _check_role_arn(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and not re.fullmatch(r"arn:aws[a-zA-Z-]*:iam::\d{12}:role/[\w+=,.@/-]+", value):
-        raise UsageError(f"{value!r} is not an IAM role ARN", "--role-arn")
-    return value
-
-
-role_option = click.option(
-    "--role-arn",
-    metavar="ARN",
-    callback=_check_role_arn,
-    help="The role AWS IoT assumes to presign artifact URLs (default: the fleet's jobs role).",
-)
-
 
 def job_settings_options(*, targets: bool = True, schedule: bool = True) -> Callable[[F], F]:
     """The flags of :class:`~iotfleet.fleet.jobs.JobSettings` (rollout, abort, timeout, retry, schedule)."""

@@ -12,13 +12,8 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from iotfleet.cli.jobs_create import (
-    fleet_option,
-    job_settings_options,
-    print_request,
-    role_option,
-    settings_from_options,
-)
+from iotfleet.cli.jobs_create import job_settings_options, print_request, settings_from_options
+from iotfleet.cli.options import fleet_option, role_option
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet import jobs

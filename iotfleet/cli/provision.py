@@ -19,7 +19,7 @@ from rich.markup import escape
 
 from iotfleet.aws.errors import Interrupted, UsageError
 from iotfleet.cli.interactive.provision_wizard import ask_spec, describe, offer_save
-from iotfleet.cli.jobs_create import fleet_option
+from iotfleet.cli.options import fleet_option
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet import geography, naming

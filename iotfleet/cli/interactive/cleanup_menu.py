@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from iotfleet.aws.errors import Interrupted
-from iotfleet.cli.interactive.job_wizard import choose, choose_many
+from iotfleet.cli.interactive.asking import choose, choose_many
 from iotfleet.cli.state import CliState
 from iotfleet.fleet import storage
 from iotfleet.fleet.cleanup_kinds import ALL, ONLY_KINDS

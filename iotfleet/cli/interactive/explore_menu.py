@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from iotfleet.aws.errors import Interrupted, UsageError
 from iotfleet.cli import jobs_explore
-from iotfleet.cli.interactive.job_wizard import ask_until_valid, choose, prompt
+from iotfleet.cli.interactive.asking import ask_until_valid, choose, prompt
 from iotfleet.cli.state import CliState
 from iotfleet.fleet import explore, report
 

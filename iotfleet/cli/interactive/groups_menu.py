@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from iotfleet.aws.errors import Interrupted, IotFleetError, UsageError
 from iotfleet.cli import groups as commands
-from iotfleet.cli.interactive.job_wizard import ask_until_valid, choose, prompt
+from iotfleet.cli.interactive.asking import ask_until_valid, choose, prompt
 from iotfleet.cli.interactive.packages_menu import report
 from iotfleet.cli.state import CliState
 from iotfleet.fleet import groups as grp

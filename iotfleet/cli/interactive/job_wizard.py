@@ -9,12 +9,10 @@ request it sends is the one the flags would send. Each answer is checked as it i
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-import click
-
 from iotfleet.aws.errors import UsageError
+from iotfleet.cli.interactive.asking import ask_until_valid, choose, choose_many, names, prompt
 from iotfleet.cli.output import key_values
 from iotfleet.cli.state import CliState
 from iotfleet.fleet import job_documents, jobs
@@ -24,58 +22,6 @@ T = TypeVar("T")
 
 ABORT_QUESTION = "TYPE:PERCENT:MIN_EXECUTED, e.g. FAILED:10:5 (FAILED, REJECTED, TIMED_OUT or ALL)"
 RETRY_QUESTION = "TYPE:RETRIES, e.g. FAILED:2 (FAILED, TIMED_OUT or ALL)"
-
-
-def ask_until_valid(state: CliState, ask: Callable[[], T]) -> T:
-    """Call ``ask`` until it returns without a usage error, showing each error."""
-    while True:
-        try:
-            return ask()
-        except UsageError as exc:
-            state.output.error(exc.message)
-
-
-def prompt(question: str, *, default: Any = None, value_type: Any = None) -> Any:
-    return click.prompt(
-        question, default=default, type=value_type, err=True, show_default=default not in (None, "")
-    )
-
-
-def choose(state: CliState, title: str, options: Sequence[str], *, allow_other: bool = False) -> str:
-    """Pick one of ``options`` by number (or, with ``allow_other``, type any name)."""
-    if not options and not allow_other:
-        raise UsageError(f"there is nothing to choose from: no {title}")
-    state.output.info(f"{title}:")
-    for index, option in enumerate(options, 1):
-        state.output.info(f"  {index}. {option}")
-    while True:
-        answer = str(prompt("Number" + (" or name" if allow_other else ""))).strip()
-        if answer.isdigit() and 1 <= int(answer) <= len(options):
-            return options[int(answer) - 1]
-        if allow_other and answer and not answer.isdigit():
-            return answer
-        state.output.error(f"choose a number from 1 to {len(options)}")
-
-
-def choose_many(state: CliState, title: str, options: Sequence[str]) -> list[str]:
-    """Pick any of ``options``: numbers separated by commas, or nothing."""
-    if not options:
-        return []
-    state.output.info(f"{title}:")
-    for index, option in enumerate(options, 1):
-        state.output.info(f"  {index}. {option}")
-    while True:
-        answer = str(prompt("Numbers separated by commas (empty for none)", default="")).strip()
-        if not answer:
-            return []
-        picks = [part.strip() for part in answer.split(",") if part.strip()]
-        if all(p.isdigit() and 1 <= int(p) <= len(options) for p in picks):
-            return list(dict.fromkeys(options[int(p) - 1] for p in picks))
-        state.output.error(f"use numbers from 1 to {len(options)}, separated by commas")
-
-
-def names(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 # --- the steps --------------------------------------------------------------------------------------------

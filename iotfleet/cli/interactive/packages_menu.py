@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from iotfleet.aws.errors import AwsOperationError, Interrupted, IotFleetError, UsageError
 from iotfleet.cli import packages as commands
-from iotfleet.cli.interactive.job_wizard import choose, prompt
+from iotfleet.cli.interactive.asking import choose, prompt
 from iotfleet.cli.state import CliState
 from iotfleet.fleet import packages as pkg
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from iotfleet.cli.interactive.job_wizard import ask_until_valid, prompt
+from iotfleet.cli.interactive.asking import ask_until_valid, prompt
 from iotfleet.cli.state import CliState
 from iotfleet.fleet import geography, naming
 from iotfleet.fleet.spec import FLAGS, FleetSpec, default_countries, resolve_countries, save_spec, split_list

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from iotfleet.aws.errors import Interrupted, UsageError
-from iotfleet.cli.interactive.job_wizard import ask_until_valid, choose, prompt
+from iotfleet.cli.interactive.asking import ask_until_valid, choose, prompt
 from iotfleet.cli.output import key_values
 from iotfleet.cli.simulate import parse_devices, run_and_report
 from iotfleet.cli.state import CliState

@@ -1,0 +1,40 @@
+"""Options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from iotfleet.aws.errors import UsageError
+from iotfleet.fleet.naming import check_fleet_name
+from iotfleet.fleet.spec import DEFAULT_FLEET
+
+
+def _check_fleet(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    return check_fleet_name(value, "--fleet")
+
+
+fleet_option = click.option(
+    "--fleet",
+    metavar="NAME",
+    default=DEFAULT_FLEET,
+    show_default=True,
+    envvar="IOTFLEET_FLEET",
+    callback=_check_fleet,
+    help="The fleet whose bucket, roles and ownership tag to use.  [env: IOTFLEET_FLEET]",
+)
+
+
+def _check_role_arn(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"arn:aws[a-zA-Z-]*:iam::\d{12}:role/[\w+=,.@/-]+", value):
+        raise UsageError(f"{value!r} is not an IAM role ARN", "--role-arn")
+    return value
+
+
+role_option = click.option(
+    "--role-arn",
+    metavar="ARN",
+    callback=_check_role_arn,
+    help="The role AWS IoT assumes to presign artifact URLs (default: the fleet's jobs role).",
+)
