@@ -113,11 +113,11 @@ def run_cleanup(state: CliState, fleet: str, chosen: frozenset[str], *, dry_run:
         if isinstance(partial, CleanupResult):
             output.result(
                 {"plan": plan.as_dict(), "result": partial.as_dict()},
-                lambda console: _render_result(console, partial),
+                lambda console: render_result(console, partial),
             )
         raise
     output.result(
-        {"plan": plan.as_dict(), "result": result.as_dict()}, lambda console: _render_result(console, result)
+        {"plan": plan.as_dict(), "result": result.as_dict()}, lambda console: render_result(console, result)
     )
     if not result.ok:
         failures = result.failures
@@ -203,7 +203,7 @@ def _render_skipped(console: Console, plan: CleanupPlan) -> None:
         console.print(f"  ... and {len(plan.skipped) - MAX_LISTED} more (--output json lists them all)")
 
 
-def _render_result(console: Console, result: CleanupResult) -> None:
+def render_result(console: Console, result: CleanupResult) -> None:
     rows = [(kind, row["deleted"], row["skipped"], row["failed"]) for kind, row in result.summary().items()]
     heading = "Cleanup interrupted" if result.interrupted else "Cleanup report"
     console.print(

@@ -37,6 +37,7 @@ from iotfleet.aws.errors import (
 )
 from iotfleet.aws.settings import MAX_CONCURRENCY, TARGETS, TargetSettings
 from iotfleet.cli.cleanup import cleanup
+from iotfleet.cli.demo import demo
 from iotfleet.cli.groups import groups
 from iotfleet.cli.jobs import jobs
 from iotfleet.cli.local import local
@@ -150,6 +151,7 @@ def _register() -> None:
     cli.add_command(simulate)
     cli.add_command(local)
     cli.add_command(cleanup)
+    cli.add_command(demo)
 
 
 _register()

@@ -1,0 +1,308 @@
+"""``iotfleet demo``: the whole OTA life cycle on one fleet, shown step by step.
+
+By default it runs on an emulator started inside this process, with its clock running faster so that
+rollout minutes and job timeouts pass in seconds. ``--target aws`` (given on the command line) runs the same
+steps on a real account after a confirmation that names the account, the region and an estimated cost;
+``--target local`` or an endpoint URL runs them on that emulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+from rich.console import Console
+from rich.live import Live
+from rich.rule import Rule
+from rich.text import Text
+
+from iotfleet.aws.settings import TargetSettings
+from iotfleet.cli import cleanup as cleanup_cli
+from iotfleet.cli import provision as provision_cli
+from iotfleet.cli import simulate as simulate_cli
+from iotfleet.cli.groups import render_preview
+from iotfleet.cli.jobs_explore import dashboard, stats_renderables
+from iotfleet.cli.output import key_values
+from iotfleet.cli.packages import bar_chart
+from iotfleet.cli.state import CliState, pass_state
+from iotfleet.fleet import demo as fleet_demo
+from iotfleet.fleet import explore, groups, jobs, report
+from iotfleet.fleet import packages as pkg
+from iotfleet.fleet.cleanup import CleanupResult
+from iotfleet.fleet.provision import ProvisionResult
+from iotfleet.fleet.runner import Progress
+from iotfleet.fleet.simulate import SimulationResult
+
+# Emulator seconds per real second on the in-process emulator: a rollout minute passes in one second.
+DEFAULT_TIME_SCALE = 60.0
+
+
+class ConsoleReporter:
+    """Shows each step of the demo as it happens (text output); stays quiet with ``--output json``."""
+
+    def __init__(self, state: CliState) -> None:
+        self.state = state
+        self.quiet = state.output.json
+        self.console: Console = state.output.console
+        self._live: Live | None = None
+
+    def _print(self, *renderables: Any) -> None:
+        if not self.quiet:
+            for renderable in renderables:
+                self.console.print(renderable)
+
+    def _stop_live(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def step(self, number: int, title: str) -> None:
+        self._stop_live()
+        self._print(Text(""), Rule(Text.assemble((f"Step {number}/10  ", "bold cyan"), (title, "bold"))))
+
+    def progress(self) -> Progress:
+        return self.state.progress()
+
+    def provisioned(self, result: ProvisionResult) -> None:
+        if not self.quiet:
+            provision_cli.render_result(self.console, result)
+
+    def distribution(self, label: str, dist: pkg.Distribution) -> None:
+        self._print(Text(label, style="bold"), bar_chart(dist))
+
+    def group_created(self, query: str, preview: groups.Preview, created: groups.CreatedGroup) -> None:
+        if self.quiet:
+            return
+        render_preview(self.console, preview, f"{preview.count} devices match")
+        verb = "Created" if created.created else "Found"
+        self._print(f"{verb} dynamic group {created.group.name}.")
+
+    def firmware_published(self, upload: pkg.VersionUpload) -> None:
+        self._print(
+            key_values(
+                [
+                    ("Package version", f"{upload.package} {upload.version} ({upload.status})"),
+                    ("Artifact", f"s3://{upload.bucket}/{upload.key} (version {upload.s3_version_id})"),
+                    ("SHA-256", upload.sha256),
+                    ("Size", f"{upload.size:,} bytes"),
+                ]
+            )
+        )
+
+    def job_created(self, prepared: jobs.PreparedJob, answer: dict[str, Any]) -> None:
+        request = prepared.request
+        rollout = request.get("jobExecutionsRolloutConfig", {}).get("exponentialRate", {})
+        aborts = request.get("abortConfig", {}).get("criteriaList", [])
+        self._print(
+            key_values(
+                [
+                    ("Job", answer.get("jobId")),
+                    ("Targets", ", ".join(request.get("targets", []))),
+                    (
+                        "Rollout",
+                        f"{rollout.get('baseRatePerMinute')}/min, x{rollout.get('incrementFactor')} after every "
+                        f"{rollout.get('rateIncreaseCriteria', {}).get('numberOfNotifiedThings')} notified",
+                    ),
+                    (
+                        "Abort",
+                        "; ".join(
+                            f"{c['failureType']} over {c['thresholdPercentage']}% after "
+                            f"{c['minNumberOfExecutedThings']} executions"
+                            for c in aborts
+                        ),
+                    ),
+                    (
+                        "Timeout",
+                        f"{request.get('timeoutConfig', {}).get('inProgressTimeoutInMinutes')} min in progress",
+                    ),
+                ]
+            )
+        )
+
+    def watching(self, job_id: str) -> Callable[[explore.WatchSnapshot], None]:
+        self._stop_live()
+        if self.quiet:
+            return lambda _snapshot: None
+        if self.console.is_terminal:
+            live = Live(console=self.console, refresh_per_second=4, auto_refresh=False)
+            live.start()
+            self._live = live
+
+            def update(snapshot: explore.WatchSnapshot) -> None:
+                live.update(dashboard(snapshot), refresh=True)
+
+            return update
+
+        def line(snapshot: explore.WatchSnapshot) -> None:
+            counts = snapshot.stats.counts
+            self.console.print(
+                f"{job_id} {snapshot.stats.status}: released {counts.total}, succeeded {counts['SUCCEEDED']}, "
+                f"failed {counts.failures}, pending {counts.pending}",
+                markup=False,
+            )
+
+        return line
+
+    def simulated(self, result: SimulationResult) -> None:
+        self._stop_live()
+        if not self.quiet:
+            simulate_cli.render_result(self.console, result)
+
+    def stats(self, stats: explore.JobStats) -> None:
+        self._print(*stats_renderables(stats))
+
+    def report_written(self, path: Path, data: report.ReportData) -> None:
+        self._print(f"Report written to {path}")
+
+    def rolled_back(
+        self, devices: list[str], answer: dict[str, Any] | None, result: SimulationResult | None
+    ) -> None:
+        self._stop_live()
+        if not devices:
+            self._print("No device failed: nothing to roll back.")
+            return
+        self._print(
+            f"Rollback job {answer.get('jobId') if answer else '-'} for {len(devices)} device(s): {', '.join(devices)}"
+        )
+        if result is not None and not self.quiet:
+            simulate_cli.render_result(self.console, result)
+
+    def cleaned(self, result: CleanupResult | None) -> None:
+        if result is None:
+            self._print(
+                "The fleet is kept: explore it with the other commands, and remove it with iotfleet cleanup."
+            )
+        elif not self.quiet:
+            cleanup_cli.render_result(self.console, result)
+
+
+@contextmanager
+def demo_target(
+    state: CliState, click_ctx: click.Context, config: fleet_demo.DemoConfig, time_scale: float
+) -> Iterator[str]:
+    """Point ``state`` at where the demo runs; yields a description of that place."""
+    root = click_ctx.find_root()
+    settings = state.settings
+    chose_target = root.get_parameter_source("target") == ParameterSource.COMMANDLINE
+    if settings.target == "aws" and chose_target:
+        confirm_aws(state, config)
+        yield f"AWS account {state.aws.account_id}, region {state.aws.region}"
+        return
+    scaled = "rollout minutes and job timeouts pass in its own time (see iotfleet local start --time-scale)"
+    if settings.endpoint_url and not settings.endpoint_default:
+        yield f"the emulator at {settings.endpoint_url}; {scaled}"
+        return
+    if chose_target:  # --target local: the background emulator, started if needed
+        yield f"the local emulator at {state.aws.endpoint_url}; {scaled}"
+        return
+    from iotfleet.emulator.inprocess import LocalEmulator
+
+    with LocalEmulator(time_scale=time_scale) as emulator:
+        state.settings = TargetSettings.resolve(
+            target="local",
+            endpoint_url=emulator.endpoint_url,
+            concurrency=settings.concurrency,
+            debug=settings.debug,
+            quota_overrides=settings.quota_overrides,
+        )
+        yield f"an emulator inside this process (time x{time_scale:g}: a rollout minute takes {60 / time_scale:g} s)"
+
+
+def confirm_aws(state: CliState, config: fleet_demo.DemoConfig) -> None:
+    """Name the account, the region and the estimated cost, and ask before anything is created."""
+    ctx = state.aws
+    estimate = fleet_demo.estimate_cost(config)
+    state.output.info(
+        f"The demo creates {config.devices} things, a firmware bucket, two IAM roles, a package and two jobs in\n"
+        f"  account {ctx.account_id}, region {ctx.region},\n"
+        f"  then {'keeps them (--keep)' if config.keep else 'deletes them again'}.\n"
+        f"  Estimated cost: about US${estimate.dollars:.2f} ({estimate.remote_actions} job executions, "
+        f"{estimate.index_updates} index updates, {estimate.registry_and_shadow_operations} registry and shadow "
+        f"operations; see {fleet_demo.PRICING_URL})."
+    )
+    state.confirm(f"run the demo in AWS account {ctx.account_id} ({ctx.region})")
+
+
+@click.command()
+@click.option(
+    "--devices", type=int, default=100, show_default=True, metavar="N", help="Devices in the demo fleet."
+)
+@click.option(
+    "--fleet", default=fleet_demo.DEMO_FLEET, show_default=True, metavar="NAME", help="The demo fleet's name."
+)
+@click.option(
+    "--success-rate",
+    type=float,
+    default=90.0,
+    show_default=True,
+    metavar="PCT",
+    help="Share of devices whose update succeeds.",
+)
+@click.option(
+    "--failure-weights",
+    default=fleet_demo.DemoConfig.failure_weights,
+    show_default=True,
+    metavar="MODE=W,...",
+    help="Weights of the failure modes: download, checksum, install, reject, hang.",
+)
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the devices' behaviour.")
+@click.option("--keep", is_flag=True, help="Keep the fleet at the end instead of cleaning it up.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=fleet_demo.DemoConfig.report_path,
+    show_default=True,
+    help="Where to write the HTML report.",
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=1.0),
+    default=DEFAULT_TIME_SCALE,
+    show_default=True,
+    metavar="N",
+    help="Emulator seconds per real second (the in-process emulator only).",
+)
+@click.option(
+    "--interval",
+    type=float,
+    default=1.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Time between refreshes of the live watch.",
+)
+@pass_state
+@click.pass_context
+def demo(
+    click_ctx: click.Context, state: CliState, devices: int, fleet: str, success_rate: float, failure_weights: str,
+    seed: int, keep: bool, report_path: Path, time_scale: float, interval: float,
+) -> None:  # fmt: skip
+    """Take a fleet through the whole OTA life cycle, step by step, with no AWS account needed.
+
+    Provisions the fleet, builds a dynamic group, publishes new firmware, creates an OTA job with an
+    exponential rollout and an abort criterion, simulates the devices while watching the job, shows the
+    statistics and writes an HTML report, compares the version distribution before and after, rolls the
+    failed devices back, and cleans up.
+
+    \b
+    Examples:
+      iotfleet demo
+      iotfleet demo --devices 500 --keep
+      iotfleet --target aws --profile sandbox --region eu-west-1 demo
+    """
+    config = fleet_demo.DemoConfig(
+        fleet=fleet, devices=devices, success_rate=success_rate, failure_weights=failure_weights, seed=seed,
+        keep=keep, report_path=report_path, watch_interval=interval,
+    ).validated()  # fmt: skip
+    reporter = ConsoleReporter(state)
+    with demo_target(state, click_ctx, config, time_scale) as where:
+        state.output.info(f"Running the demo on {where}.")
+        result = fleet_demo.run_demo(state.aws, config, reporter)
+    state.output.result(
+        result.as_dict(),
+        render=lambda console: console.print(Text("\nThe demo is done.", style="bold green")),
+    )

@@ -1,0 +1,128 @@
+"""``iotfleet demo``: the whole life cycle on an emulator, the default in-process run, and the AWS confirmation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from iotfleet.emulator.inprocess import LocalEmulator
+from iotfleet.fleet import demo
+from iotfleet.fleet.device import ExecutionRecord
+from iotfleet.fleet.ownership import FLEET_ATTRIBUTE
+
+MUTATING = (
+    "Create",
+    "Update",
+    "Delete",
+    "Put",
+    "Publish",
+    "Tag",
+    "Add",
+    "Remove",
+    "Attach",
+    "Cancel",
+    "Deprecate",
+)
+
+
+def steps(document: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    return {step["step"]: step for step in document["steps"]}
+
+
+@pytest.mark.emulator(time_scale=120)
+def test_the_demo_takes_a_fleet_through_the_life_cycle_and_cleans_up(
+    invoke: Any, emulator: LocalEmulator, boto_clients: Any, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.html"
+    ran = invoke(
+        "--output", "json", "--target", "local", "--endpoint-url", emulator.endpoint_url,
+        "demo", "--devices", "20", "--report", str(report), "--interval", "0.5",
+    )  # fmt: skip
+    assert ran.exit_code == 0, ran.stderr
+    done = steps(json.loads(ran.stdout))
+    assert sorted(done) == list(range(1, 11))
+
+    members = done[2]["members"]
+    assert 0 < members <= 20
+    outcomes = done[5]["outcomes"]
+    assert sum(outcomes.values()) == members  # every device of the group ran the job once
+    after = done[8]["after"]["versions"]
+    assert after.get(demo.NEW_VERSION, 0) == outcomes["succeeded"]
+    assert after[demo.OLD_VERSION] + after.get(demo.NEW_VERSION, 0) == 20
+    rollback = done[9]
+    assert len(rollback["devices"]) == members - outcomes["succeeded"]
+    if rollback["devices"]:
+        assert rollback["outcomes"]["succeeded"] == len(rollback["devices"])
+    assert report.is_file() and "<html" in report.read_text()[:200].lower()
+
+    # Cleaned up: no thing, job or bucket of the demo fleet is left.
+    things = boto_clients.iot.list_things(attributeName=FLEET_ATTRIBUTE, attributeValue=demo.DEMO_FLEET)[
+        "things"
+    ]
+    assert things == []
+    assert boto_clients.s3.list_buckets()["Buckets"] == []
+    assert boto_clients.iot.list_thing_types()["thingTypes"] == []
+
+
+def test_aws_runs_only_after_a_confirmation_naming_account_region_and_cost(
+    invoke: Any, emulator: LocalEmulator
+) -> None:
+    credentials = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    ran = invoke(
+        "--target",
+        "aws",
+        "--region",
+        "eu-west-1",
+        "--endpoint-url",
+        emulator.endpoint_url,
+        "demo",
+        env=credentials,
+    )
+    assert ran.exit_code == 2
+    assert "123456789012" in ran.stderr and "eu-west-1" in ran.stderr and "Estimated cost" in ran.stderr
+    assert "--yes" in ran.stderr
+    changed = {
+        key
+        for key, count in emulator.counters().items()
+        if count["calls"] and key.split(":")[1].startswith(MUTATING)
+    }
+    assert changed == set()
+
+
+def test_the_default_demo_runs_on_an_emulator_inside_the_process(tmp_path: Path) -> None:
+    command = [
+        sys.executable, "-c", "from iotfleet.cli.main import main; main()", "--output", "json",
+        "demo", "--devices", "8", "--time-scale", "600", "--failure-weights", "download=1,checksum=1",
+    ]  # fmt: skip
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_EC2_METADATA_DISABLED": "true"}
+    ran = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert "an emulator inside this process" in ran.stderr
+    done = steps(json.loads(ran.stdout))
+    assert done[10]["summary"]["thing"]["deleted"] == 8
+    assert (tmp_path / "iotfleet-demo-report.html").is_file()
+
+
+def test_the_cost_estimate_grows_with_the_fleet() -> None:
+    small = demo.estimate_cost(demo.DemoConfig(devices=100))
+    large = demo.estimate_cost(demo.DemoConfig(devices=1000))
+    assert small.remote_actions == 110
+    assert 0 < small.dollars < large.dollars
+    assert small.as_dict()["pricing"] == demo.PRICING_URL
+
+
+def test_failed_devices_are_those_whose_last_attempt_did_not_succeed() -> None:
+    def record(thing: str, attempt: int, status: str | None) -> ExecutionRecord:
+        return ExecutionRecord("job", thing, attempt + 1, attempt, "x", status)
+
+    executions = [
+        record("a", 0, "FAILED"), record("a", 1, "SUCCEEDED"),  # recovered on retry
+        record("b", 0, "REJECTED"), record("c", 0, None),  # c hung: the service times it out
+        record("d", 0, "SUCCEEDED"),
+    ]  # fmt: skip
+    assert demo.failed_devices(executions) == ["b", "c"]
