@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Clean up a fleet interactively: ``iotfleet cleanup`` on a terminal asks for the fleet and what to delete.
 
-Global options go first, e.g. ``scripts/cleanup_script.py --target local``.
+Takes iotfleet's global options and the options of ``iotfleet cleanup``, in any order, e.g.
+``python scripts/cleanup_script.py --target local --dry-run``.
 """
 
 import sys
 
-from iotfleet.cli.main import run
+from _entry import run_script
 
 if __name__ == "__main__":
-    sys.exit(run([*sys.argv[1:], "cleanup"]))
+    sys.exit(run_script(["cleanup"]))

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Manage dynamic thing groups interactively: the menu of ``iotfleet groups menu``.
 
-Global options go first, e.g. ``scripts/manage_dynamic_groups.py --target local``.
+Takes iotfleet's global options and the options of ``iotfleet groups menu``, in any order, e.g.
+``python scripts/manage_dynamic_groups.py --target local --fleet lab``.
 """
 
 import sys
 
-from iotfleet.cli.main import run
+from _entry import run_script
 
 if __name__ == "__main__":
-    sys.exit(run([*sys.argv[1:], "groups", "menu"]))
+    sys.exit(run_script(["groups", "menu"]))

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Simulate devices running a job's executions, menu-driven (``iotfleet simulate`` on a terminal, with no flags).
+"""Simulate devices running a job"s executions, menu-driven (``iotfleet simulate`` on a terminal, without
+``--job`` or ``--fleet``).
 
-Global options go first, e.g. ``scripts/simulate_job_execution.py --target local``.
+Takes iotfleet's global options and the options of ``iotfleet simulate``, in any order, e.g.
+``python scripts/simulate_job_execution.py --target local --success-rate 90``.
 """
 
 import sys
 
-from iotfleet.cli.main import run
+from _entry import run_script
 
 if __name__ == "__main__":
-    sys.exit(run([*sys.argv[1:], "simulate"]))
+    sys.exit(run_script(["simulate"]))

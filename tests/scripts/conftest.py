@@ -1,0 +1,118 @@
+"""Script fixtures: the emulator as its own server process, and the scripts run on a pseudo-terminal against it.
+
+The scripts find the emulator the way a person's shell would tell them: ``IOTFLEET_TARGET=local`` and
+``AWS_ENDPOINT_URL``, with an isolated ``IOTFLEET_HOME`` and no AWS or iotfleet settings from the developer's
+environment.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from botocore.client import BaseClient
+
+from iotfleet.emulator.pytest_plugin import client_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from script_terminal import RunScript, Terminal
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+# Emulator seconds per real second: the 5-minute thing-type wait of cleanup takes one real second.
+TIME_SCALE = 300
+# Settings of the developer's environment that must not reach the scripts.
+_SCRUBBED = ("AWS_", "IOTFLEET_", "XDG_CONFIG_HOME", "NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def emulator_url() -> Iterator[str]:
+    """``python -m iotfleet.emulator`` on a free port with its clock sped up; yields its URL."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable,
+        "-m",
+        "iotfleet.emulator",
+        "--port",
+        str(port),
+        "--time-scale",
+        str(TIME_SCALE),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                _, error = process.communicate()
+                raise RuntimeError(f"the emulator exited with code {process.returncode}: {error.decode()}")
+            try:
+                urllib.request.urlopen(f"{url}/_emulator/health", timeout=1).close()
+                break
+            except OSError:  # URLError included: not listening yet
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the emulator did not come up in 30 s") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture
+def fresh_emulator(emulator_url: str) -> str:
+    """The emulator with its state wiped, for a test that owns it."""
+    request = urllib.request.Request(f"{emulator_url}/_emulator/reset", data=b"{}", method="POST")
+    urllib.request.urlopen(request, timeout=10).close()
+    return emulator_url
+
+
+@pytest.fixture
+def script_env(emulator_url: str, tmp_path: Path) -> dict[str, str]:
+    """The environment of a shell that chose the local emulator at ``emulator_url``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED)}
+    env.update(
+        IOTFLEET_TARGET="local",
+        AWS_ENDPOINT_URL=emulator_url,
+        IOTFLEET_HOME=str(tmp_path / "iotfleet-home"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        AWS_CONFIG_FILE=str(tmp_path / "aws-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "aws-credentials"),
+        AWS_EC2_METADATA_DISABLED="true",
+        TERM="xterm-256color",
+    )
+    return env
+
+
+@pytest.fixture
+def run_script(script_env: dict[str, str], tmp_path: Path) -> Iterator[RunScript]:
+    """Start ``python scripts/NAME ARGS`` on a pseudo-terminal; every terminal is closed after the test."""
+    started: list[Terminal] = []
+
+    def start(name: str, *args: str, timeout: float = 30.0) -> Terminal:
+        command = [sys.executable, str(SCRIPTS / name), *args]
+        terminal = Terminal.spawn(command, env=script_env, cwd=str(tmp_path), timeout=timeout)
+        started.append(terminal)
+        return terminal
+
+    yield start
+    for terminal in started:
+        terminal.close()
+
+
+@pytest.fixture
+def aws(emulator_url: str) -> Callable[[str], BaseClient]:
+    """Plain boto3 clients for the same emulator, to check what the scripts did."""
+    return lambda service: client_for(emulator_url, service)
