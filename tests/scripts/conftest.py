@@ -12,13 +12,13 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from botocore.client import BaseClient
 
+from iotfleet.emulator.control import EmulatorControl, EmulatorControlError
 from iotfleet.emulator.pytest_plugin import client_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -59,9 +59,9 @@ def emulator_url() -> Iterator[str]:
                 _, error = process.communicate()
                 raise RuntimeError(f"the emulator exited with code {process.returncode}: {error.decode()}")
             try:
-                urllib.request.urlopen(f"{url}/_emulator/health", timeout=1).close()
+                EmulatorControl(url, timeout=1).health()
                 break
-            except OSError:  # URLError included: not listening yet
+            except EmulatorControlError:  # not listening yet
                 if time.monotonic() > deadline:
                     raise RuntimeError("the emulator did not come up in 30 s") from None
                 time.sleep(0.05)
@@ -72,10 +72,15 @@ def emulator_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def fresh_emulator(emulator_url: str) -> str:
+def control(emulator_url: str) -> EmulatorControl:
+    """The emulator's control API (reset, call counters)."""
+    return EmulatorControl(emulator_url)
+
+
+@pytest.fixture
+def fresh_emulator(emulator_url: str, control: EmulatorControl) -> str:
     """The emulator with its state wiped, for a test that owns it."""
-    request = urllib.request.Request(f"{emulator_url}/_emulator/reset", data=b"{}", method="POST")
-    urllib.request.urlopen(request, timeout=10).close()
+    control.reset()
     return emulator_url
 
 
