@@ -126,8 +126,24 @@ class Terminal:
         os.write(self._master, b"\x04")
 
     def interrupt(self) -> None:
-        """Ctrl-C: the terminal sends SIGINT to the program."""
+        """Ctrl-C, once the program waits for input: the terminal sends SIGINT to the program.
+
+        Python only notices a SIGINT that lands between a prompt's output and the read it then starts at its next
+        read, so a Ctrl-C typed the instant the prompt appears could go unseen; a person is never that quick.
+        """
+        self._wait_until_asleep()
         os.write(self._master, b"\x03")
+
+    def _wait_until_asleep(self, timeout: float = 5.0) -> None:
+        """Wait until the program sleeps (blocked in its read of the terminal), as Linux's /proc reports it."""
+        deadline = time.monotonic() + timeout
+        stat = f"/proc/{self.process.pid}/stat"
+        while time.monotonic() < deadline:
+            with open(stat) as status:
+                # pid (comm) state ...: the state follows the last parenthesis (comm may hold spaces).
+                if status.read().rsplit(")", 1)[1].split()[0] == "S":
+                    return
+            time.sleep(0.01)
 
     def wait(self, timeout: float | None = None) -> int:
         """Read the rest of the output and return the exit code; fails with the transcript on a timeout."""
