@@ -159,8 +159,8 @@ def create_job(run_script: RunScript, iot: BaseClient) -> None:
 
 
 def simulate(run_script: RunScript, iot: BaseClient) -> None:
-    # Each device gives itself an hour for a step, so the sped-up emulator clock never times a device out.
-    term = run_script("simulate_job_execution.py", "--step-timeout", "60")
+    # Each device gives itself ten hours for a step, so the sped-up emulator clock never times a device out.
+    term = run_script("simulate_job_execution.py", "--step-timeout", "600")
     term.answer(DEBUG_PROMPT, "n")
     pick(term, f"{JOB}  (IN_PROGRESS")
     targeted = len(group_members(iot, TARGET_GROUP))
