@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 
 from iotfleet.aws.errors import UsageError
-from iotfleet.cli.options import fleet_option
+from iotfleet.cli.options import fleet_given, fleet_option
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet import groups as grp
@@ -252,4 +252,5 @@ def menu(state: CliState, fleet: str) -> None:
     """The interactive dynamic-groups menu (needs a terminal)."""
     from iotfleet.cli.interactive.groups_menu import run_groups_menu
 
-    run_groups_menu(state, click.get_current_context(), fleet=fleet)
+    ctx = click.get_current_context()
+    run_groups_menu(state, ctx, fleet=fleet, fleet_given=fleet_given(ctx))

@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 
 from iotfleet.aws.errors import UsageError
-from iotfleet.cli.options import fleet_option, role_option
+from iotfleet.cli.options import fleet_given, fleet_option, role_option
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet import job_documents, jobs
@@ -201,7 +201,8 @@ def create(state: CliState, **options: Any) -> None:
     if nothing_to_deploy and state.prompts.interactive:
         from iotfleet.cli.interactive.job_wizard import run_job_wizard
 
-        run_job_wizard(state, fleet=options["fleet"], role_arn=options.get("role_arn"))
+        given = fleet_given(click.get_current_context())
+        run_job_wizard(state, fleet=options["fleet"], fleet_given=given, role_arn=options.get("role_arn"))
         return
     spec = spec_from_options(options)
     prepared = jobs.prepare_job(state.aws, spec)

@@ -610,7 +610,7 @@ def report_command(state: CliState, job_id: str, html_path: str, failure_details
 def explore_command(state: CliState) -> None:
     """The interactive jobs explorer (a menu of the commands above); needs a terminal."""
     if not state.prompts.interactive:
-        raise UsageError("jobs explore is interactive: run it on a terminal, or use the jobs subcommands", "--yes")
+        raise UsageError("jobs explore is interactive: run it on a terminal, or use the jobs subcommands")
     from iotfleet.cli.interactive.explore_menu import explore_menu
 
     explore_menu(state)

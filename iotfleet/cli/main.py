@@ -9,6 +9,7 @@ work belong there. A command reports failure by raising an :class:`~iotfleet.aws
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import replace
 from urllib.parse import urlparse
@@ -137,6 +138,7 @@ def cli(
         output=output,
         prompts=Prompter(assume_yes=yes),
         prepare=lambda chosen: ensure_local_emulator(chosen, output),
+        debug_chosen=debug is not None or "IOTFLEET_DEBUG" in os.environ,
     )
     ctx.obj = state
     ctx.call_on_close(state.close)

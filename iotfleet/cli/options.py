@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import click
+from click.core import ParameterSource
 
 from iotfleet.aws.errors import UsageError
 from iotfleet.fleet.naming import check_fleet_name
@@ -38,3 +39,8 @@ role_option = click.option(
     callback=_check_role_arn,
     help="The role AWS IoT assumes to presign artifact URLs (default: the fleet's jobs role).",
 )
+
+
+def fleet_given(ctx: click.Context) -> bool:
+    """Whether ``--fleet`` was set by the person (flag or IOTFLEET_FLEET) rather than left at its default."""
+    return ctx.get_parameter_source("fleet") in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)

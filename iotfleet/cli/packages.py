@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from iotfleet.cli.jobs_create import job_settings_options, print_request, settings_from_options
-from iotfleet.cli.options import fleet_option, role_option
+from iotfleet.cli.options import fleet_given, fleet_option, role_option
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet import jobs
@@ -419,4 +419,4 @@ def menu(ctx: click.Context, fleet: str) -> None:
 
     state = ctx.find_object(CliState)
     assert state is not None
-    run_packages_menu(state, ctx, fleet=fleet)
+    run_packages_menu(state, ctx, fleet=fleet, fleet_given=fleet_given(ctx))

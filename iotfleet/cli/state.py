@@ -38,6 +38,8 @@ class CliState:
     prompts: Prompter
     # Runs once, right before the AWS context is built (the CLI starts the local emulator here).
     prepare: Callable[[TargetSettings], TargetSettings] = _unchanged
+    # True when --debug/--no-debug or IOTFLEET_DEBUG already answered the debug-mode question.
+    debug_chosen: bool = False
     _aws: AwsContext | None = field(default=None, init=False)
     _api_log: logging.Handler | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -67,7 +69,7 @@ class CliState:
 
         Returns whether debug mode is on. Call it before the first AWS call.
         """
-        if not self.settings.debug and self.prompts.ask_debug():
+        if not self.settings.debug and not self.debug_chosen and self.prompts.ask_debug():
             self.enable_debug()
         return self.settings.debug
 

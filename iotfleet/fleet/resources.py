@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import is_error
 from iotfleet.fleet import roles, storage
-from iotfleet.fleet.ownership import FLEET_ATTRIBUTE, owned_by, tag_dict
+from iotfleet.fleet.ownership import FLEET_ATTRIBUTE, FLEET_TAG, owned_by, tag_dict
 from iotfleet.fleet.runner import run_parallel
 
 GROUP_KIND_TAG = "iotfleet:group-kind"
@@ -181,3 +181,8 @@ def fleet_things(ctx: AwsContext, fleet: str) -> Iterator[dict[str, Any]]:
     )
     for page in pages:
         yield from page.get("things", [])
+
+
+def fleets_in_account(ctx: AwsContext) -> list[str]:
+    """The iotfleet fleets of this account and region, found by their buckets' ownership tags."""
+    return sorted({c.tags[FLEET_TAG] for c in storage.list_candidates(ctx) if c.tags.get(FLEET_TAG)})

@@ -124,7 +124,7 @@ def test_the_menu_runs_commands_until_exit(terminal_state: CliState, role: str, 
 
     def menu() -> None:
         with click.Context(cli, obj=terminal_state) as ctx:
-            run_packages_menu(terminal_state, ctx, fleet=FLEET)
+            run_packages_menu(terminal_state, ctx, fleet=FLEET, fleet_given=True)
 
     runner = CliRunner()
     with runner.isolation(input="\n".join(lines) + "\n") as (out, err, _):

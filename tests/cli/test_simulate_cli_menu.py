@@ -85,17 +85,17 @@ def test_the_explorer_menu_runs_the_views_and_survives_bad_answers(
         "4", "1", "dev-00000",  # one execution
         "3", "1", "QUEUED",  # executions, QUEUED only
         "9", "1", str(report_path), "all",  # report
-        "42",  # not a choice
+        "42",  # not a choice: asked again
         "6", "1", "n", "menu test",  # cancel: needs CANCEL typed, "nope" declines
         "nope",
-        "0",
+        "10",  # quit
     ]  # fmt: skip
     out, err = on_terminal(emulator, answers, explore_menu)
-    assert "Jobs explorer:" in err
+    assert "Jobs explorer\n" in err
     assert "ota-1" in out and "IN_PROGRESS" in out
     assert "job 'nope' does not exist" in err
     assert "dev-00000" in out and "QUEUED" in out
-    assert "choose a number from 0 to 9" in err
+    assert "42 is not in the range 1<=x<=10" in err
     assert report_path.exists() and "<svg" in report_path.read_text(encoding="utf-8")
     assert "not confirmed; nothing was changed" in err
     assert boto_clients.iot.describe_job(jobId="ota-1")["job"]["status"] == "IN_PROGRESS"

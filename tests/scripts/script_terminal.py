@@ -6,7 +6,7 @@ sequences removed, so a failed wait can show the whole session::
 
     with Terminal.spawn([sys.executable, "scripts/explore_jobs.py"], env=env) as term:
         term.answer(r"Enable debug mode .*\\[y/N\\] ", "n")
-        term.answer(r"Choice \\[0-9\\] \\[0\\]: ", "0")
+        term.answer(r"Choose: ", "10")
         assert term.wait() == 0
 """
 

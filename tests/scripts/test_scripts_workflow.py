@@ -197,7 +197,7 @@ def set_default_version(run_script: RunScript, iot: BaseClient) -> None:
 
 
 def explore(run_script: RunScript, iot: BaseClient, report: Path) -> None:
-    menu = r"Choice \[0-9\] \[0\]: "
+    menu = "Choose: "
     succeeded = len(group_members(iot, TARGET_GROUP))
     before = iot.describe_job(jobId=JOB)["job"]
     term = run_script("explore_jobs.py")
@@ -214,7 +214,7 @@ def explore(run_script: RunScript, iot: BaseClient, report: Path) -> None:
     term.answer(rf"HTML file \[{JOB}-report\.html\]: ", str(report))
     term.answer(r"Failed executions to read statusDetails of \(number or all\) \[\d+\]: ", "")
     term.expect(re.escape(report.name))
-    term.answer(menu, "0")
+    pick(term, "Quit", menu)
     ended(term)
 
     assert JOB in report.read_text()

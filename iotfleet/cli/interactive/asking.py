@@ -6,9 +6,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
+from botocore.exceptions import ClientError
 
-from iotfleet.aws.errors import UsageError
+from iotfleet.aws.errors import AwsOperationError, Interrupted, IotFleetError, UsageError
 from iotfleet.cli.state import CliState
+from iotfleet.fleet.resources import fleets_in_account
 
 T = TypeVar("T")
 
@@ -63,3 +65,47 @@ def choose_many(state: CliState, title: str, options: Sequence[str]) -> list[str
 
 def names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def choose_fleet(state: CliState, fleet: str, *, given: bool) -> str:
+    """The fleet an interactive flow acts for: ``fleet`` when it was given (``--fleet`` or IOTFLEET_FLEET),
+    else the account's only iotfleet fleet, or one the person picks; said out loud either way."""
+    if not given:
+        found = fleets_in_account(state.aws)
+        if len(found) == 1:
+            fleet = found[0]
+        elif len(found) > 1:
+            fleet = choose(state, "iotfleet fleets in this account", found)
+    state.output.info(f"Fleet: {fleet}")
+    return fleet
+
+
+def report_failure(exc: IotFleetError | ClientError) -> None:
+    """Show a failed action the way the command line would, then go back to the menu."""
+    from iotfleet.cli.main import report_error
+
+    report_error(AwsOperationError.from_client_error(exc) if isinstance(exc, ClientError) else exc)
+
+
+MenuItem = tuple[str, "Callable[[], object] | None"]
+
+
+def run_menu(state: CliState, title: str, items: Sequence[MenuItem]) -> None:
+    """Show ``items`` by number until the person picks one whose action is None (quit).
+
+    A failed action is reported and the menu comes back; Ctrl-C or Ctrl-D at the menu itself ends it.
+    """
+    while True:
+        state.output.info(f"\n{title}")
+        for index, (label, _) in enumerate(items, 1):
+            state.output.info(f"  {index:2d}. {label}")
+        choice = prompt("Choose", value_type=click.IntRange(1, len(items)))
+        _, action = items[choice - 1]
+        if action is None:
+            return
+        try:
+            action()
+        except Interrupted as exc:
+            state.output.info(exc.message)
+        except (IotFleetError, ClientError) as exc:
+            report_failure(exc)

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from iotfleet.aws.errors import Interrupted
 from iotfleet.cli.interactive.asking import choose, choose_many
 from iotfleet.cli.state import CliState
-from iotfleet.fleet import storage
 from iotfleet.fleet.cleanup_kinds import ALL, ONLY_KINDS
-from iotfleet.fleet.ownership import FLEET_TAG
+from iotfleet.fleet.resources import fleets_in_account
 
 
 @dataclass(frozen=True)
@@ -22,15 +21,10 @@ class CleanupChoice:
     only: tuple[str, ...]
 
 
-def fleets_in_account(state: CliState) -> list[str]:
-    """The iotfleet fleets of this account and region, found by their buckets' ownership tags."""
-    return sorted({c.tags[FLEET_TAG] for c in storage.list_candidates(state.aws) if c.tags.get(FLEET_TAG)})
-
-
 def ask_cleanup(state: CliState, only: tuple[str, ...] = ()) -> CleanupChoice:
     """Ask for debug mode (before any AWS call), the fleet, and what to delete (unless ``only`` says)."""
     state.offer_debug_mode()
-    fleets = fleets_in_account(state)
+    fleets = fleets_in_account(state.aws)
     if fleets:
         fleet = choose(state, "iotfleet fleets in this account", fleets, allow_other=True)
     else:

@@ -8,10 +8,11 @@ answer or an unknown job is reported and the menu comes back.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
-from iotfleet.aws.errors import Interrupted, UsageError
+from iotfleet.aws.errors import UsageError
 from iotfleet.cli import jobs_explore
-from iotfleet.cli.interactive.asking import ask_until_valid, choose, prompt
+from iotfleet.cli.interactive.asking import MenuItem, ask_until_valid, choose, prompt, run_menu
 from iotfleet.cli.state import CliState
 from iotfleet.fleet import explore, report
 
@@ -29,7 +30,7 @@ MENU = (
 
 
 def explore_menu(state: CliState) -> None:
-    """Loop over the menu until the person quits (0, or Ctrl-D/Ctrl-C at the menu)."""
+    """Show the menu until the person quits (or presses Ctrl-D/Ctrl-C at the menu)."""
     state.offer_debug_mode()
     actions: dict[str, Callable[[CliState], object]] = {
         "list": _list,
@@ -42,24 +43,8 @@ def explore_menu(state: CliState) -> None:
         "watch": _watch,
         "report": _report,
     }
-    while True:
-        state.output.info("")
-        state.output.info("Jobs explorer:")
-        for number, (label, _) in enumerate(MENU, 1):
-            state.output.info(f"  {number}. {label}")
-        state.output.info("  0. Quit")
-        answer = str(prompt(f"Choice [0-{len(MENU)}]", default="0")).strip()
-        if answer == "0":
-            return
-        if not answer.isdigit() or not 1 <= int(answer) <= len(MENU):
-            state.output.error(f"choose a number from 0 to {len(MENU)}")
-            continue
-        try:
-            actions[MENU[int(answer) - 1][1]](state)
-        except UsageError as exc:
-            state.output.error(exc.message)
-        except Interrupted as exc:
-            state.output.info(exc.message)
+    items: list[MenuItem] = [(label, partial(actions[key], state)) for label, key in MENU]
+    run_menu(state, "Jobs explorer", [*items, ("Quit", None)])
 
 
 def pick_job(state: CliState, status: str | None = None, title: str = "Jobs") -> str:
@@ -91,12 +76,16 @@ def _list(state: CliState) -> None:
 
 def _executions(state: CliState) -> None:
     job_id = pick_job(state)
-    jobs_explore.show_executions(state, job_id, ask_until_valid(state, lambda: _status(explore.EXECUTION_STATUSES)))
+    jobs_explore.show_executions(
+        state, job_id, ask_until_valid(state, lambda: _status(explore.EXECUTION_STATUSES))
+    )
 
 
 def _execution(state: CliState) -> None:
     job_id = pick_job(state)
-    thing = ask_until_valid(state, lambda: _required(str(prompt("Device (thing) name")).strip(), "a thing name"))
+    thing = ask_until_valid(
+        state, lambda: _required(str(prompt("Device (thing) name")).strip(), "a thing name")
+    )
     jobs_explore.show_execution(state, job_id, thing)
 
 
@@ -115,7 +104,9 @@ def _delete(state: CliState) -> None:
 
 def _watch(state: CliState) -> None:
     job_id = pick_job(state)
-    interval = ask_until_valid(state, lambda: _positive(prompt("Seconds between refreshes", default="2", value_type=float)))
+    interval = ask_until_valid(
+        state, lambda: _positive(prompt("Seconds between refreshes", default="2", value_type=float))
+    )
     jobs_explore.watch(state, job_id, interval)
 
 

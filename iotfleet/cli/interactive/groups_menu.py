@@ -11,12 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from botocore.exceptions import ClientError
 
-from iotfleet.aws.errors import Interrupted, IotFleetError, UsageError
+from iotfleet.aws.errors import UsageError
 from iotfleet.cli import groups as commands
-from iotfleet.cli.interactive.asking import ask_until_valid, choose, prompt
-from iotfleet.cli.interactive.packages_menu import report
+from iotfleet.cli.interactive.asking import ask_until_valid, choose, choose_fleet, prompt, run_menu
 from iotfleet.cli.state import CliState
 from iotfleet.fleet import groups as grp
 from iotfleet.fleet.spec import split_list
@@ -99,7 +97,13 @@ class GroupsMenu:
         return choose(self.state, "Thing groups", names)
 
     def describe(self) -> None:
-        self.run(commands.describe, name=self._pick_group(), page_size=grp.DEFAULT_PAGE_SIZE, next_token=None, all_pages=False)
+        self.run(
+            commands.describe,
+            name=self._pick_group(),
+            page_size=grp.DEFAULT_PAGE_SIZE,
+            next_token=None,
+            all_pages=False,
+        )
 
     def delete(self) -> None:
         self.run(commands.delete, name=self._pick_group(), force=False, fleet=self.fleet)
@@ -108,25 +112,10 @@ class GroupsMenu:
         text = ask_until_valid(self.state, _raw_query)
         self.run(commands.query_command, query=text, explain=explain, limit=25)
 
-    def loop(self) -> None:
-        while True:
-            self.state.output.info("\nDynamic groups")
-            for index, (label, _) in enumerate(self.items, 1):
-                self.state.output.info(f"  {index}. {label}")
-            choice = prompt("Choose", value_type=click.IntRange(1, len(self.items)))
-            _, action = self.items[choice - 1]
-            if action is None:
-                return
-            try:
-                action()
-            except Interrupted as exc:
-                self.state.output.info(exc.message)
-            except (IotFleetError, ClientError) as exc:
-                report(exc)
 
-
-def run_groups_menu(state: CliState, ctx: click.Context, *, fleet: str) -> None:
+def run_groups_menu(state: CliState, ctx: click.Context, *, fleet: str, fleet_given: bool) -> None:
     if not state.prompts.interactive:
         raise UsageError("the groups menu needs a terminal; use the iotfleet groups commands in scripts")
     state.offer_debug_mode()
-    GroupsMenu(state, ctx, fleet).loop()
+    fleet = choose_fleet(state, fleet, given=fleet_given)
+    run_menu(state, "Dynamic groups", GroupsMenu(state, ctx, fleet).items)

@@ -12,7 +12,7 @@ import json
 from typing import Any, TypeVar
 
 from iotfleet.aws.errors import UsageError
-from iotfleet.cli.interactive.asking import ask_until_valid, choose, choose_many, names, prompt
+from iotfleet.cli.interactive.asking import ask_until_valid, choose, choose_fleet, choose_many, names, prompt
 from iotfleet.cli.output import key_values
 from iotfleet.cli.state import CliState
 from iotfleet.fleet import job_documents, jobs
@@ -166,16 +166,22 @@ def ask_advanced_settings(state: CliState, selection: str) -> jobs.JobSettings:
 # --- the wizard ---------------------------------------------------------------------------------------------
 
 
-def run_job_wizard(state: CliState, *, fleet: str, role_arn: str | None = None) -> dict[str, Any] | None:
+def run_job_wizard(
+    state: CliState, *, fleet: str, fleet_given: bool = True, role_arn: str | None = None
+) -> dict[str, Any] | None:
     """Ask, confirm and create one job; returns AWS's answer (None when the person declines).
 
-    ``role_arn`` presigns artifact URLs instead of the fleet's jobs role.
+    ``role_arn`` presigns artifact URLs instead of the fleet's jobs role. Without a fleet given, the
+    account's only fleet is used or one is picked; its jobs role is looked up before the first question.
     """
     if not state.prompts.interactive:
         raise UsageError(
             "the job wizard needs a terminal: pass --package/--version, --document or --template"
         )
     state.offer_debug_mode()
+    fleet = choose_fleet(state, fleet, given=fleet_given)
+    if role_arn is None:
+        jobs.fleet_jobs_role_arn(state.aws, fleet)  # a fleet without one fails now, not after the questions
     kind = choose(state, "Job type", ["OTA update (a package version)", "Custom job (a JSON document)",
                                       "From a job template"])  # fmt: skip
     base: dict[str, Any] = {"fleet": fleet, "presign_role_arn": role_arn}

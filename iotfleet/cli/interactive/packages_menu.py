@@ -11,21 +11,24 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from botocore.exceptions import ClientError
 
-from iotfleet.aws.errors import AwsOperationError, Interrupted, IotFleetError, UsageError
+from iotfleet.aws.errors import UsageError
 from iotfleet.cli import packages as commands
-from iotfleet.cli.interactive.asking import choose, prompt
+from iotfleet.cli.interactive.asking import choose, choose_fleet, prompt, run_menu
 from iotfleet.cli.state import CliState
 from iotfleet.fleet import packages as pkg
 
 
 def pick_package(state: CliState) -> str:
-    return choose(state, "Packages", [p["packageName"] for p in pkg.list_packages(state.aws)], allow_other=False)
+    return choose(
+        state, "Packages", [p["packageName"] for p in pkg.list_packages(state.aws)], allow_other=False
+    )
 
 
 def pick_version(state: CliState, package: str, statuses: tuple[str, ...] | None = None) -> str:
-    versions = [v for v in pkg.list_versions(state.aws, package) if statuses is None or v.get("status") in statuses]
+    versions = [
+        v for v in pkg.list_versions(state.aws, package) if statuses is None or v.get("status") in statuses
+    ]
     if not versions:
         wanted = " or ".join(statuses) if statuses else "any"
         raise UsageError(f"{package} has no {wanted} version")
@@ -53,7 +56,10 @@ class PackageMenu:
             ("Enable the package configuration", lambda: self.run(commands.config_enable, fleet=fleet)),
             ("Disable the package configuration", lambda: self.run(commands.config_disable)),
             ("Check the versions a device reports", lambda: self.run(commands.device)),
-            ("Show the version distribution", lambda: self.run(commands.distribution, package=pick_package(state))),
+            (
+                "Show the version distribution",
+                lambda: self.run(commands.distribution, package=pick_package(state)),
+            ),
             ("Roll back to an earlier version", self.rollback),
             ("Exit", None),
         ]
@@ -91,34 +97,12 @@ class PackageMenu:
         dry_run = self.state.prompts.yes_no("Only show the plan (dry run)?", default=False)
         self.run(commands.rollback, package=package, version=version, dry_run=dry_run, fleet=self.fleet)
 
-    def loop(self) -> None:
-        while True:
-            self.state.output.info("\nPackage menu")
-            for index, (label, _) in enumerate(self.items, 1):
-                self.state.output.info(f"  {index:2d}. {label}")
-            choice = prompt("Choose", value_type=click.IntRange(1, len(self.items)))
-            label, action = self.items[choice - 1]
-            if action is None:
-                return
-            try:
-                action()
-            except Interrupted as exc:
-                self.state.output.info(exc.message)
-            except (IotFleetError, ClientError) as exc:
-                report(exc)
 
-
-def report(exc: IotFleetError | ClientError) -> None:
-    """Show a failed action the way the command line would, then go back to the menu."""
-    from iotfleet.cli.main import report_error
-
-    report_error(AwsOperationError.from_client_error(exc) if isinstance(exc, ClientError) else exc)
-
-
-def run_packages_menu(state: CliState, ctx: click.Context, *, fleet: str) -> None:
+def run_packages_menu(state: CliState, ctx: click.Context, *, fleet: str, fleet_given: bool) -> None:
     if not state.prompts.interactive:
         raise UsageError("the package menu needs a terminal; use the iotfleet packages commands in scripts")
     if state.output.json:
         raise UsageError("the package menu prints for people: drop --output json", "--output")
     state.offer_debug_mode()
-    PackageMenu(state, ctx, fleet).loop()
+    fleet = choose_fleet(state, fleet, given=fleet_given)
+    run_menu(state, "Package menu", PackageMenu(state, ctx, fleet).items)

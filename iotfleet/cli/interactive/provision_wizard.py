@@ -56,7 +56,9 @@ def ask_spec(state: CliState, spec: FleetSpec, given: set[str]) -> FleetSpec:
         return answer
 
     def versions() -> tuple[str, ...]:
-        answer = split_list(str(prompt("Package versions (comma-separated)", default=",".join(spec.versions))))
+        answer = split_list(
+            str(prompt("Package versions (comma-separated)", default=",".join(spec.versions)))
+        )
         replace(spec, versions=answer).validated()
         return answer
 
@@ -117,4 +119,3 @@ def describe(spec: FleetSpec) -> list[tuple[str, Any]]:
         ("Name prefix", f"{spec.prefix} ({spec.prefix}1 ... {spec.prefix}{spec.devices})"),
         ("Seed", spec.seed),
     ]
-

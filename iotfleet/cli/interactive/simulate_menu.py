@@ -42,7 +42,8 @@ def simulate_menu(
     state.output.info(f"Job {job_id} targets {plan.in_scope:,} device(s).")
     default_scope = "ALL" if devices is None else str(devices)
     limit = ask_until_valid(
-        state, lambda: parse_devices(prompt("Process ALL devices or a number? [ALL/number]", default=default_scope))
+        state,
+        lambda: parse_devices(prompt("Process ALL devices or a number? [ALL/number]", default=default_scope)),
     )
     chosen = _ask_model(state, model)
     if limit is not None:
@@ -79,7 +80,9 @@ def _ask_model(state: CliState, model: BehaviourModel) -> BehaviourModel:
         return run
 
     def rate() -> float:
-        value = float(prompt("Success percentage (0-100)", default=f"{model.success_rate:g}", value_type=float))
+        value = float(
+            prompt("Success percentage (0-100)", default=f"{model.success_rate:g}", value_type=float)
+        )
         if not 0.0 <= value <= 100.0:
             raise UsageError(f"the success rate must be between 0 and 100, not {value:g}", "--success-rate")
         return value
@@ -88,13 +91,19 @@ def _ask_model(state: CliState, model: BehaviourModel) -> BehaviourModel:
     weights = ask_until_valid(
         state,
         lambda: checked("--failure-weights", FailureWeights.parse)(
-            prompt("Failure weights (download, checksum, install, reject, hang)", default=model.failure_weights.describe())
+            prompt(
+                "Failure weights (download, checksum, install, reject, hang)",
+                default=model.failure_weights.describe(),
+            )
         ),
     )
     latency = ask_until_valid(
         state,
         lambda: checked("--latency", LatencyModel.parse)(
-            prompt("Step latency (0, 200ms, 50ms..500ms, lognormal:median=200ms,p95=2s)", default=model.latency.describe())
+            prompt(
+                "Step latency (0, 200ms, 50ms..500ms, lognormal:median=200ms,p95=2s)",
+                default=model.latency.describe(),
+            )
         ),
     )
     seed = int(prompt("Seed (the same seed replays the same run)", default=model.seed, value_type=int))
