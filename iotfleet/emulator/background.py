@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -282,3 +285,56 @@ def ensure_running(host: str, port: int) -> tuple[str, bool]:
         )
     started = start(host, port)
     return started.endpoint_url or endpoint_url, True
+
+
+# --- a private emulator process, for tests and benchmarks --------------------------------------------
+
+
+def free_port(host: str = DEFAULT_HOST) -> int:
+    """A TCP port that is free on ``host`` right now."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def emulator_process(
+    *,
+    host: str = DEFAULT_HOST,
+    enforce_quotas: bool = False,
+    quota_overrides: Mapping[str, float] | None = None,
+    fault_rate: float = 0.0,
+    fault_seed: int = 0,
+    fault_operations: Iterable[str] | None = None,
+    time_scale: float = 1.0,
+    timeout: float = START_TIMEOUT,
+) -> Iterator[str]:
+    """An emulator server in a child process of its own (not the home directory's background one).
+
+    Yields its URL once it answers, and stops it afterwards. Tests and benchmarks use it so the server
+    does not share this process's CPU time or interpreter lock with the clients that load it.
+    """
+    port = free_port(host)
+    args = _arguments(
+        host, port, tls=False, enforce_quotas=enforce_quotas, quota_overrides=quota_overrides,
+        fault_rate=fault_rate, fault_seed=fault_seed, fault_operations=fault_operations, time_scale=time_scale,
+    )  # fmt: skip
+    endpoint_url = f"http://{host}:{port}"
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while health(endpoint_url) is None:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    tail = log.read().decode(errors="replace")[-2000:]
+                    raise BackgroundError(f"the emulator did not come up at {endpoint_url}:\n{tail}")
+                time.sleep(0.05)
+            yield endpoint_url
+        finally:
+            process.terminate()
+            try:
+                process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -8,17 +8,15 @@ environment.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from botocore.client import BaseClient
 
-from iotfleet.emulator.control import EmulatorControl, EmulatorControlError
+from iotfleet.emulator.background import emulator_process
+from iotfleet.emulator.control import EmulatorControl
 from iotfleet.emulator.pytest_plugin import client_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -32,44 +30,11 @@ TIME_SCALE = 120
 _SCRUBBED = ("AWS_", "IOTFLEET_", "XDG_CONFIG_HOME", "NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def emulator_url() -> Iterator[str]:
-    """``python -m iotfleet.emulator`` on a free port with its clock sped up; yields its URL."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [
-        sys.executable,
-        "-m",
-        "iotfleet.emulator",
-        "--port",
-        str(port),
-        "--time-scale",
-        str(TIME_SCALE),
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                _, error = process.communicate()
-                raise RuntimeError(f"the emulator exited with code {process.returncode}: {error.decode()}")
-            try:
-                EmulatorControl(url, timeout=1).health()
-                break
-            except EmulatorControlError:  # not listening yet
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the emulator did not come up in 30 s") from None
-                time.sleep(0.05)
+    """``python -m iotfleet.emulator`` in its own process with its clock sped up; yields its URL."""
+    with emulator_process(time_scale=TIME_SCALE) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.fixture
