@@ -233,16 +233,21 @@ class ReleaseWatch:
         self._lock = threading.Lock()
         self._answer = True
         self._checked_at: float | None = None
+        self._ended_at: float | None = None
 
-    def state(self) -> tuple[bool, float]:
-        """(releases may still come, when that was learned); refreshed when older than the interval."""
+    def state(self) -> tuple[bool, float | None]:
+        """(releases may still come, when the service first said none will); refreshed when older than the
+        interval. The second value stays at that first "no", so it can be compared with when a device polled."""
         with self._lock:
             now = self._monotonic()
             if self._checked_at is None or now - self._checked_at >= self._interval:
-                started = now
                 self._answer = self._fetch()
-                self._checked_at = started
-            return self._answer, self._checked_at
+                self._checked_at = now
+                if self._answer:
+                    self._ended_at = None
+                elif self._ended_at is None:
+                    self._ended_at = now
+            return self._answer, self._ended_at
 
 
 class SimulationRun:
@@ -291,8 +296,8 @@ class SimulationRun:
         When the service says nothing more will be released, a device whose last poll is older than
         that answer polls once more, so an execution released in between is never missed.
         """
-        pending, learned_at = self._releases.state()
-        return pending or polled_at < learned_at
+        pending, ended_at = self._releases.state()
+        return pending or (ended_at is not None and polled_at < ended_at)
 
     def waiting_changed(self, delta: int) -> None:
         with self._lock:

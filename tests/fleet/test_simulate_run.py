@@ -205,6 +205,25 @@ def test_until_stops_the_devices_still_waiting(emulator: LocalEmulator, boto_cli
     assert result.idle == {device.IDLE_UNTIL: 3}
 
 
+def test_devices_waiting_for_a_release_stop_when_the_job_is_canceled(
+    emulator: LocalEmulator, boto_clients: Any
+) -> None:
+    """Devices poll more slowly than the job is checked: once the job ends they must still stop, not poll on."""
+    make_ota_fleet(boto_clients, 4, jobExecutionsRolloutConfig={"maximumPerMinute": 1})
+    options = SimulationOptions(poll_initial=0.3, poll_max=0.3, job_check_interval=0.1)
+    outcome: dict[str, SimulationResult] = {}
+    devices = threading.Thread(target=lambda: outcome.update(result=simulate(emulator, model(), options=options)))
+    devices.start()
+    while not any(e["jobExecutionSummary"]["status"] == "SUCCEEDED" for e in executions_of(boto_clients.iot, "ota-1")):
+        devices.join(0.05)
+    boto_clients.iot.cancel_job(jobId="ota-1", comment="an operator stops the rollout")
+    devices.join(10)
+    assert not devices.is_alive(), "devices kept polling a canceled job"
+    result = outcome["result"]
+    assert result.outcome_counts()[device.OUTCOME_SUCCEEDED] == 1
+    assert result.idle == {device.IDLE_NOT_RELEASED: 3}
+
+
 def test_devices_run_the_retries_the_service_queues(emulator: LocalEmulator, boto_clients: Any) -> None:
     make_ota_fleet(
         boto_clients, 3, jobExecutionsRetryConfig={"criteriaList": [{"failureType": "FAILED", "numberOfRetries": 2}]}
