@@ -18,9 +18,6 @@ Bounds, from the emulator's call counters:
 * bound: the larger of the two. Ratio: wall time / bound (goal: at most 1.10; 1.25 with quotas halved), and
   failures (goal: 0).
 
-The emulator process is started with the TLS-only bucket workaround of ``bench/common.py`` (moto ignores the
-``Bool`` condition of bucket policies).
-
     python bench/provision.py [--devices 2000] [--concurrency 16] [--json]
 """
 

@@ -47,6 +47,8 @@ class ConsoleReporter:
     def __init__(self, state: CliState) -> None:
         self.state = state
         self.quiet = state.output.json
+        # Set when the demo runs on an emulator inside this process, which ends with the command.
+        self.in_process = False
         self.console: Console = state.output.console
         self._live: Live | None = None
 
@@ -165,14 +167,23 @@ class ConsoleReporter:
         if not devices:
             self._print("No device failed: nothing to roll back.")
             return
+        job = answer.get("jobId") if answer else "-"
         self._print(
-            f"Rollback job {answer.get('jobId') if answer else '-'} for {len(devices)} device(s): {', '.join(devices)}"
+            f"Rollback job {job} for {len(devices)} device(s): {', '.join(devices)}\n"
+            f"Their update failed, so they still report {fleet_demo.OLD_VERSION}: the rollback reinstalls that "
+            "known-good image on them, so that no half-applied update lingers."
         )
         if result is not None and not self.quiet:
             simulate_cli.render_result(self.console, result)
 
     def cleaned(self, result: CleanupResult | None) -> None:
-        if result is None:
+        if result is None and self.in_process:
+            self._print(
+                "The fleet was kept, but the emulator inside this command stops with it. To explore a kept fleet "
+                "with the other commands, run the demo on the background emulator: iotfleet local start "
+                "--time-scale 60, then iotfleet --target local demo --keep."
+            )
+        elif result is None:
             self._print(
                 "The fleet is kept: explore it with the other commands, and remove it with iotfleet cleanup."
             )
@@ -182,7 +193,11 @@ class ConsoleReporter:
 
 @contextmanager
 def demo_target(
-    state: CliState, click_ctx: click.Context, config: fleet_demo.DemoConfig, time_scale: float
+    state: CliState,
+    click_ctx: click.Context,
+    config: fleet_demo.DemoConfig,
+    time_scale: float,
+    reporter: ConsoleReporter,
 ) -> Iterator[str]:
     """Point ``state`` at where the demo runs; yields a description of that place."""
     root = click_ctx.find_root()
@@ -202,6 +217,7 @@ def demo_target(
     from iotfleet.emulator.inprocess import LocalEmulator
 
     with LocalEmulator(time_scale=time_scale) as emulator:
+        reporter.in_process = True
         state.settings = TargetSettings.resolve(
             target="local",
             endpoint_url=emulator.endpoint_url,
@@ -299,7 +315,7 @@ def demo(
         keep=keep, report_path=report_path, watch_interval=interval,
     ).validated()  # fmt: skip
     reporter = ConsoleReporter(state)
-    with demo_target(state, click_ctx, config, time_scale) as where:
+    with demo_target(state, click_ctx, config, time_scale, reporter) as where:
         state.output.info(f"Running the demo on {where}.")
         result = fleet_demo.run_demo(state.aws, config, reporter)
     state.output.result(

@@ -193,7 +193,10 @@ def describe(state: CliState, name: str | None, page_size: int, next_token: str 
         rows = [(m.name, m.thing_type, *(m.attributes.get(k) for k in keys)) for m in described.members]
         console.print(table(("Thing", "Type", *keys), rows, title=f"{len(described.members)} member(s) shown"))
         if described.next_token:
-            console.print(f"More members: iotfleet groups describe {name} --next-token {described.next_token}")
+            console.print(
+                f"More members: iotfleet groups describe {name} --page-size {page_size} "
+                f"--next-token {described.next_token}"
+            )
 
     state.output.result(described.as_dict(), render=render)
 

@@ -46,7 +46,7 @@ def job_settings_options(*, targets: bool = True, schedule: bool = True) -> Call
         ]  # fmt: skip
         if schedule:
             options += [
-                click.option("--schedule-start", metavar="ISO", help="Start at least 30 minutes ahead, e.g. 2030-01-31T22:00Z."),
+                click.option("--schedule-start", metavar="ISO", help="Start at least 30 minutes and at most a year ahead, in ISO 8601 UTC, e.g. 2027-01-31T22:00Z."),
                 click.option("--schedule-end", metavar="ISO", help="End of the rollout (30 minutes or more after the start)."),
                 click.option("--end-behavior", metavar="|".join(jobs.END_BEHAVIORS),
                              help="What happens at --schedule-end (default STOP_ROLLOUT)."),
@@ -170,7 +170,7 @@ def render_created_job(state: CliState, prepared: jobs.PreparedJob, answer: dict
 @click.option(
     "--job-id",
     metavar="ID",
-    help="Job id (default: readable and unique, e.g. ota-fw-1_2_0-20300131T220000-a3f9).",
+    help="Job id (default: readable and unique, e.g. ota-fw-1_2_0-20270131T220000-a3f9).",
 )
 @click.option("--description", metavar="TEXT", help="Job description.")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the job; repeatable.")
@@ -188,7 +188,7 @@ def create(state: CliState, **options: Any) -> None:
           --exp-base 5 --exp-factor 1.5 --exp-notified 10 --abort FAILED:10:5 --abort TIMED_OUT:20:5 \\
           --timeout-minutes 30 --retry FAILED:2 --retry TIMED_OUT:1
       iotfleet jobs create --document reboot.json --thing sensor-00042 --dry-run
-      iotfleet jobs create --template nightly-ota --group fleet-us --schedule-start 2030-01-31T22:00Z
+      iotfleet jobs create --template nightly-ota --group fleet-us --schedule-start 2027-01-31T22:00Z
       iotfleet jobs create --print-template > custom.json
     """
     if options["print_template"]:
@@ -273,7 +273,7 @@ def template_create(state: CliState, name: str, **options: Any) -> None:
       iotfleet jobs template create nightly-ota --package fw-main --version 1.2.0 \\
           --max-per-minute 100 --abort FAILED:5:10 --timeout-minutes 60 \\
           --maintenance-window 'cron=cron(0 2 ? * * *),duration=180'
-      iotfleet jobs template create canary-copy --from-job ota-fw-main-1_2_0-20300131T220000-a3f9
+      iotfleet jobs template create canary-copy --from-job ota-fw-main-1_2_0-20270131T220000-a3f9
     """
     spec = jobs.TemplateSpec(
         fleet=options["fleet"],

@@ -164,7 +164,7 @@ def ensure_local_emulator(settings: TargetSettings, output: Output) -> TargetSet
     if not (settings.is_local and settings.endpoint_default and settings.endpoint_url):
         return settings
     try:
-        from iotfleet.emulator.background import ensure_running
+        from iotfleet.emulator.background import BackgroundError, ensure_running
     except ModuleNotFoundError as exc:
         if exc.name not in {"iotfleet.emulator", "iotfleet.emulator.background"}:
             raise UsageError(
@@ -175,7 +175,10 @@ def ensure_local_emulator(settings: TargetSettings, output: Output) -> TargetSet
         output.info(f"The local emulator cannot be started from this installation; using {settings.endpoint_url}")
         return settings
     url = urlparse(settings.endpoint_url)
-    endpoint, started = ensure_running(url.hostname or "127.0.0.1", url.port or 80)
+    try:
+        endpoint, started = ensure_running(url.hostname or "127.0.0.1", url.port or 80)
+    except BackgroundError as exc:
+        raise UsageError(str(exc), "--endpoint-url") from None
     if started:
         output.info(f"Started the local emulator at {endpoint}")
     return replace(settings, endpoint_url=endpoint)

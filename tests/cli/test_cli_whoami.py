@@ -54,6 +54,7 @@ def test_local_target_starts_the_emulator_through_the_hook(invoke, moto_url, mon
 
     fake = types.ModuleType("iotfleet.emulator.background")
     fake.ensure_running = ensure_running  # type: ignore[attr-defined]
+    fake.BackgroundError = RuntimeError  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "iotfleet.emulator.background", fake)
     ran = invoke("--target", "local", "--output", "json", "whoami")
     assert ran.exit_code == 0, ran.stderr
@@ -65,7 +66,21 @@ def test_local_target_starts_the_emulator_through_the_hook(invoke, moto_url, mon
 def test_an_explicit_endpoint_skips_the_emulator_hook(invoke, moto_url, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = types.ModuleType("iotfleet.emulator.background")
     fake.ensure_running = lambda host, port: pytest.fail("the hook must not run")  # type: ignore[attr-defined]
+    fake.BackgroundError = RuntimeError  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "iotfleet.emulator.background", fake)
     ran = invoke("--target", "local", "--endpoint-url", moto_url, "whoami")
     assert ran.exit_code == 0, ran.stderr
     assert "Started the local emulator" not in ran.stderr
+
+
+def test_a_background_emulator_elsewhere_is_a_usage_error(invoke, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from iotfleet.emulator import background
+
+    monkeypatch.setenv("IOTFLEET_HOME", str(tmp_path / "home"))
+    running = background.start("127.0.0.1", 0)
+    try:
+        ran = invoke("--target", "local", "whoami", env={"IOTFLEET_HOME": str(tmp_path / "home")})
+    finally:
+        background.stop()
+    assert ran.exit_code == 2
+    assert running.endpoint_url in ran.stderr and "Traceback" not in ran.stderr
