@@ -1,4 +1,5 @@
-"""What the benchmarks share: the emulator in its own process, plain boto3 clients, and the quota-bound minimum.
+"""What the benchmarks share: the emulator in its own process (``emulator_process``, from the emulator
+package), plain boto3 clients, and the quota-bound minimum.
 
 The bound a benchmark reports is the larger of two minimums (see the README's benchmark section):
 
@@ -16,54 +17,17 @@ The bound a benchmark reports is the larger of two minimums (see the README's be
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
 from iotfleet.aws.quotas import DEFAULT_QUOTAS, rate_for
+from iotfleet.emulator.background import emulator_process
 
 REGION = "us-east-1"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def emulator_process(*, enforce_quotas: bool = True) -> Iterator[str]:
-    """``python -m iotfleet.emulator`` on a free port (quotas enforced by default); yields its URL."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    args = ["--port", str(port)] + (["--enforce-quotas"] if enforce_quotas else [])
-    command = [sys.executable, "-m", "iotfleet.emulator", *args]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the emulator exited with code {process.returncode}")
-            try:
-                urllib.request.urlopen(f"{url}/_emulator/health", timeout=1).close()
-                break
-            except (urllib.error.URLError, OSError):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the emulator did not come up in 30 s") from None
-                time.sleep(0.05)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
+__all__ = ["REGION", "emulator_process", "plain_client", "quota_minimum"]
 
 
 def plain_client(url: str, service: str, concurrency: int, *, max_attempts: int = 10) -> Any:

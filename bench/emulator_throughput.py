@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,16 +25,12 @@ from contextlib import contextmanager
 import boto3
 from botocore.config import Config
 
+from iotfleet.emulator.background import free_port
+
 STOCK_MOTO = (
     "import logging, sys; logging.getLogger('werkzeug').setLevel(logging.ERROR); "
     "from moto.server import main; main(sys.argv[1:])"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -55,7 +50,7 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 
 
 @contextmanager
 def server(kind: str) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     if kind == "emulator":
         args = [sys.executable, "-m", "iotfleet.emulator", "--port", str(port)]
         probe = f"http://127.0.0.1:{port}/_emulator/health"
