@@ -24,7 +24,7 @@ import datetime as dt
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -681,11 +681,6 @@ def _default_id_for(spec: JobSpec, now: dt.datetime | None) -> str:
 # --- reads ----------------------------------------------------------------------------------------------
 
 
-def target_now(ctx: AwsContext) -> dt.datetime:
-    """The current time as the target sees it, for scheduling checks (see ``AwsContext.service_time``)."""
-    return ctx.service_time()
-
-
 def version_status(ctx: AwsContext, ref: PackageVersionRef) -> dict[str, Any]:
     """``GetPackageVersion``; a missing package or version is a usage error."""
     try:
@@ -776,7 +771,6 @@ def prepare_job(
     ctx: AwsContext,
     spec: JobSpec | CheckedJob,
     *,
-    now: Callable[[AwsContext], dt.datetime] = target_now,
     targets: Mapping[str, str] | None = None,
 ) -> PreparedJob:
     """Check locally, then read what the request needs; returns the exact CreateJob request.
@@ -788,7 +782,8 @@ def prepare_job(
     settings = spec.settings
     notes: list[str] = []
     if settings.schedule is not None and (settings.schedule.start or settings.schedule.end):
-        settings.schedule.check_against(now(ctx))  # the clock is not an AWS call: checked before any read
+        # Against the target's clock (one read), before any other read and before the create call.
+        settings.schedule.check_against(ctx.service_time())
     template: dict[str, Any] | None = None
     if spec.template is not None:
         template = describe_template(ctx, spec.template)

@@ -142,7 +142,7 @@ def test_the_schedule_is_checked_against_the_emulator_clock(fleet: Fleet, emulat
     with pytest.raises(UsageError, match="at least 30 minutes ahead"):
         jobs.create_job(fleet.ctx, ota(fleet, settings=jobs.JobSettings(schedule=jobs.Schedule(start=soon_here))))
     assert calls(emulator) == {"sts:GetCallerIdentity": 1}  # the target's clock, from the Date header
-    start = jobs.target_now(fleet.ctx) + dt.timedelta(hours=1)
+    start = fleet.ctx.service_time() + dt.timedelta(hours=1)
     window = jobs.MaintenanceWindow("cron(0 2 ? * * *)", 120)
     schedule = jobs.Schedule(start=start, end=start + dt.timedelta(days=2), end_behavior="CANCEL", windows=(window,))
     _, answer = jobs.create_job(fleet.ctx, ota(fleet, settings=jobs.JobSettings(schedule=schedule)))
