@@ -20,6 +20,7 @@ import click
 from rich.console import Console
 
 from iotfleet.aws.errors import Interrupted, OperationFailed, UsageError
+from iotfleet.cli.interactive.cleanup_menu import ask_cleanup
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet.cleanup import DONE, FAILED, CleanupResult, apply_cleanup
@@ -73,8 +74,6 @@ def cleanup(
         state.prompts.assume_yes = True
     fleet = fleet or os.environ.get(FLEET_ENV) or None
     if fleet is None and state.prompts.interactive:
-        from iotfleet.cli.interactive.cleanup_menu import ask_cleanup
-
         choice = ask_cleanup(state, only)
         fleet, only = choice.fleet, choice.only
     if fleet is None:

@@ -23,9 +23,9 @@ from rich.text import Text
 from iotfleet.aws.settings import TargetSettings
 from iotfleet.cli import cleanup as cleanup_cli
 from iotfleet.cli import provision as provision_cli
-from iotfleet.cli import simulate as simulate_cli
+from iotfleet.cli import simulation_run
 from iotfleet.cli.groups import render_preview
-from iotfleet.cli.jobs_explore import dashboard, stats_renderables
+from iotfleet.cli.jobs_views import dashboard, stats_renderables
 from iotfleet.cli.output import key_values
 from iotfleet.cli.packages import bar_chart
 from iotfleet.cli.state import CliState, pass_state
@@ -152,7 +152,7 @@ class ConsoleReporter:
     def simulated(self, result: SimulationResult) -> None:
         self._stop_live()
         if not self.quiet:
-            simulate_cli.render_result(self.console, result)
+            simulation_run.render_result(self.console, result)
 
     def stats(self, stats: explore.JobStats) -> None:
         self._print(*stats_renderables(stats))
@@ -174,7 +174,7 @@ class ConsoleReporter:
             "known-good image on them, so that no half-applied update lingers."
         )
         if result is not None and not self.quiet:
-            simulate_cli.render_result(self.console, result)
+            simulation_run.render_result(self.console, result)
 
     def cleaned(self, result: CleanupResult | None) -> None:
         if result is None and self.in_process:

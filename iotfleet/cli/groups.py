@@ -3,7 +3,7 @@ query tester.
 
 Queries are checked locally before any call: a syntax error, an unknown field or a field the account does not
 index exits 2 with a caret under the problem. Creating and deleting ask for confirmation (``--yes`` without a
-terminal).
+terminal). The interactive menu, ``groups menu``, lives in :mod:`iotfleet.cli.interactive.groups_menu`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import click
 from rich.console import Console
 
 from iotfleet.aws.errors import UsageError
-from iotfleet.cli.options import fleet_given, fleet_option
+from iotfleet.cli.interactive.query_builder import guided_query
+from iotfleet.cli.options import fleet_option
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet import groups as grp
@@ -114,8 +115,6 @@ def create(
     if text is None:
         if not state.prompts.interactive:
             raise UsageError("give --query, or builder flags such as --battery '>50'", "--query")
-        from iotfleet.cli.interactive.groups_menu import guided_query
-
         text = guided_query(state, fleet)
     name = naming.check_group_name(state.prompts.value("NAME", "Group name", current=name), "NAME")
     existing = grp.check_new_dynamic_group(state.aws, name, text, fleet)
@@ -246,14 +245,3 @@ def query_command(state: CliState, query: str, explain: bool, limit: int) -> Non
         return
     found = grp.preview(state.aws, query, sample=limit)
     state.output.result(found.as_dict(), render=lambda c: render_preview(c, found, "Matches"))
-
-
-@groups.command("menu")
-@fleet_option
-@pass_state
-def menu(state: CliState, fleet: str) -> None:
-    """The interactive dynamic-groups menu (needs a terminal)."""
-    from iotfleet.cli.interactive.groups_menu import run_groups_menu
-
-    ctx = click.get_current_context()
-    run_groups_menu(state, ctx, fleet=fleet, fleet_given=fleet_given(ctx))

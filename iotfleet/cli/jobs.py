@@ -9,29 +9,24 @@ from __future__ import annotations
 
 import click
 
+from iotfleet.cli import jobs_explore
+from iotfleet.cli.jobs_create import create, template
+
 
 @click.group()
 def jobs() -> None:
     """Create OTA jobs and explore, watch, cancel and report on them."""
 
 
-def _register() -> None:
-    """Add the subcommands (imported here, not at the top, because they import this group's module)."""
-    from iotfleet.cli import jobs_explore
-    from iotfleet.cli.jobs_create import create, template
-
-    jobs.add_command(create)
-    jobs.add_command(template)
-    jobs.add_command(jobs_explore.list_command)
-    jobs.add_command(jobs_explore.show_command)
-    jobs.add_command(jobs_explore.executions_command)
-    jobs.add_command(jobs_explore.execution_command)
-    jobs.add_command(jobs_explore.stats_command)
-    jobs.add_command(jobs_explore.cancel_command)
-    jobs.add_command(jobs_explore.delete_command)
-    jobs.add_command(jobs_explore.watch_command)
-    jobs.add_command(jobs_explore.report_command)
-    jobs.add_command(jobs_explore.explore_command)
-
-
-_register()
+jobs.add_command(create)
+jobs.add_command(template)
+jobs.add_command(jobs_explore.list_command)
+jobs.add_command(jobs_explore.show_command)
+jobs.add_command(jobs_explore.executions_command)
+jobs.add_command(jobs_explore.execution_command)
+jobs.add_command(jobs_explore.stats_command)
+jobs.add_command(jobs_explore.cancel_command)
+jobs.add_command(jobs_explore.delete_command)
+jobs.add_command(jobs_explore.watch_command)
+jobs.add_command(jobs_explore.report_command)
+jobs.add_command(jobs_explore.explore_command)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 
 from iotfleet.aws.errors import UsageError
+from iotfleet.cli.files import read_document
+from iotfleet.cli.interactive.job_wizard import run_job_wizard
 from iotfleet.cli.options import fleet_given, fleet_option, role_option
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
@@ -101,15 +102,6 @@ def settings_from_options(options: dict[str, Any]) -> jobs.JobSettings:
         schedule=schedule,
         presigned_expiry_seconds=options.get("url_expiry") or jobs.DEFAULT_EXPIRES_IN_SEC,
     )
-
-
-def read_document(path: str, param: str = "--document") -> str:
-    """A document file's text (UTF-8); an unreadable file is a usage error."""
-    file = Path(path)
-    try:
-        return file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {file}: {exc}", param) from None
 
 
 def print_request(state: CliState, request: dict[str, Any], notes: list[str] | None = None) -> None:
@@ -199,8 +191,6 @@ def create(state: CliState, **options: Any) -> None:
         options["package"] or options["version"] or options["document_path"] or options["template"]
     )
     if nothing_to_deploy and state.prompts.interactive:
-        from iotfleet.cli.interactive.job_wizard import run_job_wizard
-
         given = fleet_given(click.get_current_context())
         run_job_wizard(state, fleet=options["fleet"], fleet_given=given, role_arn=options.get("role_arn"))
         return

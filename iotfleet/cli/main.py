@@ -3,7 +3,8 @@
 Exit codes: 0 ok, 1 an operation failed, 2 bad input or usage, 130 interrupted.
 
 Add a subcommand with one line in :func:`_register` (``cli.add_command(...)``). Only commands that
-work belong there. A command reports failure by raising an :class:`~iotfleet.aws.errors.IotFleetError`
+work belong there. The interactive menus of a group (``groups menu``, ``packages menu``) are added to their
+group there too: they are built on the group's commands, so the group's own module cannot import them. A command reports failure by raising an :class:`~iotfleet.aws.errors.IotFleetError`
 (or letting a ``ClientError`` through); it never calls ``sys.exit`` itself.
 """
 
@@ -31,15 +32,15 @@ from iotfleet.aws.errors import (
     EXIT_OK,
     EXIT_USAGE,
     AwsOperationError,
-    Interrupted,
     IotFleetError,
-    OperationFailed,
     UsageError,
 )
 from iotfleet.aws.settings import MAX_CONCURRENCY, TARGETS, TargetSettings
 from iotfleet.cli.cleanup import cleanup
 from iotfleet.cli.demo import demo
+from iotfleet.cli.errors import report_error
 from iotfleet.cli.groups import groups
+from iotfleet.cli.interactive import groups_menu, packages_menu
 from iotfleet.cli.jobs import jobs
 from iotfleet.cli.local import local
 from iotfleet.cli.output import FORMATS, Output
@@ -49,9 +50,6 @@ from iotfleet.cli.provision import provision
 from iotfleet.cli.simulate import simulate
 from iotfleet.cli.state import CliState
 from iotfleet.cli.whoami import whoami
-
-# Failures listed one per line after an OperationFailed; the rest are counted.
-MAX_LISTED_FAILURES = 25
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -148,7 +146,9 @@ def _register() -> None:
     cli.add_command(whoami)
     cli.add_command(provision)
     cli.add_command(groups)
+    groups.add_command(groups_menu.menu)
     cli.add_command(packages)
+    packages.add_command(packages_menu.menu)
     cli.add_command(jobs)
     cli.add_command(simulate)
     cli.add_command(local)
@@ -182,41 +182,6 @@ def ensure_local_emulator(settings: TargetSettings, output: Output) -> TargetSet
     if started:
         output.info(f"Started the local emulator at {endpoint}")
     return replace(settings, endpoint_url=endpoint)
-
-
-def report_error(exc: BaseException) -> int:
-    """Print ``exc`` to stderr the way a person should read it; returns the exit code."""
-    if isinstance(exc, UsageError):
-        where = f"{exc.param}: " if exc.param and exc.param not in exc.message else ""
-        click.echo(f"Error: {where}{exc.message}", err=True)
-        return exc.exit_code
-    if isinstance(exc, AwsOperationError):
-        click.echo(f"Error: {exc}", err=True)
-        for label, value in (
-            ("service", exc.service),
-            ("operation", exc.operation),
-            ("code", exc.code),
-            ("message", exc.message),
-            ("request id", exc.request_id),
-        ):
-            if value:
-                click.echo(f"  {label}: {value}", err=True)
-        return exc.exit_code
-    if isinstance(exc, OperationFailed):
-        click.echo(f"Error: {exc.message}", err=True)
-        for failure in exc.failures[:MAX_LISTED_FAILURES]:
-            code = f" [{failure.code}]" if failure.code else ""
-            click.echo(f"  {failure.kind} {failure.name}: {failure.error}{code}", err=True)
-        if len(exc.failures) > MAX_LISTED_FAILURES:
-            click.echo(f"  ... and {len(exc.failures) - MAX_LISTED_FAILURES} more", err=True)
-        return exc.exit_code
-    if isinstance(exc, Interrupted):
-        click.echo(f"Interrupted: {exc.message}", err=True)
-        return exc.exit_code
-    if isinstance(exc, IotFleetError):
-        click.echo(f"Error: {exc}", err=True)
-        return exc.exit_code
-    raise TypeError(f"not an iotfleet error: {exc!r}")
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """``iotfleet packages``: firmware in the Software Package Catalog, from local files to rollback.
 
 Thin commands over :mod:`iotfleet.fleet.packages`. On a terminal a missing PACKAGE, VERSION or THING is asked
-for; without one it is a usage error (exit 2). Deletions need confirmation, or ``--yes``.
+for; without one it is a usage error (exit 2). Deletions need confirmation, or ``--yes``. The interactive menu,
+``packages menu``, lives in :mod:`iotfleet.cli.interactive.packages_menu`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from iotfleet.cli.jobs_create import job_settings_options, print_request, settings_from_options
-from iotfleet.cli.options import fleet_given, fleet_option, role_option
+from iotfleet.cli.options import fleet_option, role_option
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet import jobs
@@ -408,15 +409,3 @@ def rollback(state: CliState, package: str | None, **options: Any) -> None:
                                   ("dynamic group", answer.get("dynamicGroupArn")), ("job arn", answer.get("jobArn"))]))  # fmt: skip
 
     state.output.result(data, render=render)
-
-
-@packages.command("menu")
-@fleet_option
-@click.pass_context
-def menu(ctx: click.Context, fleet: str) -> None:
-    """The interactive package menu (a terminal is needed): create, list, describe, configure, check, roll back."""
-    from iotfleet.cli.interactive.packages_menu import run_packages_menu
-
-    state = ctx.find_object(CliState)
-    assert state is not None
-    run_packages_menu(state, ctx, fleet=fleet, fleet_given=fleet_given(ctx))

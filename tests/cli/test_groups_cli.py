@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from iotfleet.aws.settings import TargetSettings
-from iotfleet.cli.groups import menu
+from iotfleet.cli.interactive.groups_menu import menu
 from iotfleet.cli.output import Output
 from iotfleet.cli.prompts import Prompter
 from iotfleet.cli.state import CliState

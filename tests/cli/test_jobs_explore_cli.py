@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))  # the sh
 
 from ota_fleet import aws_context, make_ota_fleet
 
-from iotfleet.cli import jobs_explore
+from iotfleet.cli import jobs_views
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet import explore
 from iotfleet.fleet.behaviour import BehaviourModel
@@ -192,7 +192,7 @@ def test_the_dashboard_shows_counters_funnel_rate_and_abort(emulator: LocalEmula
         first = explore.job_snapshot(ctx, "ota-1")
         second = explore.job_snapshot(ctx, "ota-1", first, first)
     console = Console(record=True, width=100)
-    console.print(jobs_explore.dashboard(second))
+    console.print(jobs_views.dashboard(second))
     text = console.export_text()
     for part in ("Job ota-1", "COMPLETED", "Released", "Started", "Finished", "Succeeded", "Finishing",
                  "Health", "of the way", "refresh 2", "SUCCEEDED"):  # fmt: skip

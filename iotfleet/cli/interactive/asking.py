@@ -9,6 +9,7 @@ import click
 from botocore.exceptions import ClientError
 
 from iotfleet.aws.errors import AwsOperationError, Interrupted, IotFleetError, UsageError
+from iotfleet.cli.errors import report_error
 from iotfleet.cli.state import CliState
 from iotfleet.fleet.resources import fleets_in_account
 
@@ -82,8 +83,6 @@ def choose_fleet(state: CliState, fleet: str, *, given: bool) -> str:
 
 def report_failure(exc: IotFleetError | ClientError) -> None:
     """Show a failed action the way the command line would, then go back to the menu."""
-    from iotfleet.cli.main import report_error
-
     report_error(AwsOperationError.from_client_error(exc) if isinstance(exc, ClientError) else exc)
 
 

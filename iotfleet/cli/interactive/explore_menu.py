@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import partial
 
 from iotfleet.aws.errors import UsageError
-from iotfleet.cli import jobs_explore
+from iotfleet.cli import jobs_views
 from iotfleet.cli.interactive.asking import MenuItem, ask_until_valid, choose, prompt, run_menu
 from iotfleet.cli.state import CliState
 from iotfleet.fleet import explore, report
@@ -34,10 +34,10 @@ def explore_menu(state: CliState) -> None:
     state.offer_debug_mode()
     actions: dict[str, Callable[[CliState], object]] = {
         "list": _list,
-        "show": lambda s: jobs_explore.show_job(s, pick_job(s)),
+        "show": lambda s: jobs_views.show_job(s, pick_job(s)),
         "executions": _executions,
         "execution": _execution,
-        "stats": lambda s: jobs_explore.show_stats(s, pick_job(s)),
+        "stats": lambda s: jobs_views.show_stats(s, pick_job(s)),
         "cancel": _cancel,
         "delete": _delete,
         "watch": _watch,
@@ -71,12 +71,12 @@ def _status(statuses: tuple[str, ...]) -> str | None:
 
 
 def _list(state: CliState) -> None:
-    jobs_explore.show_jobs(state, ask_until_valid(state, lambda: _status(explore.JOB_STATUSES)))
+    jobs_views.show_jobs(state, ask_until_valid(state, lambda: _status(explore.JOB_STATUSES)))
 
 
 def _executions(state: CliState) -> None:
     job_id = pick_job(state)
-    jobs_explore.show_executions(
+    jobs_views.show_executions(
         state, job_id, ask_until_valid(state, lambda: _status(explore.EXECUTION_STATUSES))
     )
 
@@ -86,20 +86,20 @@ def _execution(state: CliState) -> None:
     thing = ask_until_valid(
         state, lambda: _required(str(prompt("Device (thing) name")).strip(), "a thing name")
     )
-    jobs_explore.show_execution(state, job_id, thing)
+    jobs_views.show_execution(state, job_id, thing)
 
 
 def _cancel(state: CliState) -> None:
     job_id = pick_job(state, "IN_PROGRESS", "Jobs in progress")
     force = state.prompts.yes_no("Also cancel executions already IN_PROGRESS (force)?", default=False)
     comment = str(prompt("Reason for canceling (optional)", default="")).strip() or None
-    jobs_explore.cancel(state, job_id, force=force, comment=comment)
+    jobs_views.cancel(state, job_id, force=force, comment=comment)
 
 
 def _delete(state: CliState) -> None:
     job_id = pick_job(state)
     force = state.prompts.yes_no("Delete even if executions are still in progress (force)?", default=False)
-    jobs_explore.delete(state, job_id, force=force)
+    jobs_views.delete(state, job_id, force=force)
 
 
 def _watch(state: CliState) -> None:
@@ -107,7 +107,7 @@ def _watch(state: CliState) -> None:
     interval = ask_until_valid(
         state, lambda: _positive(prompt("Seconds between refreshes", default="2", value_type=float))
     )
-    jobs_explore.watch(state, job_id, interval)
+    jobs_views.watch(state, job_id, interval)
 
 
 def _positive(value: float) -> float:
@@ -121,4 +121,4 @@ def _report(state: CliState) -> None:
     path = str(prompt("HTML file", default=f"{job_id}-report.html")).strip()
     details = str(prompt("Failed executions to read statusDetails of (number or all)",
                          default=str(report.DEFAULT_FAILURE_DETAILS)))  # fmt: skip
-    jobs_explore.write_html_report(state, job_id, path, jobs_explore.parse_failure_details(details))
+    jobs_views.write_html_report(state, job_id, path, jobs_views.parse_failure_details(details))

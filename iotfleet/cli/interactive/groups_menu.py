@@ -1,7 +1,8 @@
 """The dynamic-groups menu: build or type a query, preview and create a group, list, describe, delete, test.
 
 Each item runs the same ``iotfleet groups`` command a script would run; whatever it still needs, it asks for.
-A failed action is reported and the menu comes back. Started by ``iotfleet groups menu`` and
+A failed action is reported and the menu comes back. Started by ``iotfleet groups menu`` (defined here, since it
+is built on the group's commands, and added to the group by :mod:`iotfleet.cli.main`) and
 ``scripts/manage_dynamic_groups.py``.
 """
 
@@ -15,40 +16,10 @@ import click
 from iotfleet.aws.errors import UsageError
 from iotfleet.cli import groups as commands
 from iotfleet.cli.interactive.asking import ask_until_valid, choose, choose_fleet, prompt, run_menu
-from iotfleet.cli.state import CliState
+from iotfleet.cli.interactive.query_builder import guided_query
+from iotfleet.cli.options import fleet_given, fleet_option
+from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet import groups as grp
-from iotfleet.fleet.spec import split_list
-
-
-def _optional(question: str) -> str | None:
-    answer = str(prompt(f"{question} (empty for any)", default="")).strip()
-    return answer or None
-
-
-def guided_query(state: CliState, fleet: str) -> str:
-    """Ask for countries, thing type, versions and battery level, and build the query (asked again if invalid)."""
-
-    def build() -> str:
-        countries = _optional("Countries, ISO codes separated by commas")
-        thing_type = _optional("Thing type")
-        versions = _optional("Package versions the devices report, separated by commas")
-        package = None
-        if versions and not thing_type:
-            package = str(prompt("Package of those versions")).strip()
-        battery = _optional("Battery level, e.g. >50 (50 excluded), >=50, <20, =100")
-        scoped = state.prompts.yes_no(f"Only fleet {fleet}'s things?", default=True)
-        return grp.build_query(
-            fleet=fleet if scoped else None,
-            countries=split_list(countries) if countries else None,
-            thing_type=thing_type,
-            versions=split_list(versions) if versions else None,
-            package=package,
-            battery=battery,
-        )
-
-    text = ask_until_valid(state, build)
-    state.output.info(f"Query: {text}")
-    return text
 
 
 def _raw_query() -> str:
@@ -119,3 +90,12 @@ def run_groups_menu(state: CliState, ctx: click.Context, *, fleet: str, fleet_gi
     state.offer_debug_mode()
     fleet = choose_fleet(state, fleet, given=fleet_given)
     run_menu(state, "Dynamic groups", GroupsMenu(state, ctx, fleet).items)
+
+
+@click.command("menu")
+@fleet_option
+@pass_state
+def menu(state: CliState, fleet: str) -> None:
+    """The interactive dynamic-groups menu (needs a terminal)."""
+    ctx = click.get_current_context()
+    run_groups_menu(state, ctx, fleet=fleet, fleet_given=fleet_given(ctx))

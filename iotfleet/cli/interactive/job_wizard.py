@@ -12,6 +12,7 @@ import json
 from typing import Any, TypeVar
 
 from iotfleet.aws.errors import UsageError
+from iotfleet.cli.files import read_document
 from iotfleet.cli.interactive.asking import ask_until_valid, choose, choose_fleet, choose_many, names, prompt
 from iotfleet.cli.output import key_values
 from iotfleet.cli.state import CliState
@@ -49,8 +50,6 @@ def ask_document(state: CliState) -> tuple[str, str]:
 
     def ask() -> tuple[str, str]:
         path = str(prompt("Path of the JSON job document"))
-        from iotfleet.cli.jobs_create import read_document
-
         text = read_document(path)
         job_documents.check_document(text)
         return path, text

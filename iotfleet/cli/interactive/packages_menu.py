@@ -2,7 +2,8 @@
 
 Each menu item runs the same ``iotfleet packages`` command a script would run, with the package and version
 picked from lists; whatever the command still needs, it asks for itself. A failed action is reported and the
-menu comes back. Started by ``iotfleet packages menu`` and ``scripts/manage_packages.py``.
+menu comes back. Started by ``iotfleet packages menu`` (defined here, since it is built on the group's commands,
+and added to the group by :mod:`iotfleet.cli.main`) and ``scripts/manage_packages.py``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import click
 from iotfleet.aws.errors import UsageError
 from iotfleet.cli import packages as commands
 from iotfleet.cli.interactive.asking import choose, choose_fleet, prompt, run_menu
+from iotfleet.cli.options import fleet_given, fleet_option
 from iotfleet.cli.state import CliState
 from iotfleet.fleet import packages as pkg
 
@@ -106,3 +108,13 @@ def run_packages_menu(state: CliState, ctx: click.Context, *, fleet: str, fleet_
     state.offer_debug_mode()
     fleet = choose_fleet(state, fleet, given=fleet_given)
     run_menu(state, "Package menu", PackageMenu(state, ctx, fleet).items)
+
+
+@click.command("menu")
+@fleet_option
+@click.pass_context
+def menu(ctx: click.Context, fleet: str) -> None:
+    """The interactive package menu (a terminal is needed): create, list, describe, configure, check, roll back."""
+    state = ctx.find_object(CliState)
+    assert state is not None
+    run_packages_menu(state, ctx, fleet=fleet, fleet_given=fleet_given(ctx))

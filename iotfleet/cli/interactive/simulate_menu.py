@@ -14,7 +14,7 @@ from typing import TypeVar
 from iotfleet.aws.errors import Interrupted, UsageError
 from iotfleet.cli.interactive.asking import ask_until_valid, choose, prompt
 from iotfleet.cli.output import key_values
-from iotfleet.cli.simulate import parse_devices, run_and_report
+from iotfleet.cli.simulation_run import parse_devices, run_and_report
 from iotfleet.cli.state import CliState
 from iotfleet.fleet import explore
 from iotfleet.fleet.behaviour import BehaviourModel, FailureWeights, LatencyModel
