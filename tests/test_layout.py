@@ -49,38 +49,42 @@ def _imported_names(node: ast.Import | ast.ImportFrom, current: str, is_package:
     return [module] + [f"{module}.{alias.name}" for alias in node.names]
 
 
+class _Imports(ast.NodeVisitor):
+    """Collects what one module imports from ``known``, skipping what sits under ``if TYPE_CHECKING:``."""
+
+    def __init__(self, name: str, is_package: bool, known: dict[str, Path]) -> None:
+        self.name, self.is_package, self.known = name, is_package, known
+        self.targets: set[str] = set()
+
+    def visit_If(self, node: ast.If) -> None:
+        if _is_type_checking(node.test):
+            for statement in node.orelse:
+                self.visit(statement)
+            return
+        self.generic_visit(node)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        self._add(node)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        self._add(node)
+
+    def _add(self, node: ast.Import | ast.ImportFrom) -> None:
+        for dotted in _imported_names(node, self.name, self.is_package):
+            while dotted and dotted not in self.known:
+                dotted = dotted.rpartition(".")[0]
+            if dotted and dotted != self.name:
+                self.targets.add(dotted)
+
+
 def import_graph(known: dict[str, Path]) -> dict[str, set[str]]:
     """Module -> the ``iotfleet`` modules it imports (a ``from pkg import name`` counts as ``pkg.name`` when
     that is a module, else as ``pkg``)."""
     graph: dict[str, set[str]] = {}
     for name, path in known.items():
-        tree = ast.parse(path.read_text(), str(path))
-        is_package = path.name == "__init__.py"
-        targets: set[str] = set()
-
-        class Imports(ast.NodeVisitor):
-            def visit_If(self, node: ast.If) -> None:
-                if _is_type_checking(node.test):
-                    for statement in node.orelse:
-                        self.visit(statement)
-                    return
-                self.generic_visit(node)
-
-            def visit_Import(self, node: ast.Import) -> None:
-                self._add(node)
-
-            def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-                self._add(node)
-
-            def _add(self, node: ast.Import | ast.ImportFrom) -> None:
-                for dotted in _imported_names(node, name, is_package):
-                    while dotted and dotted not in known:
-                        dotted = dotted.rpartition(".")[0]
-                    if dotted and dotted != name:
-                        targets.add(dotted)
-
-        Imports().visit(tree)
-        graph[name] = targets
+        visitor = _Imports(name, path.name == "__init__.py", known)
+        visitor.visit(ast.parse(path.read_text(), str(path)))
+        graph[name] = visitor.targets
     return graph
 
 
