@@ -37,8 +37,15 @@ from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError, is_error
 from iotfleet.fleet import geography, naming
 from iotfleet.fleet import packages as pkg
-from iotfleet.fleet.ownership import FLEET_ATTRIBUTE, FLEET_TAG, owned_by, tag_list
-from iotfleet.fleet.resources import DYNAMIC_GROUP, GROUP_KIND_TAG, resource_tags
+from iotfleet.fleet.ownership import (
+    DYNAMIC_GROUP,
+    FLEET_ATTRIBUTE,
+    FLEET_TAG,
+    GROUP_KIND_TAG,
+    owned_by,
+    tag_list,
+)
+from iotfleet.fleet.resources import resource_tags
 from iotfleet.fleet.runner import run_parallel
 
 THINGS_INDEX = pkg.THINGS_INDEX

@@ -48,13 +48,13 @@ from iotfleet.fleet.naming import (
 )
 from iotfleet.fleet.ownership import tag_dict, tag_list
 from iotfleet.fleet.runner import run_parallel
+from iotfleet.query.fields import PACKAGE_SHADOW
 
 DRAFT = "DRAFT"
 PUBLISHED = "PUBLISHED"
 DEPRECATED = "DEPRECATED"
 DEPLOYABLE = (PUBLISHED, DEPRECATED)
 ACTIVE_JOB_STATUSES = ("IN_PROGRESS", "SCHEDULED")
-PACKAGE_SHADOW = "$package"
 MAX_ATTRIBUTES_BYTES = 3 * 1024
 MAX_DESCRIPTION = 1024
 FIRMWARE_PREFIX = "firmware"

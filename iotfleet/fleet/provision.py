@@ -46,14 +46,15 @@ from iotfleet.fleet import fleet_state, indexing, inventory, roles, storage
 from iotfleet.fleet import packages as pkg
 from iotfleet.fleet.firmware import FIRMWARE_FILE_NAME, generate_firmware
 from iotfleet.fleet.inventory import Device
-from iotfleet.fleet.ownership import owned_by, tag_dict, tag_list
-from iotfleet.fleet.resources import (
+from iotfleet.fleet.ownership import (
     CONTINENT_GROUP,
     COUNTRY_GROUP,
     GROUP_KIND_TAG,
-    fleet_things,
-    resource_tags,
+    owned_by,
+    tag_dict,
+    tag_list,
 )
+from iotfleet.fleet.resources import fleet_things, resource_tags
 from iotfleet.fleet.runner import Progress, run_parallel
 from iotfleet.fleet.spec import FleetSpec
 

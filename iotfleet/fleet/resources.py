@@ -20,13 +20,18 @@ from botocore.exceptions import ClientError
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import is_error
 from iotfleet.fleet import roles, storage
-from iotfleet.fleet.ownership import FLEET_ATTRIBUTE, FLEET_TAG, owned_by, tag_dict
+from iotfleet.fleet.ownership import (
+    CONTINENT_GROUP,
+    COUNTRY_GROUP,
+    DYNAMIC_GROUP,
+    FLEET_ATTRIBUTE,
+    FLEET_TAG,
+    GROUP_KIND_TAG,
+    owned_by,
+    tag_dict,
+)
 from iotfleet.fleet.runner import run_parallel
 
-GROUP_KIND_TAG = "iotfleet:group-kind"
-COUNTRY_GROUP = "country"
-CONTINENT_GROUP = "continent"
-DYNAMIC_GROUP = "dynamic"
 KINDS = frozenset({"bucket", "roles", "thing_types", "packages", "groups"})
 LIST_THINGS_PAGE = 250
 

@@ -22,8 +22,7 @@ from iotfleet.clock import Clock
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet import fleet_state, indexing, jobs, roles, storage
 from iotfleet.fleet import packages as pkg
-from iotfleet.fleet.ownership import FLEET_ATTRIBUTE, tag_list
-from iotfleet.fleet.resources import CONTINENT_GROUP, COUNTRY_GROUP, GROUP_KIND_TAG
+from iotfleet.fleet.ownership import CONTINENT_GROUP, COUNTRY_GROUP, FLEET_ATTRIBUTE, GROUP_KIND_TAG, tag_list
 
 FLEET = "demo"
 PREFIX = "Vehicle-VIN-"
