@@ -34,6 +34,7 @@ from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError, is_error
 from iotfleet.fleet import job_documents as docs
 from iotfleet.fleet.job_documents import CheckedDocument, PackageVersionRef
+from iotfleet.fleet.key_values import parse_key_values
 from iotfleet.fleet.naming import (
     JOB_ID,
     JOB_TEMPLATE_ID,
@@ -577,14 +578,8 @@ def check_tags(tags: Mapping[str, str], param: str = "--tag") -> dict[str, str]:
 
 
 def parse_tags(values: Iterable[str], param: str = "--tag") -> dict[str, str]:
-    """``key=value`` strings to a dict (a later key wins)."""
-    tags: dict[str, str] = {}
-    for value in values:
-        key, sep, text = value.partition("=")
-        if not sep or not key:
-            raise UsageError(f"tag {value!r} must be key=value", param)
-        tags[key.strip()] = text.strip()
-    return check_tags(tags, param)
+    """``key=value`` strings to checked tags (a later key wins; spaces around keys and values are trimmed)."""
+    return check_tags(parse_key_values(values, what="tag", param=param, strip=True), param)
 
 
 def check_description(text: str | None, param: str = "--description") -> str | None:

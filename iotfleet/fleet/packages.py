@@ -40,6 +40,7 @@ from iotfleet.fleet.job_documents import (
     PackageVersionRef,
     referenced_versions,
 )
+from iotfleet.fleet.key_values import parse_key_values
 from iotfleet.fleet.naming import (
     THING_GROUP_NAME,
     check_package_name,
@@ -91,15 +92,12 @@ def check_attributes(attributes: Mapping[str, str], param: str = "--attribute") 
 
 
 def parse_attributes(values: Iterable[str], param: str = "--attribute") -> dict[str, str]:
-    """``key=value`` strings; ``sha256`` and ``size`` are computed from the file and cannot be given."""
-    attributes: dict[str, str] = {}
-    for value in values:
-        key, sep, text = value.partition("=")
-        if not sep or not key:
-            raise UsageError(f"attribute {value!r} must be key=value", param)
-        if key in (SHA256_ATTRIBUTE, SIZE_ATTRIBUTE):
-            raise UsageError(f"attribute {key!r} is computed from the file and cannot be set", param)
-        attributes[key] = text
+    """``key=value`` strings to checked attributes; ``sha256`` and ``size`` are computed from the file and
+    cannot be given."""
+    attributes = parse_key_values(values, what="attribute", param=param)
+    computed = next((key for key in attributes if key in (SHA256_ATTRIBUTE, SIZE_ATTRIBUTE)), None)
+    if computed is not None:
+        raise UsageError(f"attribute {computed!r} is computed from the file and cannot be set", param)
     return check_attributes(attributes, param)
 
 
