@@ -30,9 +30,10 @@ from iotfleet.cli.output import key_values
 from iotfleet.cli.packages import bar_chart
 from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet import demo as fleet_demo
-from iotfleet.fleet import explore, groups, jobs, report
+from iotfleet.fleet import explore, groups, report
 from iotfleet.fleet import packages as pkg
 from iotfleet.fleet.cleanup import CleanupResult
+from iotfleet.fleet.jobs.create import PreparedJob
 from iotfleet.fleet.provision import ProvisionResult
 from iotfleet.fleet.runner import Progress
 from iotfleet.fleet.simulate import SimulationResult
@@ -95,7 +96,7 @@ class ConsoleReporter:
             )
         )
 
-    def job_created(self, prepared: jobs.PreparedJob, answer: dict[str, Any]) -> None:
+    def job_created(self, prepared: PreparedJob, answer: dict[str, Any]) -> None:
         request = prepared.request
         rollout = request.get("jobExecutionsRolloutConfig", {}).get("exponentialRate", {})
         aborts = request.get("abortConfig", {}).get("criteriaList", [])

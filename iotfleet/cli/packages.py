@@ -16,8 +16,8 @@ from iotfleet.cli.jobs_create import job_settings_options, print_request, settin
 from iotfleet.cli.options import fleet_given, fleet_option, role_option
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
-from iotfleet.fleet import jobs
 from iotfleet.fleet import packages as pkg
+from iotfleet.fleet.jobs.checks import parse_tags
 from iotfleet.fleet.naming import check_package_name, check_thing_name, check_version_name
 
 BAR_WIDTH = 40
@@ -386,7 +386,7 @@ def rollback(state: CliState, package: str | None, **options: Any) -> None:
     plan = pkg.plan_rollback(
         state.aws, fleet=options["fleet"], package=name, version=version, settings=settings,
         job_id=options.get("job_id"), description=options.get("description"),
-        tags=jobs.parse_tags(options.get("tags") or ()), presign_role_arn=options.get("role_arn"),
+        tags=parse_tags(options.get("tags") or ()), presign_role_arn=options.get("role_arn"),
     )  # fmt: skip
     state.output.info(f"{len(plan.devices)} device(s) report another version of {name}: {plan.reason}")
     if plan.method is None:

@@ -33,13 +33,22 @@ from botocore.exceptions import ClientError
 from iotfleet import query
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError, is_error
-from iotfleet.fleet import jobs
 from iotfleet.fleet.job_documents import (
     SHA256_ATTRIBUTE,
     SIZE_ATTRIBUTE,
     PackageVersionRef,
     referenced_versions,
 )
+from iotfleet.fleet.jobs.create import (
+    MAX_TARGETS,
+    CheckedJob,
+    JobSpec,
+    PreparedJob,
+    check_job_spec,
+    prepare_job,
+    submit_job,
+)
+from iotfleet.fleet.jobs.settings import CONTINUOUS, JobSettings
 from iotfleet.fleet.key_values import parse_key_values
 from iotfleet.fleet.naming import (
     THING_GROUP_NAME,
@@ -810,8 +819,8 @@ class RollbackPlan:
     method: str | None  # THINGS, DYNAMIC_GROUP, or None when no device needs it
     reason: str
     group_name: str | None = None
-    checked: jobs.CheckedJob | None = None
-    prepared: jobs.PreparedJob | None = None
+    checked: CheckedJob | None = None
+    prepared: PreparedJob | None = None
     created_from: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -866,11 +875,11 @@ def plan_rollback(
     fleet: str,
     package: str,
     version: str,
-    settings: jobs.JobSettings | None = None,
+    settings: JobSettings | None = None,
     job_id: str | None = None,
     description: str | None = None,
     tags: Mapping[str, str] | None = None,
-    max_listed_things: int = jobs.MAX_TARGETS,
+    max_listed_things: int = MAX_TARGETS,
     presign_role_arn: str | None = None,
 ) -> RollbackPlan:
     """Find the devices that report another version of ``package`` and plan an OTA job back to ``version``.
@@ -882,16 +891,16 @@ def plan_rollback(
     """
     check_package_name(package, "PACKAGE")
     check_version_name(version, "--to")
-    settings = settings or jobs.JobSettings()
-    if not 1 <= max_listed_things <= jobs.MAX_TARGETS:
-        raise ValueError(f"max_listed_things must be 1 to {jobs.MAX_TARGETS}")
+    settings = settings or JobSettings()
+    if not 1 <= max_listed_things <= MAX_TARGETS:
+        raise ValueError(f"max_listed_things must be 1 to {MAX_TARGETS}")
     text = version_query(package, version, exclude=True)
-    base = jobs.JobSpec(
+    base = JobSpec(
         fleet=fleet, package=package, version=version, settings=settings, job_id=job_id, kind="rollback",
         description=description or f"Roll {package} back to {version}", tags=dict(tags or {}),
         presign_role_arn=presign_role_arn,
     )  # fmt: skip
-    jobs.check_job_spec(base, require_targets=False)  # every local check before the first read
+    check_job_spec(base, require_targets=False)  # every local check before the first read
     _check_earlier(ctx, package, version)
     devices = search_things(ctx, text, package)
     plan = RollbackPlan(package, version, text, devices, None, "every device already reports this version")
@@ -904,8 +913,8 @@ def plan_rollback(
             "the devices found now"
         )
         spec = _replace_spec(base, things=tuple(devices), groups=())
-        plan.checked = jobs.check_job_spec(spec)
-        plan.prepared = jobs.prepare_job(ctx, plan.checked)
+        plan.checked = check_job_spec(spec)
+        plan.prepared = prepare_job(ctx, plan.checked)
         return plan
     plan.method = DYNAMIC_GROUP
     plan.group_name = rollback_group_name(package, version)
@@ -915,21 +924,21 @@ def plan_rollback(
     )
     spec = _replace_spec(
         base, things=(), groups=(plan.group_name,),
-        settings=_with_selection(settings, jobs.CONTINUOUS),
+        settings=_with_selection(settings, CONTINUOUS),
     )  # fmt: skip
-    plan.checked = jobs.check_job_spec(spec)
+    plan.checked = check_job_spec(spec)
     group_arn = f"arn:{ctx.iot.meta.partition}:iot:{ctx.region}:{ctx.account_id}:thinggroup/{plan.group_name}"
-    plan.prepared = jobs.prepare_job(ctx, plan.checked, targets={plan.group_name: group_arn})
+    plan.prepared = prepare_job(ctx, plan.checked, targets={plan.group_name: group_arn})
     return plan
 
 
-def _replace_spec(spec: jobs.JobSpec, **changes: Any) -> jobs.JobSpec:
+def _replace_spec(spec: JobSpec, **changes: Any) -> JobSpec:
     from dataclasses import replace
 
     return replace(spec, **changes)
 
 
-def _with_selection(settings: jobs.JobSettings, selection: str) -> jobs.JobSettings:
+def _with_selection(settings: JobSettings, selection: str) -> JobSettings:
     from dataclasses import replace
 
     return replace(settings, target_selection=selection)
@@ -955,5 +964,5 @@ def apply_rollback(ctx: AwsContext, plan: RollbackPlan) -> dict[str, Any]:
         arn = create_rollback_group(ctx, plan.checked.spec.fleet, plan.group_name, plan.query, plan.package)
         plan.prepared.request["targets"] = [arn]
         result["dynamicGroupArn"] = arn
-    result.update(jobs.submit_job(ctx, plan.prepared))
+    result.update(submit_job(ctx, plan.prepared))
     return result

@@ -20,8 +20,10 @@ from iotfleet.aws.context import AwsContext
 from iotfleet.aws.settings import TargetSettings
 from iotfleet.clock import Clock
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import fleet_state, indexing, jobs, roles, storage
+from iotfleet.fleet import fleet_state, indexing, roles, storage
 from iotfleet.fleet import packages as pkg
+from iotfleet.fleet.jobs.create import JobSpec, create_job
+from iotfleet.fleet.jobs.templates import TemplateSpec, create_template
 from iotfleet.fleet.ownership import CONTINENT_GROUP, COUNTRY_GROUP, FLEET_ATTRIBUTE, GROUP_KIND_TAG, tag_list
 
 FLEET = "demo"
@@ -178,17 +180,17 @@ def build_fleet(
         list(thing_types), [roles.role_name(fleet, p) for p in roles.PURPOSES],
     )  # fmt: skip
     if job:
-        spec = jobs.JobSpec(
+        spec = JobSpec(
             fleet=fleet, package=thing_types[0], version=versions[-1], groups=(country_groups[0],),
             presign_role_arn=role_arns[roles.JOBS_PRESIGN], job_id=f"{fleet}-ota-" + versions[-1].replace(".", "_"),
         )  # fmt: skip
-        _, answer = jobs.create_job(ctx, spec)
+        _, answer = create_job(ctx, spec)
         built.jobs.append(str(answer["jobId"]))
-        template = jobs.TemplateSpec(
+        template = TemplateSpec(
             fleet=fleet, template_id=f"{fleet}-ota-template", package=thing_types[0], version=versions[-1],
             presign_role_arn=role_arns[roles.JOBS_PRESIGN],
         )  # fmt: skip
-        jobs.create_template(ctx, template)
+        create_template(ctx, template)
         built.templates.append(template.template_id)
     return built
 

@@ -26,8 +26,8 @@ from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet import job_documents as docs
-from iotfleet.fleet import jobs
 from iotfleet.fleet import packages as pkg
+from iotfleet.fleet.jobs.settings import ConstantRollout, JobSettings
 
 REPORTS = {"d1": "1.0.0", "d2": "1.0.0", "d3": "1.1.0", "d4": "1.1.0", "d5": "1.2.0", "d6": "0.9-lab"}
 
@@ -67,7 +67,7 @@ def shadows(ctx: AwsContext) -> dict[str, str | None]:
 
 def test_rollback_targets_exactly_the_devices_on_other_versions(fleet: Fleet, emulator: LocalEmulator) -> None:
     before = shadows(fleet.ctx)
-    plan = fleet.plan(settings=jobs.JobSettings(rollout=jobs.ConstantRollout(10)))
+    plan = fleet.plan(settings=JobSettings(rollout=ConstantRollout(10)))
     assert plan.method == pkg.THINGS
     assert plan.devices == ["d3", "d4", "d5", "d6"]
     assert mutating_calls(emulator) == {}
