@@ -19,9 +19,9 @@ from iotfleet.aws.errors import UsageError
 from iotfleet.cli.options import fleet_given, fleet_option, role_option
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
-from iotfleet.fleet import job_documents
 from iotfleet.fleet.jobs.checks import parse_tags
 from iotfleet.fleet.jobs.create import JobSpec, PreparedJob, check_job_spec, prepare_job, submit_job
+from iotfleet.fleet.jobs.documents import PackageVersionRef, starter_document
 from iotfleet.fleet.jobs.settings import (
     CONTINUOUS,
     DEFAULT_EXPIRES_IN_SEC,
@@ -157,7 +157,7 @@ def render_created_job(state: CliState, prepared: PreparedJob, answer: dict[str,
         "targets": len(request["targets"]),
         "selection": request.get("targetSelection"),
         "versions": ", ".join(
-            str(job_documents.PackageVersionRef.from_arn(a))
+            str(PackageVersionRef.from_arn(a))
             for a in request.get("destinationPackageVersions", [])
         )
         or None,  # fmt: skip
@@ -218,7 +218,7 @@ def create(state: CliState, **options: Any) -> None:
       iotfleet jobs create --print-template > custom.json
     """
     if options["print_template"]:
-        starter = job_documents.starter_document()
+        starter = starter_document()
         state.output.result(starter, render=lambda console: console.print_json(json.dumps(starter)))
         return
     nothing_to_deploy = not (

@@ -33,12 +33,6 @@ from botocore.exceptions import ClientError
 from iotfleet import query
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError, is_error
-from iotfleet.fleet.job_documents import (
-    SHA256_ATTRIBUTE,
-    SIZE_ATTRIBUTE,
-    PackageVersionRef,
-    referenced_versions,
-)
 from iotfleet.fleet.jobs.create import (
     MAX_TARGETS,
     CheckedJob,
@@ -47,6 +41,12 @@ from iotfleet.fleet.jobs.create import (
     check_job_spec,
     prepare_job,
     submit_job,
+)
+from iotfleet.fleet.jobs.documents import (
+    SHA256_ATTRIBUTE,
+    SIZE_ATTRIBUTE,
+    PackageVersionRef,
+    referenced_versions,
 )
 from iotfleet.fleet.jobs.settings import CONTINUOUS, JobSettings
 from iotfleet.fleet.key_values import parse_key_values

@@ -9,9 +9,9 @@ import re
 import pytest
 
 from iotfleet.aws.errors import UsageError
-from iotfleet.fleet import job_documents as docs
-from iotfleet.fleet.job_documents import PackageVersionRef
+from iotfleet.fleet.jobs import documents as docs
 from iotfleet.fleet.jobs.create import JobSpec, check_job_spec, default_job_id
+from iotfleet.fleet.jobs.documents import PackageVersionRef
 from iotfleet.fleet.jobs.settings import (
     CONTINUOUS,
     AbortCriterion,

@@ -26,8 +26,8 @@ from packages_setup import (
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import job_documents as docs
 from iotfleet.fleet import packages as pkg
+from iotfleet.fleet.jobs import documents as docs
 
 
 @pytest.fixture

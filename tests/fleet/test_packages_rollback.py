@@ -25,8 +25,8 @@ from packages_setup import (
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import job_documents as docs
 from iotfleet.fleet import packages as pkg
+from iotfleet.fleet.jobs import documents as docs
 from iotfleet.fleet.jobs.settings import ConstantRollout, JobSettings
 
 REPORTS = {"d1": "1.0.0", "d2": "1.0.0", "d3": "1.1.0", "d4": "1.1.0", "d5": "1.2.0", "d6": "0.9-lab"}

@@ -15,10 +15,10 @@ from iotfleet.aws.errors import UsageError
 from iotfleet.cli.interactive.asking import ask_until_valid, choose, choose_fleet, choose_many, names, prompt
 from iotfleet.cli.output import key_values
 from iotfleet.cli.state import CliState
-from iotfleet.fleet import job_documents
 from iotfleet.fleet import packages as pkg
 from iotfleet.fleet.jobs.checks import fleet_jobs_role_arn
 from iotfleet.fleet.jobs.create import JobSpec, check_job_spec, check_targets, prepare_job, submit_job
+from iotfleet.fleet.jobs.documents import check_document, starter_document
 from iotfleet.fleet.jobs.settings import (
     DEFAULT_EXPIRES_IN_SEC,
     END_BEHAVIORS,
@@ -62,14 +62,14 @@ def choose_package_version(state: CliState, *, deployable_only: bool = True) -> 
 def ask_document(state: CliState) -> tuple[str, str]:
     """A custom document file, checked at once; offers the starter document first."""
     if state.prompts.yes_no("Show a starter document to copy into a file?", default=False):
-        state.output.console.print_json(json.dumps(job_documents.starter_document()))
+        state.output.console.print_json(json.dumps(starter_document()))
 
     def ask() -> tuple[str, str]:
         path = str(prompt("Path of the JSON job document"))
         from iotfleet.cli.jobs_create import read_document
 
         text = read_document(path)
-        job_documents.check_document(text)
+        check_document(text)
         return path, text
 
     return ask_until_valid(state, ask)

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError, is_error
-from iotfleet.fleet.job_documents import PackageVersionRef
+from iotfleet.fleet.jobs.documents import PackageVersionRef
 from iotfleet.fleet.key_values import parse_key_values
 from iotfleet.fleet.naming import TAG_KEY, TAG_VALUE
 from iotfleet.fleet.resources import discover
