@@ -29,7 +29,6 @@ from typing import Any, Protocol
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import OperationFailed, UsageError
 from iotfleet.fleet import explore, firmware, groups, report
-from iotfleet.fleet import packages as pkg
 from iotfleet.fleet.behaviour import BehaviourModel, FailureWeights, LatencyModel
 from iotfleet.fleet.cleanup import CleanupResult, apply_cleanup
 from iotfleet.fleet.cleanup_plan import plan_cleanup
@@ -38,6 +37,8 @@ from iotfleet.fleet.jobs.create import MAX_TARGETS, JobSpec, PreparedJob, create
 from iotfleet.fleet.jobs.settings import AbortCriterion, ExponentialRollout, JobSettings
 from iotfleet.fleet.naming import check_fleet_name, check_positive_int
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE
+from iotfleet.fleet.packages.reported import Distribution, distribution
+from iotfleet.fleet.packages.upload import VersionUpload, upload_version
 from iotfleet.fleet.provision import ProvisionResult, provision
 from iotfleet.fleet.resources import discover
 from iotfleet.fleet.runner import NoProgress, Progress
@@ -191,11 +192,11 @@ class DemoReporter(Protocol):
 
     def provisioned(self, result: ProvisionResult) -> None: ...
 
-    def distribution(self, label: str, dist: pkg.Distribution) -> None: ...
+    def distribution(self, label: str, dist: Distribution) -> None: ...
 
     def group_created(self, query: str, preview: groups.Preview, created: groups.CreatedGroup) -> None: ...
 
-    def firmware_published(self, upload: pkg.VersionUpload) -> None: ...
+    def firmware_published(self, upload: VersionUpload) -> None: ...
 
     def job_created(self, prepared: PreparedJob, answer: dict[str, Any]) -> None: ...
 
@@ -240,7 +241,7 @@ def run_demo(ctx: AwsContext, config: DemoConfig, reporter: DemoReporter) -> Dem
     provisioned = provision(ctx, spec, reporter.progress())
     provisioned.raise_for_failures()
     reporter.provisioned(provisioned)
-    before = pkg.distribution(ctx, DEMO_PACKAGE)
+    before = distribution(ctx, DEMO_PACKAGE)
     reporter.distribution(f"Versions of {DEMO_PACKAGE} before the update", before)
     result.add(1, "provision", summary=provisioned.as_dict(), before=before.as_dict())
 
@@ -262,7 +263,7 @@ def run_demo(ctx: AwsContext, config: DemoConfig, reporter: DemoReporter) -> Dem
     with tempfile.TemporaryDirectory(prefix="iotfleet-demo-") as folder:
         image = Path(folder) / f"{DEMO_PACKAGE}-{NEW_VERSION}.bin"
         firmware.generate_firmware(image, DEMO_PACKAGE, NEW_VERSION, size=spec.firmware_size)
-        upload = pkg.upload_version(
+        upload = upload_version(
             ctx, fleet=config.fleet, bucket=bucket, package=DEMO_PACKAGE, version=NEW_VERSION, path=image,
             description="Firmware published by the iotfleet demo", publish=True,
         )  # fmt: skip
@@ -300,7 +301,7 @@ def run_demo(ctx: AwsContext, config: DemoConfig, reporter: DemoReporter) -> Dem
     result.add(7, "report", path=str(path))
 
     reporter.step(8, "Version distribution after the update")
-    after = pkg.distribution(ctx, DEMO_PACKAGE)
+    after = distribution(ctx, DEMO_PACKAGE)
     reporter.distribution(f"Versions of {DEMO_PACKAGE} before the update", before)
     reporter.distribution(f"Versions of {DEMO_PACKAGE} after the update", after)
     result.add(8, "distribution", before=before.as_dict(), after=after.as_dict())
@@ -320,7 +321,7 @@ def run_demo(ctx: AwsContext, config: DemoConfig, reporter: DemoReporter) -> Dem
             ctx, config, str(rollback_answer["jobId"]), config.behaviour(success_rate=100.0), reporter
         )
     reporter.rolled_back(failed, rollback_answer, rollback_run)
-    final = pkg.distribution(ctx, DEMO_PACKAGE)
+    final = distribution(ctx, DEMO_PACKAGE)
     reporter.distribution(f"Versions of {DEMO_PACKAGE} after the rollback", final)
     result.add(
         9, "rollback", devices=failed, jobId=(rollback_answer or {}).get("jobId"),

@@ -36,7 +36,6 @@ from iotfleet import query as fiq
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError, is_error
 from iotfleet.fleet import geography, naming
-from iotfleet.fleet import packages as pkg
 from iotfleet.fleet.ownership import (
     DYNAMIC_GROUP,
     FLEET_ATTRIBUTE,
@@ -45,10 +44,10 @@ from iotfleet.fleet.ownership import (
     owned_by,
     tag_list,
 )
+from iotfleet.fleet.packages.reported import THINGS_INDEX, version_query
 from iotfleet.fleet.resources import resource_tags
 from iotfleet.fleet.runner import run_parallel
 
-THINGS_INDEX = pkg.THINGS_INDEX
 QUERY_VERSION = "2017-09-30"
 BATTERY_FIELD = "shadow.reported.batteryStatus"
 SEARCH_PAGE = 100
@@ -125,12 +124,12 @@ def build_query(
         naming.check_package_name(package, "--package")
         for version in versions:
             naming.check_version_name(version, "--version")
-        parts = [pkg.version_query(package, version) for version in versions]
+        parts = [version_query(package, version) for version in versions]
         terms.append(parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")")
         criteria += 1
     elif package:
         naming.check_package_name(package, "--package")
-        terms.append(pkg.version_query(package))
+        terms.append(version_query(package))
         criteria += 1
     if battery is not None:
         condition = battery if isinstance(battery, BatteryFilter) else parse_battery(battery)

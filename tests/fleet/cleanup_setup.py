@@ -21,10 +21,12 @@ from iotfleet.aws.settings import TargetSettings
 from iotfleet.clock import Clock
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet import fleet_state, indexing, roles, storage
-from iotfleet.fleet import packages as pkg
 from iotfleet.fleet.jobs.create import JobSpec, create_job
 from iotfleet.fleet.jobs.templates import TemplateSpec, create_template
 from iotfleet.fleet.ownership import CONTINENT_GROUP, COUNTRY_GROUP, FLEET_ATTRIBUTE, GROUP_KIND_TAG, tag_list
+from iotfleet.fleet.packages.catalog import create_package
+from iotfleet.fleet.packages.configuration import get_configuration
+from iotfleet.fleet.packages.upload import upload_version
 
 FLEET = "demo"
 PREFIX = "Vehicle-VIN-"
@@ -125,7 +127,7 @@ def build_fleet(
     changes = indexing.changes_needed(current)
     if changes:
         state.record_indexing(current, changes)
-    package_configuration = pkg.get_configuration(ctx)
+    package_configuration = get_configuration(ctx)
     if package_configuration.get("roleArn") != role_arns[roles.PACKAGE_CONFIG]:
         state.record_package_configuration(package_configuration)
     fleet_state.write_state(ctx, bucket, state)
@@ -150,11 +152,11 @@ def build_fleet(
             tags=tag_list(fleet, {GROUP_KIND_TAG: COUNTRY_GROUP}),
         )  # fmt: skip
     for version_index, package in enumerate(thing_types):
-        pkg.create_package(ctx, fleet, package)
+        create_package(ctx, fleet, package)
         for version in versions:
             path = tmp_path / f"{package}-{version}.bin"
             path.write_bytes(f"{package} {version} {version_index}".encode() * 64)
-            pkg.upload_version(
+            upload_version(
                 ctx, fleet=fleet, bucket=bucket, package=package, version=version, path=path, publish=True
             )
         ctx.iot.update_package(packageName=package, defaultVersionName=versions[0])

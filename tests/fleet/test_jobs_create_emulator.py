@@ -26,7 +26,6 @@ from packages_setup import (
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import packages as pkg
 from iotfleet.fleet.jobs import documents as docs
 from iotfleet.fleet.jobs.create import JobSpec, create_job, prepare_job, submit_job
 from iotfleet.fleet.jobs.settings import (
@@ -47,6 +46,8 @@ from iotfleet.fleet.jobs.templates import (
     describe_template,
     list_templates,
 )
+from iotfleet.fleet.packages.catalog import create_package
+from iotfleet.fleet.packages.upload import upload_version
 
 
 class Fleet:
@@ -59,10 +60,10 @@ def fleet(emulator: LocalEmulator, tmp_path: Path) -> Fleet:
     with aws_context(emulator) as ctx:
         make_bucket(ctx)
         role = make_role(ctx)
-        pkg.create_package(ctx, FLEET, PACKAGE)
-        upload = pkg.upload_version(ctx, fleet=FLEET, bucket=BUCKET, package=PACKAGE, version="1.2.0",
+        create_package(ctx, FLEET, PACKAGE)
+        upload = upload_version(ctx, fleet=FLEET, bucket=BUCKET, package=PACKAGE, version="1.2.0",
                                     path=firmware(tmp_path, "1.2.0"), publish=True)  # fmt: skip
-        pkg.upload_version(ctx, fleet=FLEET, bucket=BUCKET, package=PACKAGE, version="1.3.0-draft",
+        upload_version(ctx, fleet=FLEET, bucket=BUCKET, package=PACKAGE, version="1.3.0-draft",
                            path=firmware(tmp_path, "1.3.0"))  # fmt: skip
         things = make_things(ctx, ["dev-1", "dev-2", "dev-3"], group="canary")
         emulator.reset_counters()

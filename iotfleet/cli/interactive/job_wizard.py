@@ -15,7 +15,6 @@ from iotfleet.aws.errors import UsageError
 from iotfleet.cli.interactive.asking import ask_until_valid, choose, choose_fleet, choose_many, names, prompt
 from iotfleet.cli.output import key_values
 from iotfleet.cli.state import CliState
-from iotfleet.fleet import packages as pkg
 from iotfleet.fleet.jobs.checks import fleet_jobs_role_arn
 from iotfleet.fleet.jobs.create import JobSpec, check_job_spec, check_targets, prepare_job, submit_job
 from iotfleet.fleet.jobs.documents import check_document, starter_document
@@ -34,6 +33,7 @@ from iotfleet.fleet.jobs.settings import (
     parse_time,
 )
 from iotfleet.fleet.jobs.templates import list_templates
+from iotfleet.fleet.packages.catalog import DEPLOYABLE, list_packages, list_versions
 
 T = TypeVar("T")
 
@@ -45,13 +45,13 @@ RETRY_QUESTION = "TYPE:RETRIES, e.g. FAILED:2 (FAILED, TIMED_OUT or ALL)"
 
 
 def choose_package_version(state: CliState, *, deployable_only: bool = True) -> tuple[str, str]:
-    packages = [p["packageName"] for p in pkg.list_packages(state.aws)]
+    packages = [p["packageName"] for p in list_packages(state.aws)]
     package = choose(state, "Packages", packages)
-    versions = pkg.list_versions(state.aws, package)
+    versions = list_versions(state.aws, package)
     labels = [
         f"{v['versionName']} ({v.get('status')})"
         for v in versions
-        if not deployable_only or v.get("status") in pkg.DEPLOYABLE
+        if not deployable_only or v.get("status") in DEPLOYABLE
     ]
     if not labels:
         raise UsageError(f"{package} has no PUBLISHED or DEPRECATED version to deploy")
