@@ -6,22 +6,19 @@ jobs role, which AWS IoT assumes to presign artifact URLs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
-
-from botocore.exceptions import ClientError
 
 from iotfleet.aws.context import AwsContext
-from iotfleet.aws.errors import UsageError, is_error
+from iotfleet.aws.errors import UsageError
 from iotfleet.fleet.jobs.documents import PackageVersionRef
 from iotfleet.fleet.key_values import parse_key_values
 from iotfleet.fleet.naming import TAG_KEY, TAG_VALUE
+from iotfleet.fleet.packages.catalog import DEPLOYABLE, get_version
 from iotfleet.fleet.resources import discover
 
 # AWS limits (CreateJob / CreateJobTemplate).
 MAX_DESCRIPTION = 2028
 MAX_TAGS = 50
 
-DEPLOYABLE_STATUSES = ("PUBLISHED", "DEPRECATED")
 RESERVED_TAG_PREFIXES = ("aws:", "iotfleet:")
 
 
@@ -52,24 +49,13 @@ def check_description(text: str | None, param: str = "--description") -> str | N
     return text
 
 
-def version_status(ctx: AwsContext, ref: PackageVersionRef) -> dict[str, Any]:
-    """``GetPackageVersion``; a missing package or version is a usage error."""
-    try:
-        answer: dict[str, Any] = ctx.iot.get_package_version(packageName=ref.package, versionName=ref.version)
-    except ClientError as err:
-        if is_error(err, "ResourceNotFoundException"):
-            raise UsageError(f"package version {ref} does not exist", "--version") from None
-        raise
-    return answer
-
-
 def check_deployable(ctx: AwsContext, refs: Iterable[PackageVersionRef]) -> dict[PackageVersionRef, str]:
     """Each version must exist and be PUBLISHED or DEPRECATED; returns their ARNs."""
     arns: dict[PackageVersionRef, str] = {}
     for ref in refs:
-        answer = version_status(ctx, ref)
+        answer = get_version(ctx, ref.package, ref.version, "--version")
         status = answer.get("status")
-        if status not in DEPLOYABLE_STATUSES:
+        if status not in DEPLOYABLE:
             raise UsageError(
                 f"package version {ref} is {status}: only PUBLISHED or DEPRECATED versions can be deployed "
                 f"(iotfleet packages publish {ref.package} {ref.version})",
