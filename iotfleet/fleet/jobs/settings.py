@@ -79,6 +79,15 @@ def _decimals(value: float) -> int:
     return len(text.split(".")[1]) if "." in text else 0
 
 
+def _criterion_fields(text: str, count: int, usage: str, param: str) -> list[str]:
+    """The ``count`` colon-separated fields of a criterion's short form, its failure type upper-cased; a
+    different number of fields is the usage error ``usage``."""
+    parts = text.split(":")
+    if len(parts) != count:
+        raise UsageError(usage, param)
+    return [parts[0].strip().upper(), *parts[1:]]
+
+
 @dataclass(frozen=True)
 class ConstantRollout:
     """Release at most ``maximum_per_minute`` executions a minute (1-1000)."""
@@ -177,12 +186,10 @@ class AbortCriterion:
     @classmethod
     def parse(cls, text: str) -> AbortCriterion:
         """``TYPE:PERCENT:MIN_EXECUTED``, e.g. ``FAILED:10:5``."""
-        parts = text.split(":")
-        if len(parts) != 3:
-            raise UsageError(
-                f"abort criterion {text!r} must be TYPE:PERCENT:MIN_EXECUTED, e.g. FAILED:10:5", "--abort"
-            )
-        return cls(parts[0].strip().upper(), parts[1], parts[2])  # type: ignore[arg-type]
+        failure_type, percent, minimum = _criterion_fields(
+            text, 3, f"abort criterion {text!r} must be TYPE:PERCENT:MIN_EXECUTED, e.g. FAILED:10:5", "--abort"
+        )
+        return cls(failure_type, percent, minimum)  # type: ignore[arg-type]
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -213,10 +220,10 @@ class RetryCriterion:
     @classmethod
     def parse(cls, text: str) -> RetryCriterion:
         """``TYPE:N``, e.g. ``TIMED_OUT:2``."""
-        parts = text.split(":")
-        if len(parts) != 2:
-            raise UsageError(f"retry criterion {text!r} must be TYPE:N, e.g. FAILED:3", "--retry")
-        return cls(parts[0].strip().upper(), parts[1])  # type: ignore[arg-type]
+        failure_type, retries = _criterion_fields(
+            text, 2, f"retry criterion {text!r} must be TYPE:N, e.g. FAILED:3", "--retry"
+        )
+        return cls(failure_type, retries)  # type: ignore[arg-type]
 
     def to_api(self) -> dict[str, Any]:
         return {"failureType": self.failure_type, "numberOfRetries": self.retries}
@@ -337,24 +344,20 @@ class Schedule:
     def check_against(self, now: dt.datetime) -> None:
         """The start and end must be at least 30 minutes after ``now`` (the target's clock), and not too far."""
         stamp = f"{format_time(now)}Z"
-        if self.start is not None:
-            if self.start < now + MIN_SCHEDULE_LEAD:
+        for moment, what, flag, furthest, furthest_text in (
+            (self.start, "the scheduled start", "--schedule-start", MAX_START_AHEAD, "a year"),
+            (self.end, "the schedule end", "--schedule-end", MAX_END_AHEAD, "two years"),
+        ):
+            if moment is None:
+                continue
+            if moment < now + MIN_SCHEDULE_LEAD:
                 raise UsageError(
-                    f"the scheduled start {format_time(self.start)}Z must be at least 30 minutes ahead "
+                    f"{what} {format_time(moment)}Z must be at least 30 minutes ahead "
                     f"(the target's clock reads {stamp})",
-                    "--schedule-start",
+                    flag,
                 )
-            if self.start > now + MAX_START_AHEAD:
-                raise UsageError("the scheduled start can be at most a year ahead", "--schedule-start")
-        if self.end is not None:
-            if self.end < now + MIN_SCHEDULE_LEAD:
-                raise UsageError(
-                    f"the schedule end {format_time(self.end)}Z must be at least 30 minutes ahead "
-                    f"(the target's clock reads {stamp})",
-                    "--schedule-end",
-                )
-            if self.end > now + MAX_END_AHEAD:
-                raise UsageError("the schedule end can be at most two years ahead", "--schedule-end")
+            if moment > now + furthest:
+                raise UsageError(f"{what} can be at most {furthest_text} ahead", flag)
 
     def to_api(self) -> dict[str, Any]:
         config: dict[str, Any] = {}
