@@ -13,7 +13,7 @@ from iotfleet.fleet.jobs.documents import PackageVersionRef
 from iotfleet.fleet.key_values import parse_key_values
 from iotfleet.fleet.naming import TAG_KEY, TAG_VALUE
 from iotfleet.fleet.packages.catalog import DEPLOYABLE, get_version
-from iotfleet.fleet.resources import discover
+from iotfleet.fleet.resources import discover, provisioned
 
 # AWS limits (CreateJob / CreateJobTemplate).
 MAX_DESCRIPTION = 2028
@@ -67,10 +67,4 @@ def check_deployable(ctx: AwsContext, refs: Iterable[PackageVersionRef]) -> dict
 
 def fleet_jobs_role_arn(ctx: AwsContext, fleet: str) -> str:
     """The fleet's jobs role (the one AWS IoT assumes to presign artifact URLs), found by ownership tags."""
-    role = discover(ctx, fleet, kinds={"roles"}).jobs_role_arn
-    if not role:
-        raise UsageError(
-            f"fleet {fleet!r} has no jobs role: provision the fleet first (iotfleet provision --fleet {fleet})",
-            "--fleet",
-        )
-    return role
+    return provisioned(discover(ctx, fleet, kinds={"roles"}).jobs_role_arn, fleet, "jobs role")

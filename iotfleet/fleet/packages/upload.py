@@ -31,7 +31,7 @@ from iotfleet.fleet.packages.catalog import (
     get_package,
     update_status,
 )
-from iotfleet.fleet.resources import discover
+from iotfleet.fleet.resources import discover, provisioned
 
 MAX_ATTRIBUTES_BYTES = 3 * 1024
 FIRMWARE_PREFIX = "firmware"
@@ -236,10 +236,4 @@ def upload_version(
 
 def fleet_bucket(ctx: AwsContext, fleet: str) -> str:
     """The fleet's firmware bucket, found by its ownership tags."""
-    bucket = discover(ctx, fleet, kinds={"bucket"}).bucket
-    if not bucket:
-        raise UsageError(
-            f"fleet {fleet!r} has no firmware bucket: provision the fleet first (iotfleet provision --fleet {fleet})",
-            "--fleet",
-        )
-    return str(bucket)
+    return provisioned(discover(ctx, fleet, kinds={"bucket"}).bucket, fleet, "firmware bucket")
