@@ -36,6 +36,7 @@ from iotfleet import query as fiq
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError, is_error
 from iotfleet.fleet import geography, naming
+from iotfleet.fleet.index_search import THINGS_INDEX, count_matching, matching_things
 from iotfleet.fleet.ownership import (
     DYNAMIC_GROUP,
     FLEET_ATTRIBUTE,
@@ -44,13 +45,12 @@ from iotfleet.fleet.ownership import (
     owned_by,
     tag_list,
 )
-from iotfleet.fleet.packages.reported import THINGS_INDEX, version_query
+from iotfleet.fleet.packages.reported import version_query
 from iotfleet.fleet.resources import resource_tags
 from iotfleet.fleet.runner import run_parallel
 
 QUERY_VERSION = "2017-09-30"
 BATTERY_FIELD = "shadow.reported.batteryStatus"
-SEARCH_PAGE = 100
 DEFAULT_SAMPLE = 10
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 250
@@ -236,37 +236,13 @@ def _index_error(err: ClientError, text: str) -> UsageError | None:
 
 
 def count_matches(ctx: AwsContext, text: str) -> int:
-    try:
-        answer = ctx.iot.get_statistics(indexName=THINGS_INDEX, queryString=text)
-    except ClientError as err:
-        usage = _index_error(err, text)
-        if usage is not None:
-            raise usage from None
-        raise
-    return int((answer.get("statistics") or {}).get("count") or 0)
+    return count_matching(ctx, text, lambda err: _index_error(err, text))
 
 
 def search(ctx: AwsContext, text: str, limit: int | None = None) -> list[MatchedThing]:
     """Things matching ``text``, up to ``limit`` (all pages when None)."""
-    found: list[MatchedThing] = []
-    token: str | None = None
-    while limit is None or len(found) < limit:
-        page = SEARCH_PAGE if limit is None else min(SEARCH_PAGE, limit - len(found))
-        request: dict[str, Any] = {"indexName": THINGS_INDEX, "queryString": text, "maxResults": page}
-        if token:
-            request["nextToken"] = token
-        try:
-            answer = ctx.iot.search_index(**request)
-        except ClientError as err:
-            usage = _index_error(err, text)
-            if usage is not None:
-                raise usage from None
-            raise
-        found.extend(_matched(thing) for thing in answer.get("things", []))
-        token = answer.get("nextToken")
-        if not token:
-            break
-    return found
+    things = matching_things(ctx, text, lambda err: _index_error(err, text), limit)
+    return [_matched(thing) for thing in things]
 
 
 def preview(ctx: AwsContext, text: str, sample: int = DEFAULT_SAMPLE) -> Preview:

@@ -17,13 +17,11 @@ from botocore.exceptions import ClientError
 from iotfleet import query
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError, is_error
+from iotfleet.fleet.index_search import count_matching, matching_things
 from iotfleet.fleet.naming import check_package_name, check_thing_name
 from iotfleet.fleet.packages.catalog import list_versions
 from iotfleet.fleet.runner import run_parallel
 from iotfleet.query.fields import PACKAGE_SHADOW
-
-THINGS_INDEX = "AWS_Things"
-SEARCH_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -108,39 +106,13 @@ def _index_errors(err: ClientError, package: str) -> UsageError | None:
 
 
 def count_devices(ctx: AwsContext, query_string: str, package: str) -> int:
-    try:
-        answer = ctx.iot.get_statistics(indexName=THINGS_INDEX, queryString=query_string)
-    except ClientError as err:
-        usage = _index_errors(err, package)
-        if usage is not None:
-            raise usage from None
-        raise
-    return int((answer.get("statistics") or {}).get("count") or 0)
+    return count_matching(ctx, query_string, lambda err: _index_errors(err, package))
 
 
 def search_things(ctx: AwsContext, query_string: str, package: str) -> list[str]:
     """The names of every thing matching ``query_string`` (all pages of SearchIndex)."""
-    names: list[str] = []
-    token: str | None = None
-    while True:
-        kwargs: dict[str, Any] = {
-            "indexName": THINGS_INDEX,
-            "queryString": query_string,
-            "maxResults": SEARCH_PAGE,
-        }
-        if token:
-            kwargs["nextToken"] = token
-        try:
-            answer = ctx.iot.search_index(**kwargs)
-        except ClientError as err:
-            usage = _index_errors(err, package)
-            if usage is not None:
-                raise usage from None
-            raise
-        names.extend(str(t["thingName"]) for t in answer.get("things", []))
-        token = answer.get("nextToken")
-        if not token:
-            return sorted(dict.fromkeys(names))
+    things = matching_things(ctx, query_string, lambda err: _index_errors(err, package))
+    return sorted(dict.fromkeys(str(t["thingName"]) for t in things))
 
 
 @dataclass(frozen=True)
