@@ -41,9 +41,8 @@ from iotfleet.aws.settings import TargetSettings
 from iotfleet.emulator.control import EmulatorControl
 from iotfleet.fleet import indexing, inventory, roles, storage
 from iotfleet.fleet.firmware import firmware_bytes
-from iotfleet.fleet.ownership import tag_dict, tag_list
+from iotfleet.fleet.ownership import CONTINENT_GROUP, COUNTRY_GROUP, GROUP_KIND_TAG, tag_dict, tag_list
 from iotfleet.fleet.provision import ProvisionResult, apply_provision, plan_provision
-from iotfleet.fleet.resources import CONTINENT_GROUP, COUNTRY_GROUP, GROUP_KIND_TAG
 from iotfleet.fleet.spec import FleetSpec
 
 ACCOUNT = "123456789012"

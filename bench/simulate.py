@@ -33,7 +33,7 @@ from iotfleet.aws.settings import TargetSettings
 from iotfleet.emulator.control import EmulatorControl
 from iotfleet.fleet.behaviour import BehaviourModel
 from iotfleet.fleet.device import find_artifacts
-from iotfleet.fleet.job_documents import ota_document, render
+from iotfleet.fleet.jobs.documents import ota_document, render
 from iotfleet.fleet.simulate import SimulationOptions, download_session, plan_simulation, run_simulation
 
 ACCOUNT = "123456789012"

@@ -30,9 +30,11 @@ from iotfleet.cli.output import key_values
 from iotfleet.cli.packages import bar_chart
 from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet import demo as fleet_demo
-from iotfleet.fleet import explore, groups, jobs, report
-from iotfleet.fleet import packages as pkg
+from iotfleet.fleet import explore, groups, report
 from iotfleet.fleet.cleanup import CleanupResult
+from iotfleet.fleet.jobs.create import PreparedJob
+from iotfleet.fleet.packages.reported import Distribution
+from iotfleet.fleet.packages.upload import VersionUpload
 from iotfleet.fleet.provision import ProvisionResult
 from iotfleet.fleet.runner import Progress
 from iotfleet.fleet.simulate import SimulationResult
@@ -73,7 +75,7 @@ class ConsoleReporter:
         if not self.quiet:
             provision_cli.render_result(self.console, result)
 
-    def distribution(self, label: str, dist: pkg.Distribution) -> None:
+    def distribution(self, label: str, dist: Distribution) -> None:
         self._print(Text(label, style="bold"), bar_chart(dist))
 
     def group_created(self, query: str, preview: groups.Preview, created: groups.CreatedGroup) -> None:
@@ -83,7 +85,7 @@ class ConsoleReporter:
         verb = "Created" if created.created else "Found"
         self._print(f"{verb} dynamic group {created.group.name}.")
 
-    def firmware_published(self, upload: pkg.VersionUpload) -> None:
+    def firmware_published(self, upload: VersionUpload) -> None:
         self._print(
             key_values(
                 [
@@ -95,7 +97,7 @@ class ConsoleReporter:
             )
         )
 
-    def job_created(self, prepared: jobs.PreparedJob, answer: dict[str, Any]) -> None:
+    def job_created(self, prepared: PreparedJob, answer: dict[str, Any]) -> None:
         request = prepared.request
         rollout = request.get("jobExecutionsRolloutConfig", {}).get("exponentialRate", {})
         aborts = request.get("abortConfig", {}).get("criteriaList", [])

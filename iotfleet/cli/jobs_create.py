@@ -20,12 +20,38 @@ from iotfleet.cli.interactive.job_wizard import run_job_wizard
 from iotfleet.cli.options import fleet_given, fleet_option, role_option
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
-from iotfleet.fleet import job_documents, jobs
+from iotfleet.fleet.jobs.checks import parse_tags
+from iotfleet.fleet.jobs.create import JobSpec, PreparedJob, check_job_spec, prepare_job, submit_job
+from iotfleet.fleet.jobs.documents import PackageVersionRef, starter_document
+from iotfleet.fleet.jobs.settings import (
+    CONTINUOUS,
+    DEFAULT_EXPIRES_IN_SEC,
+    END_BEHAVIORS,
+    SNAPSHOT,
+    AbortCriterion,
+    ConstantRollout,
+    ExponentialRollout,
+    JobSettings,
+    MaintenanceWindow,
+    RetryCriterion,
+    Rollout,
+    Schedule,
+    parse_time,
+)
+from iotfleet.fleet.jobs.templates import (
+    TemplateSpec,
+    check_template_spec,
+    delete_template,
+    describe_template,
+    list_templates,
+    prepare_template,
+    submit_template,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 def job_settings_options(*, targets: bool = True, schedule: bool = True) -> Callable[[F], F]:
-    """The flags of :class:`~iotfleet.fleet.jobs.JobSettings` (rollout, abort, timeout, retry, schedule)."""
+    """The flags of :class:`~iotfleet.fleet.jobs.settings.JobSettings` (rollout, abort, timeout, retry, schedule)."""
 
     def decorate(command: F) -> F:
         options = [
@@ -40,7 +66,7 @@ def job_settings_options(*, targets: bool = True, schedule: bool = True) -> Call
             click.option("--timeout-minutes", type=int, metavar="N", help="In-progress timeout (1-10080 minutes)."),
             click.option("--retry", "retries", multiple=True, metavar="TYPE:N",
                          help="Retry up to N times on TYPE (FAILED, TIMED_OUT, ALL); at most 2, 10 retries in all."),
-            click.option("--url-expiry", type=int, metavar="SECONDS", default=jobs.DEFAULT_EXPIRES_IN_SEC,
+            click.option("--url-expiry", type=int, metavar="SECONDS", default=DEFAULT_EXPIRES_IN_SEC,
                          show_default=True, help="Lifetime of presigned artifact URLs (60-3600)."),
             click.option("--maintenance-window", "windows", multiple=True, metavar="'cron=cron(...),duration=MIN'",
                          help="Release only inside this window, e.g. 'cron=cron(0 2 ? * SUN *),duration=120'; repeatable."),
@@ -49,7 +75,7 @@ def job_settings_options(*, targets: bool = True, schedule: bool = True) -> Call
             options += [
                 click.option("--schedule-start", metavar="ISO", help="Start at least 30 minutes and at most a year ahead, in ISO 8601 UTC, e.g. 2027-01-31T22:00Z."),
                 click.option("--schedule-end", metavar="ISO", help="End of the rollout (30 minutes or more after the start)."),
-                click.option("--end-behavior", metavar="|".join(jobs.END_BEHAVIORS),
+                click.option("--end-behavior", metavar="|".join(END_BEHAVIORS),
                              help="What happens at --schedule-end (default STOP_ROLLOUT)."),
             ]  # fmt: skip
         if targets:
@@ -63,7 +89,7 @@ def job_settings_options(*, targets: bool = True, schedule: bool = True) -> Call
     return decorate
 
 
-def settings_from_options(options: dict[str, Any]) -> jobs.JobSettings:
+def settings_from_options(options: dict[str, Any]) -> JobSettings:
     """Build :class:`JobSettings` from the flags of :func:`job_settings_options` (checked as it is built)."""
     exponential = [
         options.get(k) is not None for k in ("exp_base", "exp_factor", "exp_notified", "exp_succeeded")
@@ -71,36 +97,36 @@ def settings_from_options(options: dict[str, Any]) -> jobs.JobSettings:
     if options.get("max_per_minute") is not None and any(exponential):
         raise UsageError("choose a constant (--max-per-minute) or an exponential (--exp-*) rollout, not both",
                          "--max-per-minute")  # fmt: skip
-    rollout: jobs.Rollout | None = None
+    rollout: Rollout | None = None
     if options.get("max_per_minute") is not None:
-        rollout = jobs.ConstantRollout(options["max_per_minute"])
+        rollout = ConstantRollout(options["max_per_minute"])
     elif any(exponential):
         if options.get("exp_base") is None or options.get("exp_factor") is None:
             raise UsageError("an exponential rollout needs --exp-base N and --exp-factor F", "--exp-base")
-        rollout = jobs.ExponentialRollout(
+        rollout = ExponentialRollout(
             options["exp_base"],
             options["exp_factor"],
             options.get("exp_notified"),
             options.get("exp_succeeded"),
         )
-    windows = tuple(jobs.MaintenanceWindow.parse(w) for w in options.get("windows") or ())
+    windows = tuple(MaintenanceWindow.parse(w) for w in options.get("windows") or ())
     start, end = options.get("schedule_start"), options.get("schedule_end")
     schedule = None
     if start or end or windows or options.get("end_behavior"):
-        schedule = jobs.Schedule(
-            start=jobs.parse_time(start, "--schedule-start") if start else None,
-            end=jobs.parse_time(end, "--schedule-end") if end else None,
+        schedule = Schedule(
+            start=parse_time(start, "--schedule-start") if start else None,
+            end=parse_time(end, "--schedule-end") if end else None,
             end_behavior=options.get("end_behavior"),
             windows=windows,
         )
-    return jobs.JobSettings(
-        target_selection=jobs.CONTINUOUS if options.get("continuous") else jobs.SNAPSHOT,
+    return JobSettings(
+        target_selection=CONTINUOUS if options.get("continuous") else SNAPSHOT,
         rollout=rollout,
-        abort=tuple(jobs.AbortCriterion.parse(a) for a in options.get("aborts") or ()),
+        abort=tuple(AbortCriterion.parse(a) for a in options.get("aborts") or ()),
         timeout_minutes=options.get("timeout_minutes"),
-        retries=tuple(jobs.RetryCriterion.parse(r) for r in options.get("retries") or ()),
+        retries=tuple(RetryCriterion.parse(r) for r in options.get("retries") or ()),
         schedule=schedule,
-        presigned_expiry_seconds=options.get("url_expiry") or jobs.DEFAULT_EXPIRES_IN_SEC,
+        presigned_expiry_seconds=options.get("url_expiry") or DEFAULT_EXPIRES_IN_SEC,
     )
 
 
@@ -115,7 +141,7 @@ def print_request(state: CliState, request: dict[str, Any], notes: list[str] | N
     state.output.result(request, render=render)
 
 
-def render_created_job(state: CliState, prepared: jobs.PreparedJob, answer: dict[str, Any]) -> None:
+def render_created_job(state: CliState, prepared: PreparedJob, answer: dict[str, Any]) -> None:
     request = prepared.request
     info = {
         "job": answer.get("jobId"),
@@ -123,7 +149,7 @@ def render_created_job(state: CliState, prepared: jobs.PreparedJob, answer: dict
         "targets": len(request["targets"]),
         "selection": request.get("targetSelection"),
         "versions": ", ".join(
-            str(job_documents.PackageVersionRef.from_arn(a))
+            str(PackageVersionRef.from_arn(a))
             for a in request.get("destinationPackageVersions", [])
         )
         or None,  # fmt: skip
@@ -184,7 +210,7 @@ def create(state: CliState, **options: Any) -> None:
       iotfleet jobs create --print-template > custom.json
     """
     if options["print_template"]:
-        starter = job_documents.starter_document()
+        starter = starter_document()
         state.output.result(starter, render=lambda console: console.print_json(json.dumps(starter)))
         return
     nothing_to_deploy = not (
@@ -195,21 +221,21 @@ def create(state: CliState, **options: Any) -> None:
         run_job_wizard(state, fleet=options["fleet"], fleet_given=given, role_arn=options.get("role_arn"))
         return
     spec = spec_from_options(options)
-    prepared = jobs.prepare_job(state.aws, spec)
+    prepared = prepare_job(state.aws, spec)
     if options["dry_run"]:
         print_request(state, prepared.request, prepared.notes)
         return
     for note in prepared.notes:
         state.output.warn(note)
-    answer = jobs.submit_job(state.aws, prepared)
+    answer = submit_job(state.aws, prepared)
     render_created_job(state, prepared, answer)
 
 
-def spec_from_options(options: dict[str, Any]) -> jobs.JobSpec:
+def spec_from_options(options: dict[str, Any]) -> JobSpec:
     """The :class:`JobSpec` the ``jobs create`` flags describe (all local checks run here)."""
     settings = settings_from_options(options)
     document = read_document(options["document_path"]) if options.get("document_path") else None
-    spec = jobs.JobSpec(
+    spec = JobSpec(
         fleet=options["fleet"],
         groups=tuple(options.get("groups") or ()),
         things=tuple(options.get("things") or ()),
@@ -221,10 +247,10 @@ def spec_from_options(options: dict[str, Any]) -> jobs.JobSpec:
         settings=settings,
         job_id=options.get("job_id"),
         description=options.get("description"),
-        tags=jobs.parse_tags(options.get("tags") or ()),
+        tags=parse_tags(options.get("tags") or ()),
         presign_role_arn=options.get("role_arn"),
     )
-    jobs.check_job_spec(spec)
+    check_job_spec(spec)
     return spec
 
 
@@ -265,7 +291,7 @@ def template_create(state: CliState, name: str, **options: Any) -> None:
           --maintenance-window 'cron=cron(0 2 ? * * *),duration=180'
       iotfleet jobs template create canary-copy --from-job ota-fw-main-1_2_0-20270131T220000-a3f9
     """
-    spec = jobs.TemplateSpec(
+    spec = TemplateSpec(
         fleet=options["fleet"],
         template_id=name,
         description=options.get("description"),
@@ -274,15 +300,15 @@ def template_create(state: CliState, name: str, **options: Any) -> None:
         document=read_document(options["document_path"]) if options.get("document_path") else None,
         from_job=options.get("from_job"),
         settings=settings_from_options(options),
-        tags=jobs.parse_tags(options.get("tags") or ()),
+        tags=parse_tags(options.get("tags") or ()),
         presign_role_arn=options.get("role_arn"),
     )
-    jobs.check_template_spec(spec)
-    request = jobs.prepare_template(state.aws, spec)
+    check_template_spec(spec)
+    request = prepare_template(state.aws, spec)
     if options["dry_run"]:
         print_request(state, request)
         return
-    answer = jobs.submit_template(state.aws, request)
+    answer = submit_template(state.aws, request)
 
     def render(console: Console) -> None:
         console.print(f"[green]Created job template[/green] {answer['jobTemplateId']}")
@@ -295,7 +321,7 @@ def template_create(state: CliState, name: str, **options: Any) -> None:
 @pass_state
 def template_list(state: CliState) -> None:
     """List job templates (all pages)."""
-    found = jobs.list_templates(state.aws)
+    found = list_templates(state.aws)
 
     def render(console: Console) -> None:
         if not found:
@@ -313,7 +339,7 @@ def template_list(state: CliState) -> None:
 def template_describe(state: CliState, name: str) -> None:
     """Show a job template's document and settings."""
     answer = {
-        k: v for k, v in jobs.describe_template(state.aws, name, "NAME").items() if k != "ResponseMetadata"
+        k: v for k, v in describe_template(state.aws, name, "NAME").items() if k != "ResponseMetadata"
     }
 
     def render(console: Console) -> None:
@@ -327,9 +353,9 @@ def template_describe(state: CliState, name: str) -> None:
 @pass_state
 def template_delete(state: CliState, name: str) -> None:
     """Delete a job template (jobs created from it are not affected)."""
-    jobs.describe_template(state.aws, name, "NAME")
+    describe_template(state.aws, name, "NAME")
     state.confirm(f"Delete job template {name}")
-    jobs.delete_template(state.aws, name)
+    delete_template(state.aws, name)
     state.output.result(
         {"deleted": name}, render=lambda console: console.print(f"Deleted job template {name}")
     )

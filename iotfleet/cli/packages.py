@@ -17,9 +17,25 @@ from iotfleet.cli.jobs_create import job_settings_options, print_request, settin
 from iotfleet.cli.options import fleet_option, role_option
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
-from iotfleet.fleet import jobs
-from iotfleet.fleet import packages as pkg
+from iotfleet.fleet.jobs.checks import parse_tags
 from iotfleet.fleet.naming import check_package_name, check_thing_name, check_version_name
+from iotfleet.fleet.packages.catalog import (
+    LifecycleResult,
+    create_package,
+    delete_package,
+    delete_version,
+    deprecate_version,
+    describe_package,
+    describe_version,
+    list_packages,
+    publish_version,
+    set_default_version,
+)
+from iotfleet.fleet.packages.configuration import fleet_package_role_arn, get_configuration, set_configuration
+from iotfleet.fleet.packages.reported import Distribution, device_packages
+from iotfleet.fleet.packages.reported import distribution as version_distribution
+from iotfleet.fleet.packages.rollback import apply_rollback, plan_rollback
+from iotfleet.fleet.packages.upload import fleet_bucket, parse_attributes, upload_version
 
 BAR_WIDTH = 40
 
@@ -50,7 +66,7 @@ def create(state: CliState, package: str | None, description: str | None, fleet:
       iotfleet packages create fw-main --description "Main board firmware"
     """
     name = ask_package(state, package)
-    result = pkg.create_package(state.aws, fleet, name, description)
+    result = create_package(state.aws, fleet, name, description)
     verb = "Created" if result.created else "Already exists:"
     state.output.result(
         {"package": result.name, "arn": result.arn, "created": result.created},
@@ -90,9 +106,9 @@ def create_version(
     name = ask_package(state, package)
     version_name = ask_version(state, version)
     file = state.prompts.value("--file", "Firmware file", current=path)
-    extra = pkg.parse_attributes(attributes)
-    bucket = pkg.fleet_bucket(state.aws, fleet)
-    result = pkg.upload_version(
+    extra = parse_attributes(attributes)
+    bucket = fleet_bucket(state.aws, fleet)
+    result = upload_version(
         state.aws, fleet=fleet, bucket=bucket, package=name, version=version_name, path=file,
         description=description, attributes=extra, publish=publish,
     )  # fmt: skip
@@ -113,7 +129,7 @@ def create_version(
     state.output.result(data, render=render)
 
 
-def _lifecycle(state: CliState, result: pkg.LifecycleResult) -> None:
+def _lifecycle(state: CliState, result: LifecycleResult) -> None:
     state.output.result(
         {"package": result.package, "version": result.version, "status": result.status, "changed": result.changed},
         render=lambda console: console.print(result.message),
@@ -127,7 +143,7 @@ def _lifecycle(state: CliState, result: pkg.LifecycleResult) -> None:
 def publish(state: CliState, package: str | None, version: str | None) -> None:
     """Publish a DRAFT or DEPRECATED version, so jobs can deploy it."""
     name = ask_package(state, package)
-    _lifecycle(state, pkg.publish_version(state.aws, name, ask_version(state, version)))
+    _lifecycle(state, publish_version(state.aws, name, ask_version(state, version)))
 
 
 @packages.command("deprecate")
@@ -137,7 +153,7 @@ def publish(state: CliState, package: str | None, version: str | None) -> None:
 def deprecate(state: CliState, package: str | None, version: str | None) -> None:
     """Deprecate a PUBLISHED version (it stays deployable; publish it again to undo)."""
     name = ask_package(state, package)
-    _lifecycle(state, pkg.deprecate_version(state.aws, name, ask_version(state, version)))
+    _lifecycle(state, deprecate_version(state.aws, name, ask_version(state, version)))
 
 
 @packages.command("set-default")
@@ -151,7 +167,7 @@ def set_default(state: CliState, package: str | None, version: str | None, unset
     if unset and version:
         raise click.UsageError("give VERSION or --unset, not both")
     chosen = None if unset else ask_version(state, version)
-    result = pkg.set_default_version(state.aws, name, chosen)
+    result = set_default_version(state.aws, name, chosen)
 
     def render(console: Console) -> None:
         if not result["changed"]:
@@ -168,7 +184,7 @@ def set_default(state: CliState, package: str | None, version: str | None, unset
 @pass_state
 def list_command(state: CliState) -> None:
     """List every package (all pages)."""
-    found = pkg.list_packages(state.aws)
+    found = list_packages(state.aws)
 
     def render(console: Console) -> None:
         if not found:
@@ -189,7 +205,7 @@ def describe(state: CliState, package: str | None, version: str | None) -> None:
     """Describe a package and its versions, or one version (attributes, artifact, status)."""
     name = ask_package(state, package)
     if version is not None:
-        info = pkg.describe_version(state.aws, name, version)
+        info = describe_version(state.aws, name, version)
 
         def render_version(console: Console) -> None:
             location = (info.get("artifact") or {}).get("s3Location") or {}
@@ -207,7 +223,7 @@ def describe(state: CliState, package: str | None, version: str | None) -> None:
 
         state.output.result(info, render=render_version)
         return
-    described = pkg.describe_package(state.aws, name)
+    described = describe_package(state.aws, name)
 
     def render_package(console: Console) -> None:
         console.print(key_values([
@@ -238,9 +254,9 @@ def delete(state: CliState, package: str | None, version: str | None, force: boo
         check_version_name(version, "VERSION")
     state.confirm(f"Delete {what}")
     if version is not None:
-        result = pkg.delete_version(state.aws, name, version, force=force)
+        result = delete_version(state.aws, name, version, force=force)
     else:
-        result = pkg.delete_package(state.aws, name, force=force)
+        result = delete_package(state.aws, name, force=force)
     for job in result.active_jobs:
         state.output.warn(f"active job {job.job_id} ({job.status}) deploys {', '.join(job.versions)}; deleted anyway")
     data = {
@@ -273,7 +289,7 @@ def _render_config(state: CliState, data: dict[str, Any]) -> None:
 @pass_state
 def config_show(state: CliState) -> None:
     """Show the package configuration."""
-    _render_config(state, pkg.get_configuration(state.aws))
+    _render_config(state, get_configuration(state.aws))
 
 
 @config.command("enable")
@@ -282,8 +298,8 @@ def config_show(state: CliState) -> None:
 @pass_state
 def config_enable(state: CliState, role_arn: str | None, fleet: str) -> None:
     """Let successful jobs write the deployed version into each thing's $package shadow."""
-    role = role_arn or pkg.fleet_package_role_arn(state.aws, fleet)
-    result = pkg.set_configuration(state.aws, enabled=True, role_arn=role, fleet=fleet)
+    role = role_arn or fleet_package_role_arn(state.aws, fleet)
+    result = set_configuration(state.aws, enabled=True, role_arn=role, fleet=fleet)
     if result["recorded"] is None:
         state.output.warn(f"fleet {fleet} has no bucket to record the previous setting in; cleanup will not restore it")
     _render_config(state, result)
@@ -293,7 +309,7 @@ def config_enable(state: CliState, role_arn: str | None, fleet: str) -> None:
 @pass_state
 def config_disable(state: CliState) -> None:
     """Stop jobs from writing deployed versions into $package shadows."""
-    _render_config(state, pkg.set_configuration(state.aws, enabled=False))
+    _render_config(state, set_configuration(state.aws, enabled=False))
 
 
 # --- devices ------------------------------------------------------------------------------------------
@@ -305,7 +321,7 @@ def config_disable(state: CliState) -> None:
 def device(state: CliState, thing: str | None) -> None:
     """Show what THING reports in its $package shadow: packages, versions and when they were reported."""
     name = check_thing_name(state.prompts.value("THING", "Thing name", current=thing), "THING")
-    found = pkg.device_packages(state.aws, name)
+    found = device_packages(state.aws, name)
     data = {
         "thing": name,
         "packages": [{"package": p.package, "version": p.version, "attributes": p.attributes,
@@ -323,7 +339,7 @@ def device(state: CliState, thing: str | None) -> None:
     state.output.result(data, render=render)
 
 
-def bar_chart(dist: pkg.Distribution, width: int = BAR_WIDTH) -> Text:
+def bar_chart(dist: Distribution, width: int = BAR_WIDTH) -> Text:
     """One bar per version (and one for versions the catalog does not know), scaled to the largest count."""
     rows = list(dist.counts.items()) + ([("(other)", dist.other)] if dist.other else [])
     largest = max((count for _, count in rows), default=0)
@@ -348,7 +364,7 @@ def bar_chart(dist: pkg.Distribution, width: int = BAR_WIDTH) -> Text:
 def distribution(state: CliState, package: str | None) -> None:
     """How many devices run each version of PACKAGE, from the fleet index, as a bar chart."""
     name = ask_package(state, package)
-    dist = pkg.distribution(state.aws, name)
+    dist = version_distribution(state.aws, name)
 
     def render(console: Console) -> None:
         console.print(f"{name}: {dist.total} device(s) report a version")
@@ -384,10 +400,10 @@ def rollback(state: CliState, package: str | None, **options: Any) -> None:
     name = ask_package(state, package)
     version = ask_version(state, options.get("version"), "--to")
     settings = settings_from_options(options)
-    plan = pkg.plan_rollback(
+    plan = plan_rollback(
         state.aws, fleet=options["fleet"], package=name, version=version, settings=settings,
         job_id=options.get("job_id"), description=options.get("description"),
-        tags=jobs.parse_tags(options.get("tags") or ()), presign_role_arn=options.get("role_arn"),
+        tags=parse_tags(options.get("tags") or ()), presign_role_arn=options.get("role_arn"),
     )  # fmt: skip
     state.output.info(f"{len(plan.devices)} device(s) report another version of {name}: {plan.reason}")
     if plan.method is None:
@@ -400,7 +416,7 @@ def rollback(state: CliState, package: str | None, **options: Any) -> None:
         return
     if state.prompts.interactive:
         state.confirm(f"Roll {len(plan.devices)} device(s) back to {name} {version}")
-    answer = pkg.apply_rollback(state.aws, plan)
+    answer = apply_rollback(state.aws, plan)
     data = {**plan.as_dict(), "created": True, **answer}
 
     def render(console: Console) -> None:

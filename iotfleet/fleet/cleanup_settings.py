@@ -29,11 +29,12 @@ from botocore.exceptions import ClientError
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import is_error
-from iotfleet.fleet import indexing, packages, resources, roles, storage
+from iotfleet.fleet import indexing, resources, roles, storage
 from iotfleet.fleet.cleanup_kinds import ACCOUNT_SETTING, ALL, PACKAGE_CONFIGURATION
 from iotfleet.fleet.cleanup_scan import Skipped
 from iotfleet.fleet.fleet_state import FleetState, read_state, write_state
 from iotfleet.fleet.ownership import FLEET_TAG
+from iotfleet.fleet.packages.configuration import get_configuration
 
 INDEXING = "fleet indexing configuration"
 LOGGING = "logging options"
@@ -158,7 +159,7 @@ def plan_settings(
         (Heir(name, buckets_of_others[name]) for name in remaining if name in buckets_of_others), None
     )
 
-    package_now = _package_view(packages.get_configuration(ctx))
+    package_now = _package_view(get_configuration(ctx))
     package_change: SettingChange | None = None
     if state.package_configuration_enabled_by_iotfleet:
         package_change, skip = _plan_package_configuration(

@@ -28,14 +28,17 @@ from typing import Any, Protocol
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import OperationFailed, UsageError
-from iotfleet.fleet import explore, firmware, groups, jobs, report
-from iotfleet.fleet import packages as pkg
+from iotfleet.fleet import explore, firmware, groups, report
 from iotfleet.fleet.behaviour import BehaviourModel, FailureWeights, LatencyModel
 from iotfleet.fleet.cleanup import CleanupResult, apply_cleanup
 from iotfleet.fleet.cleanup_plan import plan_cleanup
 from iotfleet.fleet.device import ExecutionRecord
+from iotfleet.fleet.jobs.create import MAX_TARGETS, JobSpec, PreparedJob, create_job
+from iotfleet.fleet.jobs.settings import AbortCriterion, ExponentialRollout, JobSettings
 from iotfleet.fleet.naming import check_fleet_name, check_positive_int
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE
+from iotfleet.fleet.packages.reported import Distribution, distribution
+from iotfleet.fleet.packages.upload import VersionUpload, upload_version
 from iotfleet.fleet.provision import ProvisionResult, provision
 from iotfleet.fleet.resources import discover
 from iotfleet.fleet.runner import NoProgress, Progress
@@ -49,7 +52,7 @@ NEW_VERSION = "1.1.0"
 # Devices below this battery level are left out of the update, as a careful operator would.
 MIN_BATTERY = 20
 FAILED_STATUSES = ("FAILED", "TIMED_OUT", "REJECTED")
-MAX_ROLLBACK_TARGETS = jobs.MAX_TARGETS
+MAX_ROLLBACK_TARGETS = MAX_TARGETS
 
 # Approximate AWS list prices (USD, us-east-1, 2026) for the cost estimate; accounts and regions differ.
 PRICE_PER_REMOTE_ACTION = 0.003  # IoT Device Management jobs, per job execution
@@ -107,13 +110,13 @@ class DemoConfig:
         )
 
     @property
-    def ota_settings(self) -> jobs.JobSettings:
+    def ota_settings(self) -> JobSettings:
         """A careful rollout: 10 a minute, doubling after every 10 notified; abort past 30% failures."""
-        return jobs.JobSettings(
-            rollout=jobs.ExponentialRollout(
+        return JobSettings(
+            rollout=ExponentialRollout(
                 base_rate_per_minute=10, increment_factor=2.0, notified_things=10
             ),
-            abort=(jobs.AbortCriterion("FAILED", 30, 10),),
+            abort=(AbortCriterion("FAILED", 30, 10),),
             timeout_minutes=5,
         )
 
@@ -189,13 +192,13 @@ class DemoReporter(Protocol):
 
     def provisioned(self, result: ProvisionResult) -> None: ...
 
-    def distribution(self, label: str, dist: pkg.Distribution) -> None: ...
+    def distribution(self, label: str, dist: Distribution) -> None: ...
 
     def group_created(self, query: str, preview: groups.Preview, created: groups.CreatedGroup) -> None: ...
 
-    def firmware_published(self, upload: pkg.VersionUpload) -> None: ...
+    def firmware_published(self, upload: VersionUpload) -> None: ...
 
-    def job_created(self, prepared: jobs.PreparedJob, answer: dict[str, Any]) -> None: ...
+    def job_created(self, prepared: PreparedJob, answer: dict[str, Any]) -> None: ...
 
     def watching(self, job_id: str) -> Callable[[explore.WatchSnapshot], None]: ...
 
@@ -238,7 +241,7 @@ def run_demo(ctx: AwsContext, config: DemoConfig, reporter: DemoReporter) -> Dem
     provisioned = provision(ctx, spec, reporter.progress())
     provisioned.raise_for_failures()
     reporter.provisioned(provisioned)
-    before = pkg.distribution(ctx, DEMO_PACKAGE)
+    before = distribution(ctx, DEMO_PACKAGE)
     reporter.distribution(f"Versions of {DEMO_PACKAGE} before the update", before)
     result.add(1, "provision", summary=provisioned.as_dict(), before=before.as_dict())
 
@@ -260,7 +263,7 @@ def run_demo(ctx: AwsContext, config: DemoConfig, reporter: DemoReporter) -> Dem
     with tempfile.TemporaryDirectory(prefix="iotfleet-demo-") as folder:
         image = Path(folder) / f"{DEMO_PACKAGE}-{NEW_VERSION}.bin"
         firmware.generate_firmware(image, DEMO_PACKAGE, NEW_VERSION, size=spec.firmware_size)
-        upload = pkg.upload_version(
+        upload = upload_version(
             ctx, fleet=config.fleet, bucket=bucket, package=DEMO_PACKAGE, version=NEW_VERSION, path=image,
             description="Firmware published by the iotfleet demo", publish=True,
         )  # fmt: skip
@@ -270,11 +273,11 @@ def run_demo(ctx: AwsContext, config: DemoConfig, reporter: DemoReporter) -> Dem
     )
 
     reporter.step(4, "Create the OTA job: exponential rollout, abort criterion, timeout")
-    spec_job = jobs.JobSpec(
+    spec_job = JobSpec(
         fleet=config.fleet, groups=(config.group_name,), package=DEMO_PACKAGE, version=NEW_VERSION,
         settings=config.ota_settings, description=f"Demo OTA of {DEMO_PACKAGE} {NEW_VERSION}",
     )  # fmt: skip
-    prepared, answer = jobs.create_job(ctx, spec_job)
+    prepared, answer = create_job(ctx, spec_job)
     job_id = str(answer["jobId"])
     reporter.job_created(prepared, answer)
     result.add(4, "ota job", jobId=job_id, request=prepared.request)
@@ -298,7 +301,7 @@ def run_demo(ctx: AwsContext, config: DemoConfig, reporter: DemoReporter) -> Dem
     result.add(7, "report", path=str(path))
 
     reporter.step(8, "Version distribution after the update")
-    after = pkg.distribution(ctx, DEMO_PACKAGE)
+    after = distribution(ctx, DEMO_PACKAGE)
     reporter.distribution(f"Versions of {DEMO_PACKAGE} before the update", before)
     reporter.distribution(f"Versions of {DEMO_PACKAGE} after the update", after)
     result.add(8, "distribution", before=before.as_dict(), after=after.as_dict())
@@ -308,17 +311,17 @@ def run_demo(ctx: AwsContext, config: DemoConfig, reporter: DemoReporter) -> Dem
     rollback_answer: dict[str, Any] | None = None
     rollback_run: SimulationResult | None = None
     if failed:
-        rollback_spec = jobs.JobSpec(
+        rollback_spec = JobSpec(
             fleet=config.fleet, things=tuple(failed[:MAX_ROLLBACK_TARGETS]), package=DEMO_PACKAGE,
-            version=OLD_VERSION, settings=jobs.JobSettings(timeout_minutes=5), kind="rollback",
+            version=OLD_VERSION, settings=JobSettings(timeout_minutes=5), kind="rollback",
             description=f"Demo rollback of the devices whose {NEW_VERSION} update failed",
         )  # fmt: skip
-        _, rollback_answer = jobs.create_job(ctx, rollback_spec)
+        _, rollback_answer = create_job(ctx, rollback_spec)
         rollback_run = simulate_while_watching(
             ctx, config, str(rollback_answer["jobId"]), config.behaviour(success_rate=100.0), reporter
         )
     reporter.rolled_back(failed, rollback_answer, rollback_run)
-    final = pkg.distribution(ctx, DEMO_PACKAGE)
+    final = distribution(ctx, DEMO_PACKAGE)
     reporter.distribution(f"Versions of {DEMO_PACKAGE} after the rollback", final)
     result.add(
         9, "rollback", devices=failed, jobId=(rollback_answer or {}).get("jobId"),

@@ -34,7 +34,7 @@ from botocore.exceptions import ClientError
 
 from iotfleet.aws.errors import error_code
 from iotfleet.fleet import behaviour
-from iotfleet.fleet.job_documents import PLACEHOLDER_PREFIX, SHA256_ATTRIBUTE, SIZE_ATTRIBUTE
+from iotfleet.fleet.jobs.documents import PLACEHOLDER_PREFIX, SHA256_ATTRIBUTE, SIZE_ATTRIBUTE
 
 if TYPE_CHECKING:
     from iotfleet.fleet.simulate import SimulationRun

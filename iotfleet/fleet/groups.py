@@ -36,15 +36,21 @@ from iotfleet import query as fiq
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError, is_error
 from iotfleet.fleet import geography, naming
-from iotfleet.fleet import packages as pkg
-from iotfleet.fleet.ownership import FLEET_ATTRIBUTE, FLEET_TAG, owned_by, tag_list
-from iotfleet.fleet.resources import DYNAMIC_GROUP, GROUP_KIND_TAG, resource_tags
+from iotfleet.fleet.index_search import THINGS_INDEX, count_matching, matching_things
+from iotfleet.fleet.ownership import (
+    DYNAMIC_GROUP,
+    FLEET_ATTRIBUTE,
+    FLEET_TAG,
+    GROUP_KIND_TAG,
+    owned_by,
+    tag_list,
+)
+from iotfleet.fleet.packages.reported import version_query
+from iotfleet.fleet.resources import resource_tags
 from iotfleet.fleet.runner import run_parallel
 
-THINGS_INDEX = pkg.THINGS_INDEX
 QUERY_VERSION = "2017-09-30"
 BATTERY_FIELD = "shadow.reported.batteryStatus"
-SEARCH_PAGE = 100
 DEFAULT_SAMPLE = 10
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 250
@@ -118,12 +124,12 @@ def build_query(
         naming.check_package_name(package, "--package")
         for version in versions:
             naming.check_version_name(version, "--version")
-        parts = [pkg.version_query(package, version) for version in versions]
+        parts = [version_query(package, version) for version in versions]
         terms.append(parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")")
         criteria += 1
     elif package:
         naming.check_package_name(package, "--package")
-        terms.append(pkg.version_query(package))
+        terms.append(version_query(package))
         criteria += 1
     if battery is not None:
         condition = battery if isinstance(battery, BatteryFilter) else parse_battery(battery)
@@ -230,37 +236,13 @@ def _index_error(err: ClientError, text: str) -> UsageError | None:
 
 
 def count_matches(ctx: AwsContext, text: str) -> int:
-    try:
-        answer = ctx.iot.get_statistics(indexName=THINGS_INDEX, queryString=text)
-    except ClientError as err:
-        usage = _index_error(err, text)
-        if usage is not None:
-            raise usage from None
-        raise
-    return int((answer.get("statistics") or {}).get("count") or 0)
+    return count_matching(ctx, text, lambda err: _index_error(err, text))
 
 
 def search(ctx: AwsContext, text: str, limit: int | None = None) -> list[MatchedThing]:
     """Things matching ``text``, up to ``limit`` (all pages when None)."""
-    found: list[MatchedThing] = []
-    token: str | None = None
-    while limit is None or len(found) < limit:
-        page = SEARCH_PAGE if limit is None else min(SEARCH_PAGE, limit - len(found))
-        request: dict[str, Any] = {"indexName": THINGS_INDEX, "queryString": text, "maxResults": page}
-        if token:
-            request["nextToken"] = token
-        try:
-            answer = ctx.iot.search_index(**request)
-        except ClientError as err:
-            usage = _index_error(err, text)
-            if usage is not None:
-                raise usage from None
-            raise
-        found.extend(_matched(thing) for thing in answer.get("things", []))
-        token = answer.get("nextToken")
-        if not token:
-            break
-    return found
+    things = matching_things(ctx, text, lambda err: _index_error(err, text), limit)
+    return [_matched(thing) for thing in things]
 
 
 def preview(ctx: AwsContext, text: str, sample: int = DEFAULT_SAMPLE) -> Preview:

@@ -16,7 +16,7 @@ import copy
 from typing import Any
 
 from iotfleet.aws.context import AwsContext
-from iotfleet.fleet.packages import PACKAGE_SHADOW
+from iotfleet.query.fields import PACKAGE_SHADOW
 
 REGISTRY_AND_SHADOW = "REGISTRY_AND_SHADOW"
 CONNECTIVITY_STATUS = "STATUS"

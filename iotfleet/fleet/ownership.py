@@ -16,6 +16,12 @@ FLEET_ATTRIBUTE = "iotfleet_fleet"
 # Set on account-wide settings changes so cleanup knows iotfleet made them (see the fleet's state object).
 MANAGED_BY_TAG = "iotfleet:managed-by"
 MANAGED_BY_VALUE = "iotfleet"
+# Static groups carry their kind (country or continent) so cleanup can delete children before parents;
+# dynamic groups carry it too, and are also told apart by their query.
+GROUP_KIND_TAG = "iotfleet:group-kind"
+COUNTRY_GROUP = "country"
+CONTINENT_GROUP = "continent"
+DYNAMIC_GROUP = "dynamic"
 
 
 def tag_list(fleet: str, extra: Mapping[str, str] | None = None) -> list[dict[str, str]]:

@@ -43,19 +43,23 @@ from botocore.exceptions import ClientError
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import OperationFailed, ResourceFailure, UsageError, is_error
 from iotfleet.fleet import fleet_state, indexing, inventory, roles, storage
-from iotfleet.fleet import packages as pkg
 from iotfleet.fleet.firmware import FIRMWARE_FILE_NAME, generate_firmware
 from iotfleet.fleet.inventory import Device
-from iotfleet.fleet.ownership import owned_by, tag_dict, tag_list
-from iotfleet.fleet.resources import (
+from iotfleet.fleet.ownership import (
     CONTINENT_GROUP,
     COUNTRY_GROUP,
     GROUP_KIND_TAG,
-    fleet_things,
-    resource_tags,
+    owned_by,
+    tag_dict,
+    tag_list,
 )
+from iotfleet.fleet.packages.catalog import DRAFT, create_package, publish_version, set_default_version
+from iotfleet.fleet.packages.configuration import get_configuration
+from iotfleet.fleet.packages.upload import upload_version
+from iotfleet.fleet.resources import fleet_things, resource_tags
 from iotfleet.fleet.runner import Progress, run_parallel
 from iotfleet.fleet.spec import FleetSpec
+from iotfleet.query.fields import PACKAGE_SHADOW
 
 # Plan actions.
 CREATE = "create"
@@ -288,7 +292,7 @@ def plan_provision(ctx: AwsContext, spec: FleetSpec, progress: Progress | None =
         current = indexing.read_configuration(ctx)
         changes = indexing.changes_needed(current)
         setting_notes.note(INDEXING, "thing indexing", UPDATE if changes else PRESENT, "; ".join(changes))
-        configuration = pkg.get_configuration(ctx)
+        configuration = get_configuration(ctx)
         wanted = f"arn:{partition}:iam::{account}:role/{roles.role_name(spec.fleet, roles.PACKAGE_CONFIG)}"
         if configuration["enabled"] and configuration.get("roleArn") == wanted:
             setting_notes.note(
@@ -514,7 +518,7 @@ def _plan_packages(
                 plan.new_versions.append(version)
                 note(PACKAGE_VERSION, f"{name}/{version}", CREATE, "generated, uploaded, published")
                 continue
-            if status == pkg.DRAFT:
+            if status == DRAFT:
                 plan.to_publish.append(version)
                 note(PACKAGE_VERSION, f"{name}/{version}", UPDATE, "DRAFT -> PUBLISHED")
             else:
@@ -680,7 +684,7 @@ def _read_shadows(ctx: AwsContext, work: ThingWork) -> None:
     missing = {k: v for k, v in device.classic_reported().items() if classic is None or k not in classic}
     work.classic_exists = classic is not None
     work.classic = missing or None
-    package = _reported(ctx, device.name, pkg.PACKAGE_SHADOW)
+    package = _reported(ctx, device.name, PACKAGE_SHADOW)
     missing = {k: v for k, v in device.package_reported().items() if package is None or k not in package}
     work.package_exists = package is not None
     work.package = missing or None
@@ -888,7 +892,7 @@ def _apply_package(
 ) -> None:
     spec = plan.spec
     if not package.exists:
-        pkg.create_package(
+        create_package(
             ctx, spec.fleet, package.name, f"iotfleet fleet {spec.fleet}: firmware for {package.name}"
         )
         done.append((PACKAGE, CREATE))
@@ -897,16 +901,16 @@ def _apply_package(
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / FIRMWARE_FILE_NAME
         generate_firmware(path, package.name, version, spec.firmware_size)
-        pkg.upload_version(
+        upload_version(
             ctx, fleet=spec.fleet, bucket=plan.bucket.name, package=package.name, version=version, path=path,
             description=f"iotfleet generated firmware {package.name} {version}", publish=True,
         )  # fmt: skip
         done.append((PACKAGE_VERSION, CREATE))
     for version in package.to_publish:
-        pkg.publish_version(ctx, package.name, version)
+        publish_version(ctx, package.name, version)
         done.append((PACKAGE_VERSION, UPDATE))
     if package.set_default:
-        pkg.set_default_version(ctx, package.name, package.set_default)
+        set_default_version(ctx, package.name, package.set_default)
         if package.exists:
             done.append((PACKAGE, UPDATE))
 
@@ -941,7 +945,7 @@ def _apply_thing(ctx: AwsContext, spec: FleetSpec, task: _ThingProgress) -> None
         task.done.append((MEMBERSHIP, CREATE if work.add_to and not work.remove_from else UPDATE))
     for reported, exists, shadow in (
         (work.classic, work.classic_exists, None),
-        (work.package, work.package_exists, pkg.PACKAGE_SHADOW),
+        (work.package, work.package_exists, PACKAGE_SHADOW),
     ):
         if reported is None:
             continue

@@ -18,15 +18,20 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from iotfleet.aws.context import AwsContext
-from iotfleet.aws.errors import is_error
+from iotfleet.aws.errors import UsageError, is_error
 from iotfleet.fleet import roles, storage
-from iotfleet.fleet.ownership import FLEET_ATTRIBUTE, FLEET_TAG, owned_by, tag_dict
+from iotfleet.fleet.ownership import (
+    CONTINENT_GROUP,
+    COUNTRY_GROUP,
+    DYNAMIC_GROUP,
+    FLEET_ATTRIBUTE,
+    FLEET_TAG,
+    GROUP_KIND_TAG,
+    owned_by,
+    tag_dict,
+)
 from iotfleet.fleet.runner import run_parallel
 
-GROUP_KIND_TAG = "iotfleet:group-kind"
-COUNTRY_GROUP = "country"
-CONTINENT_GROUP = "continent"
-DYNAMIC_GROUP = "dynamic"
 KINDS = frozenset({"bucket", "roles", "thing_types", "packages", "groups"})
 LIST_THINGS_PAGE = 250
 
@@ -94,6 +99,17 @@ def discover(ctx: AwsContext, fleet: str, kinds: Collection[str] | None = None) 
         found.continent_groups = sorted(n for n, k in groups.items() if k == CONTINENT_GROUP)
         found.dynamic_groups = sorted(n for n, k in groups.items() if k == DYNAMIC_GROUP)
     return found
+
+
+def provisioned(value: str | None, fleet: str, what: str) -> str:
+    """``value``, something :func:`discover` found for ``fleet``; when it found none, a usage error saying the
+    fleet has no ``what`` and needs provisioning."""
+    if not value:
+        raise UsageError(
+            f"fleet {fleet!r} has no {what}: provision the fleet first (iotfleet provision --fleet {fleet})",
+            "--fleet",
+        )
+    return value
 
 
 def owned_role_arn(ctx: AwsContext, fleet: str, purpose: str) -> str | None:

@@ -29,7 +29,7 @@ from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import OperationFailed, ResourceFailure, is_error
 from iotfleet.fleet import naming
 from iotfleet.fleet.ownership import owned_by, tag_dict, tag_list
-from iotfleet.fleet.packages import PACKAGE_SHADOW
+from iotfleet.query.fields import PACKAGE_SHADOW
 
 T = TypeVar("T")
 

@@ -46,7 +46,7 @@ from iotfleet.aws.errors import Interrupted, ResourceFailure, UsageError, error_
 from iotfleet.fleet import device as device_module
 from iotfleet.fleet.behaviour import BehaviourModel
 from iotfleet.fleet.device import ExecutionRecord, PackageAttributes, SimulatedDevice
-from iotfleet.fleet.job_documents import PackageVersionRef
+from iotfleet.fleet.jobs.documents import PackageVersionRef
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE
 from iotfleet.fleet.runner import Progress
 from iotfleet.fleet.stepping import SteppedResult, run_stepped

@@ -19,8 +19,9 @@ from cleanup_setup import aws_context, mutating_calls, report
 
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.emulator.pytest_plugin import BotoClients
-from iotfleet.fleet import groups, jobs, resources
+from iotfleet.fleet import groups, resources
 from iotfleet.fleet.inventory import devices
+from iotfleet.fleet.jobs.create import JobSpec, create_job
 from iotfleet.fleet.provision import provision
 from iotfleet.fleet.spec import FleetSpec
 
@@ -102,8 +103,8 @@ def test_cleanup_removes_exactly_the_fleet_and_puts_indexing_back(
         assert provision(ctx, spec).ok
         things = [device.name for device in devices(spec)]
         report(ctx, things[0], "diagnostics", {"uptime": 1})
-        jobs.create_job(
-            ctx, jobs.JobSpec(fleet=FLEET, package="SedanVehicle", version="1.1.0", groups=("US_Fleet",))
+        create_job(
+            ctx, JobSpec(fleet=FLEET, package="SedanVehicle", version="1.1.0", groups=("US_Fleet",))
         )
         groups.create_dynamic_group(ctx, "demo-low-battery", "shadow.reported.batteryStatus<30", fleet=FLEET)
         found = resources.discover(ctx, FLEET)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import job_documents as docs
+from iotfleet.fleet.jobs import documents as docs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))
 from packages_setup import FLEET, aws_context, calls, make_things

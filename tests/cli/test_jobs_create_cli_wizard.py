@@ -18,7 +18,8 @@ from iotfleet.cli.output import Output
 from iotfleet.cli.prompts import Prompter
 from iotfleet.cli.state import CliState
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import packages as pkg
+from iotfleet.fleet.packages.catalog import create_package
+from iotfleet.fleet.packages.upload import upload_version
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))
 from packages_setup import (
@@ -50,9 +51,9 @@ def role(emulator: LocalEmulator, tmp_path: Path) -> str:
     with aws_context(emulator) as ctx:
         make_bucket(ctx)
         enable_package_index(ctx)
-        pkg.create_package(ctx, FLEET, PACKAGE)
+        create_package(ctx, FLEET, PACKAGE)
         for version in ("1.0.0", "1.1.0"):
-            pkg.upload_version(ctx, fleet=FLEET, bucket=BUCKET, package=PACKAGE, version=version,
+            upload_version(ctx, fleet=FLEET, bucket=BUCKET, package=PACKAGE, version=version,
                                path=firmware(tmp_path, version), publish=True)  # fmt: skip
         make_things(ctx, ["dev-1", "dev-2"], group="canary")
         report_version(ctx, "dev-1", PACKAGE, "1.1.0")

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import packages as pkg
+from iotfleet.fleet.packages.catalog import create_package
+from iotfleet.fleet.packages.upload import upload_version
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))
 from packages_setup import (
@@ -45,9 +46,9 @@ def catalog(emulator: LocalEmulator, tmp_path: Path) -> None:
     with aws_context(emulator) as ctx:
         make_bucket(ctx)
         enable_package_index(ctx)
-        pkg.create_package(ctx, FLEET, PACKAGE)
+        create_package(ctx, FLEET, PACKAGE)
         for version, publish in (("1.0.0", True), ("1.1.0", True), ("1.2.0", False)):
-            pkg.upload_version(ctx, fleet=FLEET, bucket=BUCKET, package=PACKAGE, version=version,
+            upload_version(ctx, fleet=FLEET, bucket=BUCKET, package=PACKAGE, version=version,
                                path=firmware(tmp_path, version), publish=publish)  # fmt: skip
         reports = {"d1": "1.0.0", "d2": "1.1.0", "d3": "1.1.0", "d4": "1.1.0"}
         make_things(ctx, list(reports))

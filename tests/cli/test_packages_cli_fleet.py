@@ -12,8 +12,8 @@ import pytest
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import packages as pkg
 from iotfleet.fleet.behaviour import BehaviourModel
+from iotfleet.fleet.packages.reported import distribution
 from iotfleet.fleet.provision import provision
 from iotfleet.fleet.resources import discover
 from iotfleet.fleet.simulate import plan_simulation, run_simulation
@@ -71,14 +71,14 @@ def test_new_version_ota_and_rollback_on_a_provisioned_fleet(
                           "--max-per-minute", "100", "--fleet", FLEET))  # fmt: skip
     assert job["request"]["presignedUrlConfig"]["roleArn"] == resources.jobs_role_arn
     assert simulate(fleet, job["jobId"]).get("succeeded") == 6
-    assert pkg.distribution(fleet, PACKAGE).counts["1.2.0"] == 6
+    assert distribution(fleet, PACKAGE).counts["1.2.0"] == 6
 
     emulator.reset_counters()
     rollback = output(iotfleet("packages", "rollback", PACKAGE, "--to", "1.1.0", "--fleet", FLEET))
     assert (rollback["method"], rollback["devices"]) == ("things", 6)
     assert not [op for op in mutating_calls(emulator) if op.startswith("iot-data:")]
     assert simulate(fleet, rollback["jobId"]).get("succeeded") == 6
-    assert pkg.distribution(fleet, PACKAGE).counts == {"1.0.0": 0, "1.1.0": 6, "1.2.0": 0}
+    assert distribution(fleet, PACKAGE).counts == {"1.0.0": 0, "1.1.0": 6, "1.2.0": 0}
 
 
 def test_config_enable_uses_the_fleet_role_and_keeps_the_first_record(fleet: AwsContext, iotfleet: Run) -> None:

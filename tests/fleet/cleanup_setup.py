@@ -20,10 +20,13 @@ from iotfleet.aws.context import AwsContext
 from iotfleet.aws.settings import TargetSettings
 from iotfleet.clock import Clock
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import fleet_state, indexing, jobs, roles, storage
-from iotfleet.fleet import packages as pkg
-from iotfleet.fleet.ownership import FLEET_ATTRIBUTE, tag_list
-from iotfleet.fleet.resources import CONTINENT_GROUP, COUNTRY_GROUP, GROUP_KIND_TAG
+from iotfleet.fleet import fleet_state, indexing, roles, storage
+from iotfleet.fleet.jobs.create import JobSpec, create_job
+from iotfleet.fleet.jobs.templates import TemplateSpec, create_template
+from iotfleet.fleet.ownership import CONTINENT_GROUP, COUNTRY_GROUP, FLEET_ATTRIBUTE, GROUP_KIND_TAG, tag_list
+from iotfleet.fleet.packages.catalog import create_package
+from iotfleet.fleet.packages.configuration import get_configuration
+from iotfleet.fleet.packages.upload import upload_version
 
 FLEET = "demo"
 PREFIX = "Vehicle-VIN-"
@@ -124,7 +127,7 @@ def build_fleet(
     changes = indexing.changes_needed(current)
     if changes:
         state.record_indexing(current, changes)
-    package_configuration = pkg.get_configuration(ctx)
+    package_configuration = get_configuration(ctx)
     if package_configuration.get("roleArn") != role_arns[roles.PACKAGE_CONFIG]:
         state.record_package_configuration(package_configuration)
     fleet_state.write_state(ctx, bucket, state)
@@ -149,11 +152,11 @@ def build_fleet(
             tags=tag_list(fleet, {GROUP_KIND_TAG: COUNTRY_GROUP}),
         )  # fmt: skip
     for version_index, package in enumerate(thing_types):
-        pkg.create_package(ctx, fleet, package)
+        create_package(ctx, fleet, package)
         for version in versions:
             path = tmp_path / f"{package}-{version}.bin"
             path.write_bytes(f"{package} {version} {version_index}".encode() * 64)
-            pkg.upload_version(
+            upload_version(
                 ctx, fleet=fleet, bucket=bucket, package=package, version=version, path=path, publish=True
             )
         ctx.iot.update_package(packageName=package, defaultVersionName=versions[0])
@@ -179,17 +182,17 @@ def build_fleet(
         list(thing_types), [roles.role_name(fleet, p) for p in roles.PURPOSES],
     )  # fmt: skip
     if job:
-        spec = jobs.JobSpec(
+        spec = JobSpec(
             fleet=fleet, package=thing_types[0], version=versions[-1], groups=(country_groups[0],),
             presign_role_arn=role_arns[roles.JOBS_PRESIGN], job_id=f"{fleet}-ota-" + versions[-1].replace(".", "_"),
         )  # fmt: skip
-        _, answer = jobs.create_job(ctx, spec)
+        _, answer = create_job(ctx, spec)
         built.jobs.append(str(answer["jobId"]))
-        template = jobs.TemplateSpec(
+        template = TemplateSpec(
             fleet=fleet, template_id=f"{fleet}-ota-template", package=thing_types[0], version=versions[-1],
             presign_role_arn=role_arns[roles.JOBS_PRESIGN],
         )  # fmt: skip
-        jobs.create_template(ctx, template)
+        create_template(ctx, template)
         built.templates.append(template.template_id)
     return built
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.settings import TargetSettings
-from iotfleet.fleet.job_documents import ota_document, render
+from iotfleet.fleet.jobs.documents import ota_document, render
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE
 
 ACCOUNT = "123456789012"

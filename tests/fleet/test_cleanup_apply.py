@@ -17,9 +17,9 @@ from iotfleet.aws.errors import Interrupted
 from iotfleet.emulator.errors import InvalidRequestException
 from iotfleet.emulator.extension import Call, temporary_handler
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import packages as pkg
 from iotfleet.fleet.cleanup import ALREADY_GONE, DELETED, FAILED, RESTORED, CleanupResult, apply_cleanup
 from iotfleet.fleet.cleanup_plan import plan_cleanup
+from iotfleet.fleet.packages.configuration import get_configuration
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_cleanup_deletes_every_resource_of_the_fleet_and_puts_settings_back(
 ) -> None:
     with aws_context(emulator) as ctx:
         indexing_before = ctx.iot.get_indexing_configuration()["thingIndexingConfiguration"]
-        packages_before = pkg.get_configuration(ctx)
+        packages_before = get_configuration(ctx)
         fleet = build_fleet(ctx, tmp_path)
         report(ctx, fleet.things[0], "diagnostics", {"uptime": 5})
         assert sorted(shadow_names(ctx, fleet.things[0])) == ["$package", "diagnostics"]
@@ -87,7 +87,7 @@ def test_cleanup_deletes_every_resource_of_the_fleet_and_puts_settings_back(
         emulator.advance(5)  # AWS takes a while to finish a job deletion
         assert missing(ctx.iot.describe_job, jobId=fleet.jobs[0])
         assert ctx.iot.get_indexing_configuration()["thingIndexingConfiguration"] == indexing_before
-        assert pkg.get_configuration(ctx)["enabled"] == packages_before["enabled"] is False
+        assert get_configuration(ctx)["enabled"] == packages_before["enabled"] is False
         assert plan_cleanup(ctx, FLEET).empty
 
 

@@ -9,12 +9,12 @@ from cleanup_setup import aws_context, build_fleet
 
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet import indexing, roles
-from iotfleet.fleet import packages as pkg
 from iotfleet.fleet.cleanup import HANDED_OVER, apply_cleanup
 from iotfleet.fleet.cleanup_plan import plan_cleanup
 from iotfleet.fleet.cleanup_settings import HAND_OVER, INDEXING, PACKAGES
 from iotfleet.fleet.fleet_state import read_state
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE
+from iotfleet.fleet.packages.configuration import get_configuration
 
 
 def test_the_last_fleet_cleaned_up_puts_the_settings_back(emulator: LocalEmulator, tmp_path: Path) -> None:
@@ -31,7 +31,7 @@ def test_the_last_fleet_cleaned_up_puts_the_settings_back(emulator: LocalEmulato
             attributePayload={"attributes": {FLEET_ATTRIBUTE: "other"}},
         )  # fmt: skip
         other_role = f"arn:aws:iam::{ctx.account_id}:role/{roles.role_name('other', roles.PACKAGE_CONFIG)}"
-        assert pkg.get_configuration(ctx)["roleArn"] == other_role
+        assert get_configuration(ctx)["roleArn"] == other_role
 
         plan = plan_cleanup(ctx, "demo")
         assert plan.other_fleets == ["other"]
@@ -47,7 +47,7 @@ def test_the_last_fleet_cleaned_up_puts_the_settings_back(emulator: LocalEmulato
 
         # The other fleet keeps working: indexing and its package role untouched, and it holds demo's record.
         assert indexing.changes_needed(indexing.read_configuration(ctx)) == []
-        assert pkg.get_configuration(ctx) == {"enabled": True, "roleArn": other_role}
+        assert get_configuration(ctx) == {"enabled": True, "roleArn": other_role}
         state = read_state(ctx, other.bucket, "other")
         assert state.indexing_previous is not None
         assert state.indexing_previous["thingIndexingMode"] == "OFF"
@@ -56,6 +56,6 @@ def test_the_last_fleet_cleaned_up_puts_the_settings_back(emulator: LocalEmulato
         last = apply_cleanup(ctx, plan_cleanup(ctx, "other"))
         assert last.ok, last.failures
         assert ctx.iot.get_indexing_configuration()["thingIndexingConfiguration"] == indexing_before
-        assert pkg.get_configuration(ctx)["enabled"] is False
+        assert get_configuration(ctx)["enabled"] is False
         assert "SedanVehicle" in {o.name for o in last.outcomes if o.status == "deleted"}
         assert plan_cleanup(ctx, "demo").empty and plan_cleanup(ctx, "other").empty

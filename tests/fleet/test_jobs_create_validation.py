@@ -9,18 +9,30 @@ import re
 import pytest
 
 from iotfleet.aws.errors import UsageError
-from iotfleet.fleet import job_documents as docs
-from iotfleet.fleet import jobs
-from iotfleet.fleet.job_documents import PackageVersionRef
+from iotfleet.fleet.jobs import documents as docs
+from iotfleet.fleet.jobs.create import JobSpec, check_job_spec, default_job_id
+from iotfleet.fleet.jobs.documents import PackageVersionRef
+from iotfleet.fleet.jobs.settings import (
+    CONTINUOUS,
+    AbortCriterion,
+    ConstantRollout,
+    ExponentialRollout,
+    JobSettings,
+    MaintenanceWindow,
+    RetryCriterion,
+    Schedule,
+    parse_time,
+)
+from iotfleet.fleet.jobs.templates import TemplateSpec, check_template_spec
 from iotfleet.fleet.naming import JOB_ID
 
 NOW = dt.datetime(2030, 1, 31, 12, 0, tzinfo=dt.timezone.utc)
 
 
-def ota_spec(**changes: object) -> jobs.JobSpec:
+def ota_spec(**changes: object) -> JobSpec:
     options: dict[str, object] = {"fleet": "demo", "package": "fw-main", "version": "1.2.0", "groups": ("eu",)}
     options.update(changes)
-    return jobs.JobSpec(**options)  # type: ignore[arg-type]
+    return JobSpec(**options)  # type: ignore[arg-type]
 
 
 # --- settings -------------------------------------------------------------------------------------------
@@ -29,64 +41,64 @@ def ota_spec(**changes: object) -> jobs.JobSpec:
 @pytest.mark.parametrize(
     ("build", "param", "fragment"),
     [
-        (lambda: jobs.ConstantRollout(0), "--max-per-minute", "between 1 and 1000"),
-        (lambda: jobs.ConstantRollout(1001), "--max-per-minute", "between 1 and 1000"),
-        (lambda: jobs.ExponentialRollout(0, 2.0, notified_things=1), "--exp-base", "between 1 and 1000"),
-        (lambda: jobs.ExponentialRollout(1001, 2.0, notified_things=1), "--exp-base", "between 1 and 1000"),
-        (lambda: jobs.ExponentialRollout(5, 1.0, notified_things=1), "--exp-factor", "between 1.1 and 5"),
-        (lambda: jobs.ExponentialRollout(5, 5.1, notified_things=1), "--exp-factor", "between 1.1 and 5"),
-        (lambda: jobs.ExponentialRollout(5, 1.55, notified_things=1), "--exp-factor", "one decimal"),
-        (lambda: jobs.ExponentialRollout(5, "abc", notified_things=1), "--exp-factor", "must be a number"),
-        (lambda: jobs.ExponentialRollout(5, 2.0), "--exp-notified", "rateIncreaseCriteria"),
-        (lambda: jobs.ExponentialRollout(5, 2.0, 1, 1), "--exp-notified", "rateIncreaseCriteria"),
-        (lambda: jobs.ExponentialRollout(5, 2.0, notified_things=0), "--exp-notified", "at least 1"),
-        (lambda: jobs.ExponentialRollout(5, 2.0, succeeded_things=0), "--exp-succeeded", "at least 1"),
-        (lambda: jobs.AbortCriterion.parse("FAILED:101:5"), "--abort", "at most 100"),
-        (lambda: jobs.AbortCriterion.parse("FAILED:0:5"), "--abort", "above 0"),
-        (lambda: jobs.AbortCriterion.parse("FAILED:10.123:5"), "--abort", "two decimal"),
-        (lambda: jobs.AbortCriterion.parse("FAILED:10:0"), "--abort", "at least 1"),
-        (lambda: jobs.AbortCriterion.parse("CRASHED:10:5"), "--abort", "failure type"),
-        (lambda: jobs.AbortCriterion.parse("FAILED:10"), "--abort", "TYPE:PERCENT:MIN_EXECUTED"),
-        (lambda: jobs.RetryCriterion.parse("REJECTED:1"), "--retry", "REJECTED is never retried"),
-        (lambda: jobs.RetryCriterion.parse("FAILED:11"), "--retry", "between 0 and 10"),
-        (lambda: jobs.RetryCriterion.parse("FAILED"), "--retry", "TYPE:N"),
-        (lambda: jobs.JobSettings(timeout_minutes=0), "--timeout-minutes", "between 1 and 10080"),
-        (lambda: jobs.JobSettings(timeout_minutes=10081), "--timeout-minutes", "between 1 and 10080"),
-        (lambda: jobs.JobSettings(presigned_expiry_seconds=59), "--url-expiry", "between 60 and 3600"),
-        (lambda: jobs.JobSettings(presigned_expiry_seconds=3601), "--url-expiry", "between 60 and 3600"),
+        (lambda: ConstantRollout(0), "--max-per-minute", "between 1 and 1000"),
+        (lambda: ConstantRollout(1001), "--max-per-minute", "between 1 and 1000"),
+        (lambda: ExponentialRollout(0, 2.0, notified_things=1), "--exp-base", "between 1 and 1000"),
+        (lambda: ExponentialRollout(1001, 2.0, notified_things=1), "--exp-base", "between 1 and 1000"),
+        (lambda: ExponentialRollout(5, 1.0, notified_things=1), "--exp-factor", "between 1.1 and 5"),
+        (lambda: ExponentialRollout(5, 5.1, notified_things=1), "--exp-factor", "between 1.1 and 5"),
+        (lambda: ExponentialRollout(5, 1.55, notified_things=1), "--exp-factor", "one decimal"),
+        (lambda: ExponentialRollout(5, "abc", notified_things=1), "--exp-factor", "must be a number"),
+        (lambda: ExponentialRollout(5, 2.0), "--exp-notified", "rateIncreaseCriteria"),
+        (lambda: ExponentialRollout(5, 2.0, 1, 1), "--exp-notified", "rateIncreaseCriteria"),
+        (lambda: ExponentialRollout(5, 2.0, notified_things=0), "--exp-notified", "at least 1"),
+        (lambda: ExponentialRollout(5, 2.0, succeeded_things=0), "--exp-succeeded", "at least 1"),
+        (lambda: AbortCriterion.parse("FAILED:101:5"), "--abort", "at most 100"),
+        (lambda: AbortCriterion.parse("FAILED:0:5"), "--abort", "above 0"),
+        (lambda: AbortCriterion.parse("FAILED:10.123:5"), "--abort", "two decimal"),
+        (lambda: AbortCriterion.parse("FAILED:10:0"), "--abort", "at least 1"),
+        (lambda: AbortCriterion.parse("CRASHED:10:5"), "--abort", "failure type"),
+        (lambda: AbortCriterion.parse("FAILED:10"), "--abort", "TYPE:PERCENT:MIN_EXECUTED"),
+        (lambda: RetryCriterion.parse("REJECTED:1"), "--retry", "REJECTED is never retried"),
+        (lambda: RetryCriterion.parse("FAILED:11"), "--retry", "between 0 and 10"),
+        (lambda: RetryCriterion.parse("FAILED"), "--retry", "TYPE:N"),
+        (lambda: JobSettings(timeout_minutes=0), "--timeout-minutes", "between 1 and 10080"),
+        (lambda: JobSettings(timeout_minutes=10081), "--timeout-minutes", "between 1 and 10080"),
+        (lambda: JobSettings(presigned_expiry_seconds=59), "--url-expiry", "between 60 and 3600"),
+        (lambda: JobSettings(presigned_expiry_seconds=3601), "--url-expiry", "between 60 and 3600"),
         (
-            lambda: jobs.JobSettings(retries=(jobs.RetryCriterion("FAILED", 6), jobs.RetryCriterion("TIMED_OUT", 5))),
+            lambda: JobSettings(retries=(RetryCriterion("FAILED", 6), RetryCriterion("TIMED_OUT", 5))),
             "--retry",
             "add up to 11",
         ),
         (
-            lambda: jobs.JobSettings(retries=(jobs.RetryCriterion("FAILED", 1), jobs.RetryCriterion("FAILED", 1))),
+            lambda: JobSettings(retries=(RetryCriterion("FAILED", 1), RetryCriterion("FAILED", 1))),
             "--retry",
             "more than once",
         ),
         (
-            lambda: jobs.JobSettings(
-                retries=(jobs.RetryCriterion("FAILED", 1), jobs.RetryCriterion("TIMED_OUT", 1),
-                         jobs.RetryCriterion("ALL", 1))  # fmt: skip
+            lambda: JobSettings(
+                retries=(RetryCriterion("FAILED", 1), RetryCriterion("TIMED_OUT", 1),
+                         RetryCriterion("ALL", 1))  # fmt: skip
             ),
             "--retry",
             "at most 2",
         ),
         (
-            lambda: jobs.JobSettings(abort=(jobs.AbortCriterion("FAILED", 5, 1), jobs.AbortCriterion("FAILED", 9, 1))),
+            lambda: JobSettings(abort=(AbortCriterion("FAILED", 5, 1), AbortCriterion("FAILED", 9, 1))),
             "--abort",
             "more than once",
         ),
-        (lambda: jobs.MaintenanceWindow("cron(0 2 ? * SUN *)", 0), "--maintenance-window", "between 1 and 1430"),
-        (lambda: jobs.MaintenanceWindow("cron(0 2 ? * SUN *)", 1431), "--maintenance-window", "between 1 and 1430"),
-        (lambda: jobs.MaintenanceWindow("cron(0 2 * * SUN *)", 60), "--maintenance-window", "exactly one of"),
-        (lambda: jobs.MaintenanceWindow("cron(0 2 ? *)", 60), "--maintenance-window", "six fields"),
-        (lambda: jobs.MaintenanceWindow("0 2 ? * SUN *", 60), "--maintenance-window", "cron("),
-        (lambda: jobs.MaintenanceWindow.parse("cron(0 2 ? * SUN *)"), "--maintenance-window", "duration=MINUTES"),
-        (lambda: jobs.Schedule(end_behavior="CANCEL"), "--end-behavior", "needs --schedule-end"),
-        (lambda: jobs.Schedule(end=NOW, end_behavior="EXPLODE"), "--end-behavior", "STOP_ROLLOUT"),
-        (lambda: jobs.Schedule(start=NOW, end=NOW + dt.timedelta(minutes=29)), "--schedule-end", "30 minutes after"),
-        (lambda: jobs.parse_time("tomorrow", "--schedule-start"), "--schedule-start", "ISO 8601"),
+        (lambda: MaintenanceWindow("cron(0 2 ? * SUN *)", 0), "--maintenance-window", "between 1 and 1430"),
+        (lambda: MaintenanceWindow("cron(0 2 ? * SUN *)", 1431), "--maintenance-window", "between 1 and 1430"),
+        (lambda: MaintenanceWindow("cron(0 2 * * SUN *)", 60), "--maintenance-window", "exactly one of"),
+        (lambda: MaintenanceWindow("cron(0 2 ? *)", 60), "--maintenance-window", "six fields"),
+        (lambda: MaintenanceWindow("0 2 ? * SUN *", 60), "--maintenance-window", "cron("),
+        (lambda: MaintenanceWindow.parse("cron(0 2 ? * SUN *)"), "--maintenance-window", "duration=MINUTES"),
+        (lambda: Schedule(end_behavior="CANCEL"), "--end-behavior", "needs --schedule-end"),
+        (lambda: Schedule(end=NOW, end_behavior="EXPLODE"), "--end-behavior", "STOP_ROLLOUT"),
+        (lambda: Schedule(start=NOW, end=NOW + dt.timedelta(minutes=29)), "--schedule-end", "30 minutes after"),
+        (lambda: parse_time("tomorrow", "--schedule-start"), "--schedule-start", "ISO 8601"),
     ],
 )
 def test_settings_outside_aws_ranges_are_usage_errors(build, param: str, fragment: str) -> None:
@@ -97,17 +109,17 @@ def test_settings_outside_aws_ranges_are_usage_errors(build, param: str, fragmen
 
 
 def test_settings_render_every_createjob_field() -> None:
-    settings = jobs.JobSettings(
-        target_selection=jobs.CONTINUOUS,
-        rollout=jobs.ExponentialRollout("5", "1.5", succeeded_things="3"),  # type: ignore[arg-type]
-        abort=(jobs.AbortCriterion.parse("failed:12.5:4"), jobs.AbortCriterion.parse("TIMED_OUT:20:3")),
+    settings = JobSettings(
+        target_selection=CONTINUOUS,
+        rollout=ExponentialRollout("5", "1.5", succeeded_things="3"),  # type: ignore[arg-type]
+        abort=(AbortCriterion.parse("failed:12.5:4"), AbortCriterion.parse("TIMED_OUT:20:3")),
         timeout_minutes=45,
-        retries=(jobs.RetryCriterion.parse("FAILED:2"), jobs.RetryCriterion.parse("TIMED_OUT:3")),
-        schedule=jobs.Schedule(
-            start=jobs.parse_time("2030-02-01T10:00+01:00", "--schedule-start"),
-            end=jobs.parse_time("2030-02-02T09:00Z", "--schedule-end"),
+        retries=(RetryCriterion.parse("FAILED:2"), RetryCriterion.parse("TIMED_OUT:3")),
+        schedule=Schedule(
+            start=parse_time("2030-02-01T10:00+01:00", "--schedule-start"),
+            end=parse_time("2030-02-02T09:00Z", "--schedule-end"),
             end_behavior="cancel",
-            windows=(jobs.MaintenanceWindow.parse("cron=cron(0 2 ? * MON,TUE *), duration=120"),),
+            windows=(MaintenanceWindow.parse("cron=cron(0 2 ? * MON,TUE *), duration=120"),),
         ),
         presigned_expiry_seconds=600,
     )
@@ -144,15 +156,15 @@ def test_settings_render_every_createjob_field() -> None:
 
 
 def test_schedule_is_checked_against_the_given_clock() -> None:
-    schedule = jobs.Schedule(start=NOW + dt.timedelta(minutes=29))
+    schedule = Schedule(start=NOW + dt.timedelta(minutes=29))
     with pytest.raises(UsageError, match="at least 30 minutes ahead") as caught:
         schedule.check_against(NOW)
     assert caught.value.param == "--schedule-start"
-    jobs.Schedule(start=NOW + dt.timedelta(minutes=30)).check_against(NOW)
+    Schedule(start=NOW + dt.timedelta(minutes=30)).check_against(NOW)
     with pytest.raises(UsageError, match="at most a year"):
-        jobs.Schedule(start=NOW + dt.timedelta(days=367)).check_against(NOW)
+        Schedule(start=NOW + dt.timedelta(days=367)).check_against(NOW)
     with pytest.raises(UsageError, match="schedule end") as end:
-        jobs.Schedule(end=NOW + dt.timedelta(minutes=10)).check_against(NOW)
+        Schedule(end=NOW + dt.timedelta(minutes=10)).check_against(NOW)
     assert end.value.param == "--schedule-end"
 
 
@@ -263,29 +275,29 @@ def test_ota_instruction_reads_a_substituted_document() -> None:
 )
 def test_bad_job_specs_are_usage_errors(changes: dict[str, object], param: str, fragment: str) -> None:
     with pytest.raises(UsageError) as caught:
-        jobs.check_job_spec(ota_spec(**changes))
+        check_job_spec(ota_spec(**changes))
     assert caught.value.param == param
     assert fragment in caught.value.message
 
 
 def test_custom_document_deploys_the_versions_it_names() -> None:
     document = json.dumps({"u": docs.artifact_placeholder("fw", "2.0"), "a": docs.attributes_placeholder("fw", "2.0")})
-    checked = jobs.check_job_spec(ota_spec(package=None, version=None, document=document, document_name="up.json"))
+    checked = check_job_spec(ota_spec(package=None, version=None, document=document, document_name="up.json"))
     assert checked.destinations == (PackageVersionRef("fw", "2.0"),)
     assert checked.job_id.startswith("custom-up-")
 
 
 def test_default_job_ids_are_readable_unique_and_valid() -> None:
-    first = jobs.default_job_id("ota", "fw-main", "1.2.0", now=NOW)
-    second = jobs.default_job_id("ota", "fw-main", "1.2.0", now=NOW)
+    first = default_job_id("ota", "fw-main", "1.2.0", now=NOW)
+    second = default_job_id("ota", "fw-main", "1.2.0", now=NOW)
     assert re.fullmatch(r"ota-fw-main-1_2_0-20300131T120000-[0-9a-f]{4}", first)
     assert first != second or first[-4:] == second[-4:]  # four random hex digits: unique in practice
-    long = jobs.default_job_id("rollback", "p" * 128, "v" * 64, now=NOW)
+    long = default_job_id("rollback", "p" * 128, "v" * 64, now=NOW)
     assert JOB_ID.is_valid(long) and long.startswith("rollback-p") and long.endswith("-20300131T120000-" + long[-4:])
 
 
 def test_job_tags_always_carry_the_fleet() -> None:
-    checked = jobs.check_job_spec(ota_spec(tags={"team": "ota"}))
+    checked = check_job_spec(ota_spec(tags={"team": "ota"}))
     assert {"Key": "iotfleet:fleet", "Value": "demo"} in checked.tags
     assert {"Key": "team", "Value": "ota"} in checked.tags
     assert {"Key": "iotfleet:job-kind", "Value": "ota"} in checked.tags
@@ -297,8 +309,8 @@ def test_job_tags_always_carry_the_fleet() -> None:
         ({}, "--package", "exactly one of"),
         ({"package": "fw", "version": "1", "from_job": "j1"}, "--package", "exactly one of"),
         ({"package": "fw"}, "--package", "go together"),
-        ({"from_job": "j1", "settings": jobs.JobSettings(target_selection=jobs.CONTINUOUS)}, "--continuous", "target selection"),
-        ({"from_job": "j1", "settings": jobs.JobSettings(schedule=jobs.Schedule(start=NOW))}, "--schedule-start",
+        ({"from_job": "j1", "settings": JobSettings(target_selection=CONTINUOUS)}, "--continuous", "target selection"),
+        ({"from_job": "j1", "settings": JobSettings(schedule=Schedule(start=NOW))}, "--schedule-start",
          "maintenance windows only"),  # fmt: skip
         ({"template_id": "bad id", "from_job": "j1"}, "NAME", "invalid job template id"),
     ],
@@ -307,6 +319,6 @@ def test_bad_template_specs_are_usage_errors(changes: dict[str, object], param: 
     options: dict[str, object] = {"fleet": "demo", "template_id": "nightly"}
     options.update(changes)
     with pytest.raises(UsageError) as caught:
-        jobs.check_template_spec(jobs.TemplateSpec(**options))  # type: ignore[arg-type]
+        check_template_spec(TemplateSpec(**options))  # type: ignore[arg-type]
     assert caught.value.param == param
     assert fragment in caught.value.message

@@ -26,20 +26,41 @@ from packages_setup import (
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import job_documents as docs
-from iotfleet.fleet import packages as pkg
+from iotfleet.fleet.jobs import documents as docs
+from iotfleet.fleet.packages.catalog import (
+    create_package,
+    delete_package,
+    delete_version,
+    deprecate_version,
+    describe_package,
+    describe_version,
+    list_packages,
+    list_versions,
+    publish_version,
+    set_default_version,
+)
+from iotfleet.fleet.packages.configuration import get_configuration, set_configuration
+from iotfleet.fleet.packages.reported import device_packages, distribution
+from iotfleet.fleet.packages.upload import (
+    VersionUpload,
+    artifact_key,
+    file_digest,
+    parse_attributes,
+    upload_artifact,
+    upload_version,
+)
 
 
 @pytest.fixture
 def ctx(emulator: LocalEmulator) -> AwsContext:
     with aws_context(emulator) as context:
         make_bucket(context)
-        pkg.create_package(context, FLEET, PACKAGE, "main board")
+        create_package(context, FLEET, PACKAGE, "main board")
         yield context
 
 
-def upload(ctx: AwsContext, tmp_path: Path, version: str, **options: object) -> pkg.VersionUpload:
-    return pkg.upload_version(
+def upload(ctx: AwsContext, tmp_path: Path, version: str, **options: object) -> VersionUpload:
+    return upload_version(
         ctx, fleet=FLEET, bucket=BUCKET, package=PACKAGE, version=version, path=firmware(tmp_path, version),
         **options,  # type: ignore[arg-type]
     )  # fmt: skip
@@ -80,9 +101,9 @@ def test_an_interrupted_upload_resumes_without_a_second_object(
     ctx: AwsContext, tmp_path: Path, emulator: LocalEmulator
 ) -> None:
     path = firmware(tmp_path, "1.0.0")
-    sha256, size = pkg.file_digest(path.open("rb"))
-    key = pkg.artifact_key(PACKAGE, "1.0.0", path.name)
-    object_version, uploaded = pkg.upload_artifact(ctx, BUCKET, key, path, sha256, size)  # then the run stopped
+    sha256, size = file_digest(path.open("rb"))
+    key = artifact_key(PACKAGE, "1.0.0", path.name)
+    object_version, uploaded = upload_artifact(ctx, BUCKET, key, path, sha256, size)  # then the run stopped
     assert uploaded
     emulator.reset_counters()
     result = upload(ctx, tmp_path, "1.0.0")
@@ -112,7 +133,7 @@ def test_bad_version_requests_change_nothing(
 ) -> None:  # fmt: skip
     package, bucket = PACKAGE, BUCKET
     if setup == "other-content":
-        pkg.upload_version(ctx, fleet=FLEET, bucket=BUCKET, package=PACKAGE, version="1.0.0",
+        upload_version(ctx, fleet=FLEET, bucket=BUCKET, package=PACKAGE, version="1.0.0",
                            path=firmware(tmp_path, "other"))  # fmt: skip
     elif setup == "no-package":
         package = "not-there"
@@ -121,7 +142,7 @@ def test_bad_version_requests_change_nothing(
         ctx.s3.create_bucket(Bucket=bucket)
     emulator.reset_counters()
     with pytest.raises(UsageError) as caught:
-        pkg.upload_version(ctx, fleet=FLEET, bucket=bucket, package=package, version="1.0.0",
+        upload_version(ctx, fleet=FLEET, bucket=bucket, package=package, version="1.0.0",
                            path=firmware(tmp_path, "1.0.0"), **options)  # type: ignore[arg-type]  # fmt: skip
     assert caught.value.param == param and fragment in caught.value.message
     assert mutating_calls(emulator) == {}
@@ -129,42 +150,42 @@ def test_bad_version_requests_change_nothing(
 
 def test_computed_attributes_cannot_be_given() -> None:
     with pytest.raises(UsageError, match="computed from the file"):
-        pkg.parse_attributes(["sha256=abc"])
-    assert pkg.parse_attributes(["build=812", "channel=beta"]) == {"build": "812", "channel": "beta"}
+        parse_attributes(["sha256=abc"])
+    assert parse_attributes(["build=812", "channel=beta"]) == {"build": "812", "channel": "beta"}
 
 
 def test_lifecycle_rules(ctx: AwsContext, tmp_path: Path, emulator: LocalEmulator) -> None:
     upload(ctx, tmp_path, "1.0.0")
     emulator.reset_counters()
     with pytest.raises(UsageError, match="only a PUBLISHED version can be deprecated"):
-        pkg.deprecate_version(ctx, PACKAGE, "1.0.0")
+        deprecate_version(ctx, PACKAGE, "1.0.0")
     with pytest.raises(UsageError, match="only a PUBLISHED or DEPRECATED version can be the default"):
-        pkg.set_default_version(ctx, PACKAGE, "1.0.0")
+        set_default_version(ctx, PACKAGE, "1.0.0")
     with pytest.raises(UsageError, match="does not exist"):
-        pkg.publish_version(ctx, PACKAGE, "9.9.9")
+        publish_version(ctx, PACKAGE, "9.9.9")
     assert mutating_calls(emulator) == {}
 
-    assert pkg.publish_version(ctx, PACKAGE, "1.0.0").changed
-    assert not pkg.publish_version(ctx, PACKAGE, "1.0.0").changed
-    assert pkg.deprecate_version(ctx, PACKAGE, "1.0.0").status == "DEPRECATED"
-    assert not pkg.deprecate_version(ctx, PACKAGE, "1.0.0").changed
-    assert pkg.publish_version(ctx, PACKAGE, "1.0.0").message.endswith("DEPRECATED -> PUBLISHED")
-    assert pkg.set_default_version(ctx, PACKAGE, "1.0.0")["changed"]
+    assert publish_version(ctx, PACKAGE, "1.0.0").changed
+    assert not publish_version(ctx, PACKAGE, "1.0.0").changed
+    assert deprecate_version(ctx, PACKAGE, "1.0.0").status == "DEPRECATED"
+    assert not deprecate_version(ctx, PACKAGE, "1.0.0").changed
+    assert publish_version(ctx, PACKAGE, "1.0.0").message.endswith("DEPRECATED -> PUBLISHED")
+    assert set_default_version(ctx, PACKAGE, "1.0.0")["changed"]
     assert ctx.iot.get_package(packageName=PACKAGE)["defaultVersionName"] == "1.0.0"
-    assert pkg.set_default_version(ctx, PACKAGE, None)["previous"] == "1.0.0"
+    assert set_default_version(ctx, PACKAGE, None)["previous"] == "1.0.0"
     assert "defaultVersionName" not in ctx.iot.get_package(packageName=PACKAGE)
 
 
 def test_list_and_describe_every_page(ctx: AwsContext, tmp_path: Path) -> None:
     for i in range(3):
-        pkg.create_package(ctx, FLEET, f"extra-{i}")
+        create_package(ctx, FLEET, f"extra-{i}")
     for i in range(3):
         upload(ctx, tmp_path, f"1.0.{i}")
-    names = [p["packageName"] for p in pkg.list_packages(ctx)]
+    names = [p["packageName"] for p in list_packages(ctx)]
     assert sorted(names) == sorted([PACKAGE, "extra-0", "extra-1", "extra-2"])
-    described = pkg.describe_package(ctx, PACKAGE)
+    described = describe_package(ctx, PACKAGE)
     assert [v["versionName"] for v in described["versions"]] == ["1.0.0", "1.0.1", "1.0.2"]
-    assert pkg.describe_version(ctx, PACKAGE, "1.0.1")["attributes"]["size"] == "2048"
+    assert describe_version(ctx, PACKAGE, "1.0.1")["attributes"]["size"] == "2048"
 
 
 def _job_deploying(ctx: AwsContext, role: str, thing_arn: str, job_id: str, *, via_document_only: bool) -> None:
@@ -190,15 +211,15 @@ def test_delete_is_refused_while_an_active_job_deploys_the_version(
     _job_deploying(ctx, make_role(ctx), arns["dev-1"], "ota-active", via_document_only=via_document_only)
     emulator.reset_counters()
     with pytest.raises(UsageError, match=r"ota-active \(IN_PROGRESS: 1.0.0\)") as caught:
-        pkg.delete_version(ctx, PACKAGE, "1.0.0")
+        delete_version(ctx, PACKAGE, "1.0.0")
     assert caught.value.param == "--force"
     with pytest.raises(UsageError, match="ota-active"):
-        pkg.delete_package(ctx, PACKAGE)
+        delete_package(ctx, PACKAGE)
     assert mutating_calls(emulator) == {}
-    assert pkg.delete_version(ctx, PACKAGE, "1.1.0").deleted_versions == ("1.1.0",)  # not deployed: allowed
-    forced = pkg.delete_version(ctx, PACKAGE, "1.0.0", force=True)
+    assert delete_version(ctx, PACKAGE, "1.1.0").deleted_versions == ("1.1.0",)  # not deployed: allowed
+    forced = delete_version(ctx, PACKAGE, "1.0.0", force=True)
     assert [job.job_id for job in forced.active_jobs] == ["ota-active"]
-    assert pkg.list_versions(ctx, PACKAGE) == []
+    assert list_versions(ctx, PACKAGE) == []
 
 
 def test_a_finished_job_does_not_block_deletion(ctx: AwsContext, tmp_path: Path) -> None:
@@ -206,43 +227,43 @@ def test_a_finished_job_does_not_block_deletion(ctx: AwsContext, tmp_path: Path)
     arns = make_things(ctx, ["dev-1"])
     _job_deploying(ctx, make_role(ctx), arns["dev-1"], "ota-old", via_document_only=False)
     ctx.iot.cancel_job(jobId="ota-old")
-    assert pkg.delete_version(ctx, PACKAGE, "1.0.0").deleted_versions == ("1.0.0",)
+    assert delete_version(ctx, PACKAGE, "1.0.0").deleted_versions == ("1.0.0",)
 
 
 def test_delete_package_takes_its_versions_and_unsets_the_default(ctx: AwsContext, tmp_path: Path) -> None:
     upload(ctx, tmp_path, "1.0.0", publish=True)
     upload(ctx, tmp_path, "1.1.0")
-    pkg.set_default_version(ctx, PACKAGE, "1.0.0")
-    result = pkg.delete_package(ctx, PACKAGE)
+    set_default_version(ctx, PACKAGE, "1.0.0")
+    result = delete_package(ctx, PACKAGE)
     assert (sorted(result.deleted_versions), result.package_deleted, result.unset_default) == (
         ["1.0.0", "1.1.0"], True, "1.0.0",
     )  # fmt: skip
-    assert PACKAGE not in [p["packageName"] for p in pkg.list_packages(ctx)]
-    assert not pkg.delete_package(ctx, PACKAGE).package_deleted
+    assert PACKAGE not in [p["packageName"] for p in list_packages(ctx)]
+    assert not delete_package(ctx, PACKAGE).package_deleted
 
 
 def test_package_configuration(ctx: AwsContext) -> None:
-    assert pkg.get_configuration(ctx)["enabled"] is False
+    assert get_configuration(ctx)["enabled"] is False
     role = make_role(ctx, "iotfleet-demo-package")
-    changed = pkg.set_configuration(ctx, enabled=True, role_arn=role)
+    changed = set_configuration(ctx, enabled=True, role_arn=role)
     assert changed["previous"]["enabled"] is False
     assert changed["current"] == {"enabled": True, "roleArn": role}
-    assert pkg.set_configuration(ctx, enabled=False)["current"]["enabled"] is False
+    assert set_configuration(ctx, enabled=False)["current"]["enabled"] is False
     with pytest.raises(UsageError, match="needs a role"):
-        pkg.set_configuration(ctx, enabled=True)
+        set_configuration(ctx, enabled=True)
 
 
 def test_device_view_reads_the_package_shadow(ctx: AwsContext) -> None:
     make_things(ctx, ["dev-1", "dev-2"])
     report_version(ctx, "dev-1", PACKAGE, "1.1.0")
     report_version(ctx, "dev-1", "bootloader", "7")
-    found = pkg.device_packages(ctx, "dev-1")
+    found = device_packages(ctx, "dev-1")
     assert [(p.package, p.version) for p in found] == [("bootloader", "7"), (PACKAGE, "1.1.0")]
     assert found[1].attributes == {"build": "1.1.0"}
     assert found[1].reported_at is not None
-    assert pkg.device_packages(ctx, "dev-2") == []
+    assert device_packages(ctx, "dev-2") == []
     with pytest.raises(UsageError, match="does not exist"):
-        pkg.device_packages(ctx, "nobody")
+        device_packages(ctx, "nobody")
 
 
 def test_distribution_counts_devices_per_version_with_one_call_per_version(
@@ -257,7 +278,7 @@ def test_distribution_counts_devices_per_version_with_one_call_per_version(
         report_version(ctx, thing, PACKAGE, version)
     report_version(ctx, "d7", "bootloader", "7")
     emulator.reset_counters()
-    result = pkg.distribution(ctx, PACKAGE)
+    result = distribution(ctx, PACKAGE)
     assert result.as_dict() == {
         "package": PACKAGE, "total": 6, "versions": {"1.0.0": 2, "1.1.0": 3, "1.2.0": 0}, "other": 1,
     }  # fmt: skip
@@ -267,4 +288,4 @@ def test_distribution_counts_devices_per_version_with_one_call_per_version(
 
 def test_distribution_needs_the_package_shadow_indexed(ctx: AwsContext) -> None:
     with pytest.raises(UsageError, match="indexing"):
-        pkg.distribution(ctx, PACKAGE)
+        distribution(ctx, PACKAGE)

@@ -25,9 +25,18 @@ from packages_setup import (
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import job_documents as docs
-from iotfleet.fleet import jobs
-from iotfleet.fleet import packages as pkg
+from iotfleet.fleet.jobs import documents as docs
+from iotfleet.fleet.jobs.settings import ConstantRollout, JobSettings
+from iotfleet.fleet.packages.catalog import create_package
+from iotfleet.fleet.packages.reported import device_packages
+from iotfleet.fleet.packages.rollback import (
+    DYNAMIC_GROUP,
+    THINGS,
+    RollbackPlan,
+    apply_rollback,
+    plan_rollback,
+)
+from iotfleet.fleet.packages.upload import upload_version
 
 REPORTS = {"d1": "1.0.0", "d2": "1.0.0", "d3": "1.1.0", "d4": "1.1.0", "d5": "1.2.0", "d6": "0.9-lab"}
 
@@ -36,8 +45,8 @@ class Fleet:
     def __init__(self, ctx: AwsContext, role: str, things: dict[str, str]) -> None:
         self.ctx, self.role, self.things = ctx, role, things
 
-    def plan(self, version: str = "1.0.0", **options: object) -> pkg.RollbackPlan:
-        return pkg.plan_rollback(self.ctx, fleet=FLEET, package=PACKAGE, version=version,
+    def plan(self, version: str = "1.0.0", **options: object) -> RollbackPlan:
+        return plan_rollback(self.ctx, fleet=FLEET, package=PACKAGE, version=version,
                                  presign_role_arn=self.role, **options)  # type: ignore[arg-type]  # fmt: skip
 
 
@@ -46,11 +55,11 @@ def fleet(emulator: LocalEmulator, tmp_path: Path) -> Fleet:
     with aws_context(emulator) as ctx:
         make_bucket(ctx)
         enable_package_index(ctx)
-        pkg.create_package(ctx, FLEET, PACKAGE)
+        create_package(ctx, FLEET, PACKAGE)
         for version in ("1.0.0", "1.1.0", "1.2.0"):
-            pkg.upload_version(ctx, fleet=FLEET, bucket=BUCKET, package=PACKAGE, version=version,
+            upload_version(ctx, fleet=FLEET, bucket=BUCKET, package=PACKAGE, version=version,
                                path=firmware(tmp_path, version), publish=True)  # fmt: skip
-        pkg.upload_version(ctx, fleet=FLEET, bucket=BUCKET, package=PACKAGE, version="1.3.0",
+        upload_version(ctx, fleet=FLEET, bucket=BUCKET, package=PACKAGE, version="1.3.0",
                            path=firmware(tmp_path, "1.3.0"))  # fmt: skip
         things = make_things(ctx, [*REPORTS, "no-report"])
         for thing, version in REPORTS.items():
@@ -61,17 +70,17 @@ def fleet(emulator: LocalEmulator, tmp_path: Path) -> Fleet:
 
 
 def shadows(ctx: AwsContext) -> dict[str, str | None]:
-    return {thing: next((p.version for p in pkg.device_packages(ctx, thing) if p.package == PACKAGE), None)
+    return {thing: next((p.version for p in device_packages(ctx, thing) if p.package == PACKAGE), None)
             for thing in REPORTS}  # fmt: skip
 
 
 def test_rollback_targets_exactly_the_devices_on_other_versions(fleet: Fleet, emulator: LocalEmulator) -> None:
     before = shadows(fleet.ctx)
-    plan = fleet.plan(settings=jobs.JobSettings(rollout=jobs.ConstantRollout(10)))
-    assert plan.method == pkg.THINGS
+    plan = fleet.plan(settings=JobSettings(rollout=ConstantRollout(10)))
+    assert plan.method == THINGS
     assert plan.devices == ["d3", "d4", "d5", "d6"]
     assert mutating_calls(emulator) == {}
-    answer = pkg.apply_rollback(fleet.ctx, plan)
+    answer = apply_rollback(fleet.ctx, plan)
     assert mutating_calls(emulator) == {"iot:CreateJob": 1}
     job = fleet.ctx.iot.describe_job(jobId=answer["jobId"])["job"]
     assert sorted(job["targets"]) == sorted(fleet.things[t] for t in ("d3", "d4", "d5", "d6"))
@@ -89,12 +98,12 @@ def test_rollback_targets_exactly_the_devices_on_other_versions(fleet: Fleet, em
 
 def test_a_large_rollback_goes_through_a_tagged_dynamic_group(fleet: Fleet, emulator: LocalEmulator) -> None:
     plan = fleet.plan(max_listed_things=3)
-    assert plan.method == pkg.DYNAMIC_GROUP and plan.group_name is not None
+    assert plan.method == DYNAMIC_GROUP and plan.group_name is not None
     assert plan.query == (
         'shadow.name.$package.reported.fw-main.version:* AND NOT shadow.name.$package.reported.fw-main.version:"1.0.0"'
     )
     assert mutating_calls(emulator) == {}
-    answer = pkg.apply_rollback(fleet.ctx, plan)
+    answer = apply_rollback(fleet.ctx, plan)
     group = fleet.ctx.iot.describe_thing_group(thingGroupName=plan.group_name)
     assert group["queryString"] == plan.query
     members = fleet.ctx.iot.list_things_in_thing_group(thingGroupName=plan.group_name)["things"]
@@ -129,5 +138,5 @@ def test_nothing_to_roll_back_creates_nothing(fleet: Fleet, emulator: LocalEmula
         report_version(fleet.ctx, thing, PACKAGE, "1.1.0")
     plan = fleet.plan("1.1.0")
     assert (plan.method, plan.devices) == (None, [])
-    assert pkg.apply_rollback(fleet.ctx, plan) == {}
+    assert apply_rollback(fleet.ctx, plan) == {}
     assert "iot:CreateJob" not in calls(emulator)

@@ -20,9 +20,9 @@ from provision_setup import (
 from iotfleet.aws.errors import UsageError
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet import fleet_state, indexing, inventory, roles, storage
-from iotfleet.fleet import packages as pkg
 from iotfleet.fleet.firmware import firmware_bytes
 from iotfleet.fleet.ownership import FLEET_TAG, tag_dict
+from iotfleet.fleet.packages.configuration import get_configuration
 from iotfleet.fleet.provision import (
     CONFLICT,
     CREATE,
@@ -112,7 +112,7 @@ def test_everything_is_owned_and_configured_as_documented(emulator: LocalEmulato
             assert described["AssumeRolePolicyDocument"] == roles.trust_policy()
             assert tag_dict(described["Tags"])[FLEET_TAG] == "demo"
 
-        assert pkg.get_configuration(ctx) == {"enabled": True, "roleArn": found.package_role_arn}
+        assert get_configuration(ctx) == {"enabled": True, "roleArn": found.package_role_arn}
         for package in spec.packages:
             assert ctx.iot.get_package(packageName=package)["defaultVersionName"] == "1.0.0"
             for version in spec.versions:

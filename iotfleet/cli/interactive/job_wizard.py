@@ -16,8 +16,25 @@ from iotfleet.cli.files import read_document
 from iotfleet.cli.interactive.asking import ask_until_valid, choose, choose_fleet, choose_many, names, prompt
 from iotfleet.cli.output import key_values
 from iotfleet.cli.state import CliState
-from iotfleet.fleet import job_documents, jobs
-from iotfleet.fleet import packages as pkg
+from iotfleet.fleet.jobs.checks import fleet_jobs_role_arn
+from iotfleet.fleet.jobs.create import JobSpec, check_job_spec, check_targets, prepare_job, submit_job
+from iotfleet.fleet.jobs.documents import check_document, starter_document
+from iotfleet.fleet.jobs.settings import (
+    DEFAULT_EXPIRES_IN_SEC,
+    END_BEHAVIORS,
+    MAX_RETRY_CRITERIA,
+    AbortCriterion,
+    ConstantRollout,
+    ExponentialRollout,
+    JobSettings,
+    MaintenanceWindow,
+    RetryCriterion,
+    Rollout,
+    Schedule,
+    parse_time,
+)
+from iotfleet.fleet.jobs.templates import list_templates
+from iotfleet.fleet.packages.catalog import DEPLOYABLE, list_packages, list_versions
 
 T = TypeVar("T")
 
@@ -29,13 +46,13 @@ RETRY_QUESTION = "TYPE:RETRIES, e.g. FAILED:2 (FAILED, TIMED_OUT or ALL)"
 
 
 def choose_package_version(state: CliState, *, deployable_only: bool = True) -> tuple[str, str]:
-    packages = [p["packageName"] for p in pkg.list_packages(state.aws)]
+    packages = [p["packageName"] for p in list_packages(state.aws)]
     package = choose(state, "Packages", packages)
-    versions = pkg.list_versions(state.aws, package)
+    versions = list_versions(state.aws, package)
     labels = [
         f"{v['versionName']} ({v.get('status')})"
         for v in versions
-        if not deployable_only or v.get("status") in pkg.DEPLOYABLE
+        if not deployable_only or v.get("status") in DEPLOYABLE
     ]
     if not labels:
         raise UsageError(f"{package} has no PUBLISHED or DEPRECATED version to deploy")
@@ -46,12 +63,12 @@ def choose_package_version(state: CliState, *, deployable_only: bool = True) -> 
 def ask_document(state: CliState) -> tuple[str, str]:
     """A custom document file, checked at once; offers the starter document first."""
     if state.prompts.yes_no("Show a starter document to copy into a file?", default=False):
-        state.output.console.print_json(json.dumps(job_documents.starter_document()))
+        state.output.console.print_json(json.dumps(starter_document()))
 
     def ask() -> tuple[str, str]:
         path = str(prompt("Path of the JSON job document"))
         text = read_document(path)
-        job_documents.check_document(text)
+        check_document(text)
         return path, text
 
     return ask_until_valid(state, ask)
@@ -65,22 +82,22 @@ def ask_targets(state: CliState) -> tuple[list[str], list[str]]:
         chosen = choose_many(state, "Thing groups (static and dynamic)", sorted(groups))
         things = names(str(prompt("Thing names, separated by commas (empty for none)", default="")))
         try:
-            jobs.check_targets(chosen, things)
+            check_targets(chosen, things)
         except UsageError as exc:
             state.output.error(exc.message)
             continue
         return chosen, things
 
 
-def ask_rollout(state: CliState) -> jobs.Rollout | None:
+def ask_rollout(state: CliState) -> Rollout | None:
     kind = choose(state, "Rollout", ["all at once (AWS's default rate)", "constant rate", "exponential rate"])
     if kind.startswith("constant"):
         return ask_until_valid(
-            state, lambda: jobs.ConstantRollout(prompt("Executions per minute (1-1000)", default=50))
+            state, lambda: ConstantRollout(prompt("Executions per minute (1-1000)", default=50))
         )
     if kind.startswith("exponential"):
 
-        def exponential() -> jobs.ExponentialRollout:
+        def exponential() -> ExponentialRollout:
             base = prompt("Starting rate per minute (1-1000)", default=10)
             factor = prompt("Increment factor (1.1-5, one decimal)", default="2.0")
             trigger = choose(
@@ -88,50 +105,50 @@ def ask_rollout(state: CliState) -> jobs.Rollout | None:
             )
             count = prompt("How many", default=10)
             if trigger.endswith("notified things"):
-                return jobs.ExponentialRollout(base, factor, notified_things=count)
-            return jobs.ExponentialRollout(base, factor, succeeded_things=count)
+                return ExponentialRollout(base, factor, notified_things=count)
+            return ExponentialRollout(base, factor, succeeded_things=count)
 
         return ask_until_valid(state, exponential)
     return None
 
 
-def ask_abort(state: CliState) -> tuple[jobs.AbortCriterion, ...]:
-    criteria: list[jobs.AbortCriterion] = []
+def ask_abort(state: CliState) -> tuple[AbortCriterion, ...]:
+    criteria: list[AbortCriterion] = []
     while state.prompts.yes_no("Add an abort criterion?", default=False):
         criteria.append(
-            ask_until_valid(state, lambda: jobs.AbortCriterion.parse(str(prompt(ABORT_QUESTION))))
+            ask_until_valid(state, lambda: AbortCriterion.parse(str(prompt(ABORT_QUESTION))))
         )
     return tuple(criteria)
 
 
-def ask_retries(state: CliState) -> tuple[jobs.RetryCriterion, ...]:
-    criteria: list[jobs.RetryCriterion] = []
-    while len(criteria) < jobs.MAX_RETRY_CRITERIA and state.prompts.yes_no(
+def ask_retries(state: CliState) -> tuple[RetryCriterion, ...]:
+    criteria: list[RetryCriterion] = []
+    while len(criteria) < MAX_RETRY_CRITERIA and state.prompts.yes_no(
         "Add a retry criterion?", default=False
     ):
         criteria.append(
-            ask_until_valid(state, lambda: jobs.RetryCriterion.parse(str(prompt(RETRY_QUESTION))))
+            ask_until_valid(state, lambda: RetryCriterion.parse(str(prompt(RETRY_QUESTION))))
         )
     return tuple(criteria)
 
 
-def ask_schedule(state: CliState) -> jobs.Schedule | None:
+def ask_schedule(state: CliState) -> Schedule | None:
     if not state.prompts.yes_no("Schedule the job (start, end, maintenance windows)?", default=False):
         return None
 
-    def schedule() -> jobs.Schedule:
+    def schedule() -> Schedule:
         start = str(prompt("Start (ISO 8601, at least 30 minutes ahead; empty for now)", default="")).strip()
         end = str(prompt("End (ISO 8601; empty for none)", default="")).strip()
         behavior = None
         if end:
-            behavior = choose(state, "At the end", list(jobs.END_BEHAVIORS))
-        windows: list[jobs.MaintenanceWindow] = []
+            behavior = choose(state, "At the end", list(END_BEHAVIORS))
+        windows: list[MaintenanceWindow] = []
         while state.prompts.yes_no("Add a maintenance window?", default=False):
-            windows.append(ask_until_valid(state, lambda: jobs.MaintenanceWindow(
+            windows.append(ask_until_valid(state, lambda: MaintenanceWindow(
                 str(prompt("Cron start, e.g. cron(0 2 ? * SUN *)")), prompt("Duration in minutes (1-1430)", default=120))))  # fmt: skip
-        return jobs.Schedule(
-            start=jobs.parse_time(start, "--schedule-start") if start else None,
-            end=jobs.parse_time(end, "--schedule-end") if end else None,
+        return Schedule(
+            start=parse_time(start, "--schedule-start") if start else None,
+            end=parse_time(end, "--schedule-end") if end else None,
             end_behavior=behavior,
             windows=tuple(windows),
         )
@@ -139,22 +156,22 @@ def ask_schedule(state: CliState) -> jobs.Schedule | None:
     return ask_until_valid(state, schedule)
 
 
-def ask_advanced_settings(state: CliState, selection: str) -> jobs.JobSettings:
+def ask_advanced_settings(state: CliState, selection: str) -> JobSettings:
     """The advanced-settings step: rollout, abort, timeout, retries, schedule and URL lifetime."""
     if not state.prompts.yes_no("Configure advanced settings (rollout, abort, timeout, retries, schedule)?"):
-        return jobs.JobSettings(target_selection=selection)
+        return JobSettings(target_selection=selection)
 
-    def settings() -> jobs.JobSettings:
+    def settings() -> JobSettings:
         rollout = ask_rollout(state)
         abort = ask_abort(state)
         timeout = None
         if state.prompts.yes_no("Set an in-progress timeout?", default=False):
-            timeout = ask_until_valid(state, lambda: jobs.JobSettings(
+            timeout = ask_until_valid(state, lambda: JobSettings(
                 timeout_minutes=prompt("Minutes (1-10080)", default=60)).timeout_minutes)  # fmt: skip
         retries = ask_retries(state)
         schedule = ask_schedule(state)
-        expiry = prompt("Presigned URL lifetime in seconds (60-3600)", default=jobs.DEFAULT_EXPIRES_IN_SEC)
-        return jobs.JobSettings(
+        expiry = prompt("Presigned URL lifetime in seconds (60-3600)", default=DEFAULT_EXPIRES_IN_SEC)
+        return JobSettings(
             target_selection=selection, rollout=rollout, abort=abort, timeout_minutes=timeout, retries=retries,
             schedule=schedule, presigned_expiry_seconds=expiry,
         )  # fmt: skip
@@ -180,7 +197,7 @@ def run_job_wizard(
     state.offer_debug_mode()
     fleet = choose_fleet(state, fleet, given=fleet_given)
     if role_arn is None:
-        jobs.fleet_jobs_role_arn(state.aws, fleet)  # a fleet without one fails now, not after the questions
+        fleet_jobs_role_arn(state.aws, fleet)  # a fleet without one fails now, not after the questions
     kind = choose(state, "Job type", ["OTA update (a package version)", "Custom job (a JSON document)",
                                       "From a job template"])  # fmt: skip
     base: dict[str, Any] = {"fleet": fleet, "presign_role_arn": role_arn}
@@ -189,25 +206,25 @@ def run_job_wizard(
     elif kind.startswith("Custom"):
         base["document_name"], base["document"] = ask_document(state)
     else:
-        templates = [t["jobTemplateId"] for t in jobs.list_templates(state.aws)]
+        templates = [t["jobTemplateId"] for t in list_templates(state.aws)]
         base["template"] = choose(state, "Job templates", templates)
     groups, things = ask_targets(state)
     selection = choose(state, "Target selection", [
         "SNAPSHOT: the targets as they are now", "CONTINUOUS: also things that join a target group later"])  # fmt: skip
     settings = ask_advanced_settings(state, selection.split(":", 1)[0])
-    spec = jobs.JobSpec(groups=tuple(groups), things=tuple(things), settings=settings, **base)
-    suggested = jobs.check_job_spec(spec).job_id
+    spec = JobSpec(groups=tuple(groups), things=tuple(things), settings=settings, **base)
+    suggested = check_job_spec(spec).job_id
 
-    def identity() -> jobs.JobSpec:
+    def identity() -> JobSpec:
         job_id = str(prompt("Job id", default=suggested)).strip()
         description = str(prompt("Description (empty for none)", default="")).strip() or None
-        changed = jobs.JobSpec(groups=tuple(groups), things=tuple(things), settings=settings, job_id=job_id,
+        changed = JobSpec(groups=tuple(groups), things=tuple(things), settings=settings, job_id=job_id,
                                description=description, **base)  # fmt: skip
-        jobs.check_job_spec(changed)
+        check_job_spec(changed)
         return changed
 
     spec = ask_until_valid(state, identity)
-    prepared = jobs.prepare_job(state.aws, spec)
+    prepared = prepare_job(state.aws, spec)
     request = prepared.request
     state.output.console.print(key_values([
         ("job id", request["jobId"]), ("targets", ", ".join(prepared.targets)),
@@ -219,6 +236,6 @@ def run_job_wizard(
     if not state.prompts.yes_no(f"Create job {request['jobId']}?", default=True):
         state.output.info("Nothing was created.")
         return None
-    answer = jobs.submit_job(state.aws, prepared)
+    answer = submit_job(state.aws, prepared)
     state.output.console.print(f"[green]Created job[/green] {answer.get('jobId')} ({answer.get('jobArn')})")
     return answer

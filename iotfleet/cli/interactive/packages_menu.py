@@ -18,18 +18,25 @@ from iotfleet.cli import packages as commands
 from iotfleet.cli.interactive.asking import choose, choose_fleet, prompt, run_menu
 from iotfleet.cli.options import fleet_given, fleet_option
 from iotfleet.cli.state import CliState
-from iotfleet.fleet import packages as pkg
+from iotfleet.fleet.packages.catalog import (
+    DEPLOYABLE,
+    DEPRECATED,
+    DRAFT,
+    PUBLISHED,
+    list_packages,
+    list_versions,
+)
 
 
 def pick_package(state: CliState) -> str:
     return choose(
-        state, "Packages", [p["packageName"] for p in pkg.list_packages(state.aws)], allow_other=False
+        state, "Packages", [p["packageName"] for p in list_packages(state.aws)], allow_other=False
     )
 
 
 def pick_version(state: CliState, package: str, statuses: tuple[str, ...] | None = None) -> str:
     versions = [
-        v for v in pkg.list_versions(state.aws, package) if statuses is None or v.get("status") in statuses
+        v for v in list_versions(state.aws, package) if statuses is None or v.get("status") in statuses
     ]
     if not versions:
         wanted = " or ".join(statuses) if statuses else "any"
@@ -51,9 +58,9 @@ class PackageMenu:
             ("List packages", lambda: self.run(commands.list_command)),
             ("Describe a package", lambda: self.run(commands.describe, package=pick_package(state))),
             ("Describe a version", self.describe_version),
-            ("Publish a version", lambda: self.lifecycle(commands.publish, (pkg.DRAFT, pkg.DEPRECATED))),
-            ("Deprecate a version", lambda: self.lifecycle(commands.deprecate, (pkg.PUBLISHED,))),
-            ("Set the default version", lambda: self.lifecycle(commands.set_default, pkg.DEPLOYABLE)),
+            ("Publish a version", lambda: self.lifecycle(commands.publish, (DRAFT, DEPRECATED))),
+            ("Deprecate a version", lambda: self.lifecycle(commands.deprecate, (PUBLISHED,))),
+            ("Set the default version", lambda: self.lifecycle(commands.set_default, DEPLOYABLE)),
             ("Show the package configuration", lambda: self.run(commands.config_show)),
             ("Enable the package configuration", lambda: self.run(commands.config_enable, fleet=fleet)),
             ("Disable the package configuration", lambda: self.run(commands.config_disable)),
@@ -95,7 +102,7 @@ class PackageMenu:
 
     def rollback(self) -> None:
         package = pick_package(self.state)
-        version = pick_version(self.state, package, pkg.DEPLOYABLE)
+        version = pick_version(self.state, package, DEPLOYABLE)
         dry_run = self.state.prompts.yes_no("Only show the plan (dry run)?", default=False)
         self.run(commands.rollback, package=package, version=version, dry_run=dry_run, fleet=self.fleet)
 
