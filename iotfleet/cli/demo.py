@@ -35,7 +35,7 @@ from iotfleet.fleet import packages as pkg
 from iotfleet.fleet.cleanup import CleanupResult
 from iotfleet.fleet.provision import ProvisionResult
 from iotfleet.fleet.runner import Progress
-from iotfleet.fleet.simulate import SimulationResult
+from iotfleet.fleet.simulate.run import SimulationResult
 
 # Emulator seconds per real second on the in-process emulator: a rollout minute passes in one second.
 DEFAULT_TIME_SCALE = 60.0

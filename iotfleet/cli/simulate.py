@@ -17,16 +17,16 @@ from rich.text import Text
 from iotfleet.aws.errors import Interrupted, OperationFailed, UsageError
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
-from iotfleet.fleet.behaviour import DEFAULT_FAILURE_WEIGHTS, DEFAULT_LATENCY, BehaviourModel, parse_duration
-from iotfleet.fleet.device import EXECUTION_OUTCOMES
 from iotfleet.fleet.naming import check_fleet_name
-from iotfleet.fleet.simulate import (
-    SimulationOptions,
-    SimulationPlan,
-    SimulationResult,
-    plan_simulation,
-    run_simulation,
+from iotfleet.fleet.simulate.behaviour import (
+    DEFAULT_FAILURE_WEIGHTS,
+    DEFAULT_LATENCY,
+    BehaviourModel,
+    parse_duration,
 )
+from iotfleet.fleet.simulate.device import EXECUTION_OUTCOMES
+from iotfleet.fleet.simulate.plan import SimulationPlan, plan_simulation
+from iotfleet.fleet.simulate.run import SimulationOptions, SimulationResult, run_simulation
 
 OUTCOME_STYLES = {
     "succeeded": "green",

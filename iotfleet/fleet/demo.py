@@ -30,16 +30,17 @@ from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import OperationFailed, UsageError
 from iotfleet.fleet import explore, firmware, groups, jobs, report
 from iotfleet.fleet import packages as pkg
-from iotfleet.fleet.behaviour import BehaviourModel, FailureWeights, LatencyModel
 from iotfleet.fleet.cleanup import CleanupResult, apply_cleanup
 from iotfleet.fleet.cleanup_plan import plan_cleanup
-from iotfleet.fleet.device import ExecutionRecord
 from iotfleet.fleet.naming import check_fleet_name, check_positive_int
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE
 from iotfleet.fleet.provision import ProvisionResult, provision
 from iotfleet.fleet.resources import discover
 from iotfleet.fleet.runner import NoProgress, Progress
-from iotfleet.fleet.simulate import SimulationOptions, SimulationResult, plan_simulation, run_simulation
+from iotfleet.fleet.simulate.behaviour import BehaviourModel, FailureWeights, LatencyModel
+from iotfleet.fleet.simulate.device import ExecutionRecord
+from iotfleet.fleet.simulate.plan import plan_simulation
+from iotfleet.fleet.simulate.run import SimulationOptions, SimulationResult, run_simulation
 from iotfleet.fleet.spec import FleetSpec
 
 DEMO_FLEET = "demo"

@@ -12,9 +12,10 @@ from iotfleet.aws.errors import UsageError
 from iotfleet.clock import FakeClock
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet import explore
-from iotfleet.fleet.behaviour import BehaviourModel
 from iotfleet.fleet.explore import AbortProximity, ProcessCounts
-from iotfleet.fleet.simulate import SimulationOptions, plan_simulation, run_simulation
+from iotfleet.fleet.simulate.behaviour import BehaviourModel
+from iotfleet.fleet.simulate.plan import plan_simulation
+from iotfleet.fleet.simulate.run import SimulationOptions, run_simulation
 
 FAST = SimulationOptions(poll_initial=0.05, poll_max=0.2, job_check_interval=0.1)
 

@@ -17,8 +17,9 @@ from iotfleet.cli.output import key_values
 from iotfleet.cli.simulate import parse_devices, run_and_report
 from iotfleet.cli.state import CliState
 from iotfleet.fleet import explore
-from iotfleet.fleet.behaviour import BehaviourModel, FailureWeights, LatencyModel
-from iotfleet.fleet.simulate import SimulationOptions, plan_simulation
+from iotfleet.fleet.simulate.behaviour import BehaviourModel, FailureWeights, LatencyModel
+from iotfleet.fleet.simulate.plan import plan_simulation
+from iotfleet.fleet.simulate.run import SimulationOptions
 
 T = TypeVar("T")
 
