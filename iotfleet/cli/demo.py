@@ -32,7 +32,7 @@ from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet import demo as fleet_demo
 from iotfleet.fleet import explore, groups, jobs, report
 from iotfleet.fleet import packages as pkg
-from iotfleet.fleet.cleanup import CleanupResult
+from iotfleet.fleet.cleanup.apply import CleanupResult
 from iotfleet.fleet.provision import ProvisionResult
 from iotfleet.fleet.runner import Progress
 from iotfleet.fleet.simulate.run import SimulationResult

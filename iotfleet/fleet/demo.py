@@ -30,8 +30,8 @@ from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import OperationFailed, UsageError
 from iotfleet.fleet import explore, firmware, groups, jobs, report
 from iotfleet.fleet import packages as pkg
-from iotfleet.fleet.cleanup import CleanupResult, apply_cleanup
-from iotfleet.fleet.cleanup_plan import plan_cleanup
+from iotfleet.fleet.cleanup.apply import CleanupResult, apply_cleanup
+from iotfleet.fleet.cleanup.plan import plan_cleanup
 from iotfleet.fleet.naming import check_fleet_name, check_positive_int
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE
 from iotfleet.fleet.provision import ProvisionResult, provision

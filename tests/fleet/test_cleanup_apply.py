@@ -18,8 +18,8 @@ from iotfleet.emulator.errors import InvalidRequestException
 from iotfleet.emulator.extension import Call, temporary_handler
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet import packages as pkg
-from iotfleet.fleet.cleanup import ALREADY_GONE, DELETED, FAILED, RESTORED, CleanupResult, apply_cleanup
-from iotfleet.fleet.cleanup_plan import plan_cleanup
+from iotfleet.fleet.cleanup.apply import ALREADY_GONE, DELETED, FAILED, RESTORED, CleanupResult, apply_cleanup
+from iotfleet.fleet.cleanup.plan import plan_cleanup
 
 
 @pytest.fixture
