@@ -41,7 +41,7 @@ from iotfleet.fleet import roles, storage
 from iotfleet.fleet.cleanup.apply import apply_cleanup
 from iotfleet.fleet.cleanup.plan import plan_cleanup
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE, FLEET_TAG
-from iotfleet.fleet.provision import provision
+from iotfleet.fleet.provision.apply import provision
 from iotfleet.fleet.spec import FleetSpec
 
 FLEET = "bench"

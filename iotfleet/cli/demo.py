@@ -33,7 +33,7 @@ from iotfleet.fleet import demo as fleet_demo
 from iotfleet.fleet import explore, groups, jobs, report
 from iotfleet.fleet import packages as pkg
 from iotfleet.fleet.cleanup.apply import CleanupResult
-from iotfleet.fleet.provision import ProvisionResult
+from iotfleet.fleet.provision.result import ProvisionResult
 from iotfleet.fleet.runner import Progress
 from iotfleet.fleet.simulate.run import SimulationResult
 

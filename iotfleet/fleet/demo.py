@@ -34,7 +34,8 @@ from iotfleet.fleet.cleanup.apply import CleanupResult, apply_cleanup
 from iotfleet.fleet.cleanup.plan import plan_cleanup
 from iotfleet.fleet.naming import check_fleet_name, check_positive_int
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE
-from iotfleet.fleet.provision import ProvisionResult, provision
+from iotfleet.fleet.provision.apply import provision
+from iotfleet.fleet.provision.result import ProvisionResult
 from iotfleet.fleet.resources import discover
 from iotfleet.fleet.runner import NoProgress, Progress
 from iotfleet.fleet.simulate.behaviour import BehaviourModel, FailureWeights, LatencyModel

@@ -13,7 +13,7 @@ import pytest
 from iotfleet.aws.context import AwsContext
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet import packages as pkg
-from iotfleet.fleet.provision import provision
+from iotfleet.fleet.provision.apply import provision
 from iotfleet.fleet.resources import discover
 from iotfleet.fleet.simulate.behaviour import BehaviourModel
 from iotfleet.fleet.simulate.plan import plan_simulation
