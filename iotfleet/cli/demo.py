@@ -30,9 +30,12 @@ from iotfleet.cli.output import key_values
 from iotfleet.cli.packages import bar_chart
 from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet import demo as fleet_demo
-from iotfleet.fleet import explore, groups, jobs, report
+from iotfleet.fleet import groups, jobs
 from iotfleet.fleet import packages as pkg
 from iotfleet.fleet.cleanup.apply import CleanupResult
+from iotfleet.fleet.explore import report
+from iotfleet.fleet.explore.statistics import JobStats
+from iotfleet.fleet.explore.watch import WatchSnapshot
 from iotfleet.fleet.provision.result import ProvisionResult
 from iotfleet.fleet.runner import Progress
 from iotfleet.fleet.simulate.run import SimulationResult
@@ -125,7 +128,7 @@ class ConsoleReporter:
             )
         )
 
-    def watching(self, job_id: str) -> Callable[[explore.WatchSnapshot], None]:
+    def watching(self, job_id: str) -> Callable[[WatchSnapshot], None]:
         self._stop_live()
         if self.quiet:
             return lambda _snapshot: None
@@ -134,12 +137,12 @@ class ConsoleReporter:
             live.start()
             self._live = live
 
-            def update(snapshot: explore.WatchSnapshot) -> None:
+            def update(snapshot: WatchSnapshot) -> None:
                 live.update(dashboard(snapshot), refresh=True)
 
             return update
 
-        def line(snapshot: explore.WatchSnapshot) -> None:
+        def line(snapshot: WatchSnapshot) -> None:
             counts = snapshot.stats.counts
             self.console.print(
                 f"{job_id} {snapshot.stats.status}: released {counts.total}, succeeded {counts['SUCCEEDED']}, "
@@ -154,7 +157,7 @@ class ConsoleReporter:
         if not self.quiet:
             simulate_cli.render_result(self.console, result)
 
-    def stats(self, stats: explore.JobStats) -> None:
+    def stats(self, stats: JobStats) -> None:
         self._print(*stats_renderables(stats))
 
     def report_written(self, path: Path, data: report.ReportData) -> None:

@@ -15,8 +15,8 @@ import pytest
 from ota_fleet import aws_context, make_ota_fleet
 
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import report
-from iotfleet.fleet.explore import ExecutionRow
+from iotfleet.fleet.explore import report
+from iotfleet.fleet.explore.executions import ExecutionRow
 from iotfleet.fleet.simulate.behaviour import BehaviourModel
 from iotfleet.fleet.simulate.plan import plan_simulation
 from iotfleet.fleet.simulate.run import SimulationOptions, run_simulation
