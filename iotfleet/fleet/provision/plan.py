@@ -1,4 +1,4 @@
-"""Planning a fleet: read what exists, find the fleet's resources by ownership, and compare each with the spec.
+"""Planning a fleet: read what exists, find the fleet's resources by ownership, compare each with the spec.
 
 :func:`plan_provision` only reads; the :class:`~iotfleet.fleet.provision.model.ProvisionPlan` it returns
 lists every resource with its action (see :mod:`.model`), and applying it makes exactly those changes.

@@ -1,4 +1,4 @@
-"""What applying a provisioning plan did: counts per kind (created, present, updated, failed) and every failure.
+"""What applying a provisioning plan did: counts per kind (created, present, updated, failed), every failure.
 
 Setup steps run in parallel and count as they go, so the counts are kept under a lock.
 """
