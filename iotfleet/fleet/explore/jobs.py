@@ -28,13 +28,13 @@ PAGE_SIZE = 250
 JOB_STATUSES = ("IN_PROGRESS", "SCHEDULED", "COMPLETED", "CANCELED", "DELETION_IN_PROGRESS")
 
 
-def describe_job(ctx: AwsContext, job_id: str) -> dict[str, Any]:
-    """``describe_job``'s job (1 call); an unknown job is a usage error."""
+def describe_job(ctx: AwsContext, job_id: str, param: str | None = None) -> dict[str, Any]:
+    """``describe_job``'s job (1 call); an unknown job is a usage error (naming ``param``, the flag, if given)."""
     try:
         return dict(ctx.iot.describe_job(jobId=job_id)["job"])
     except ClientError as err:
         if error_code(err) == "ResourceNotFoundException":
-            raise UsageError(f"job {job_id!r} does not exist") from None
+            raise UsageError(f"job {job_id!r} does not exist", param) from None
         raise
 
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from iotfleet.aws.context import AwsContext
-from iotfleet.aws.errors import UsageError, error_code
+from iotfleet.aws.errors import UsageError
+from iotfleet.fleet.explore.jobs import describe_job
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE
 
 PAGE_SIZE = 250
@@ -37,16 +36,6 @@ class SimulationPlan:
         return f"job {self.job_id}" if self.job_id else f"fleet {self.fleet}"
 
 
-def describe_job(ctx: AwsContext, job_id: str, param: str = "--job") -> dict[str, Any]:
-    """``describe_job``'s job, or a usage error when there is no such job."""
-    try:
-        return dict(ctx.iot.describe_job(jobId=job_id)["job"])
-    except ClientError as err:
-        if error_code(err) == "ResourceNotFoundException":
-            raise UsageError(f"job {job_id!r} does not exist", param) from None
-        raise
-
-
 def plan_simulation(
     ctx: AwsContext, *, job_id: str | None = None, fleet: str | None = None, devices: int | None = None
 ) -> SimulationPlan:
@@ -57,7 +46,7 @@ def plan_simulation(
         raise UsageError(f"--devices must be a positive number or 'all', not {devices}", "--devices")
     job: dict[str, Any] | None = None
     if job_id is not None:
-        job = describe_job(ctx, job_id)
+        job = describe_job(ctx, job_id, "--job")
         if job.get("status") in JOB_ENDED_STATUSES:
             raise UsageError(f"job {job_id} is {job['status']}: no execution is left to simulate", "--job")
         things = _job_things(ctx, job)

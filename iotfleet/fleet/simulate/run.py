@@ -33,12 +33,13 @@ from requests.adapters import HTTPAdapter
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import Interrupted, ResourceFailure, UsageError, error_code
+from iotfleet.fleet.explore.jobs import describe_job
 from iotfleet.fleet.job_documents import PackageVersionRef
 from iotfleet.fleet.runner import Progress
 from iotfleet.fleet.simulate.artifacts import PackageAttributes
 from iotfleet.fleet.simulate.behaviour import BehaviourModel
 from iotfleet.fleet.simulate.device import EXECUTION_OUTCOMES, ExecutionRecord, SimulatedDevice
-from iotfleet.fleet.simulate.plan import PAGE_SIZE, SimulationPlan, describe_job
+from iotfleet.fleet.simulate.plan import PAGE_SIZE, SimulationPlan
 from iotfleet.fleet.simulate.stepping import SteppedResult, run_stepped
 
 # The share of the polling operation's quota that waiting devices may use together.
@@ -251,7 +252,7 @@ class SimulationRun:
         with self._lock:
             found = self._jobs.get(job_id)
         if found is None:
-            found = describe_job(self.ctx, job_id)
+            found = describe_job(self.ctx, job_id, "--job")
             with self._lock:
                 self._jobs[job_id] = found
         return found
