@@ -38,10 +38,10 @@ from iotfleet.aws.context import AwsContext
 from iotfleet.aws.settings import TargetSettings
 from iotfleet.emulator.control import EmulatorControl
 from iotfleet.fleet import roles, storage
-from iotfleet.fleet.cleanup import apply_cleanup
-from iotfleet.fleet.cleanup_plan import plan_cleanup
+from iotfleet.fleet.cleanup.apply import apply_cleanup
+from iotfleet.fleet.cleanup.plan import plan_cleanup
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE, FLEET_TAG
-from iotfleet.fleet.provision import provision
+from iotfleet.fleet.provision.apply import provision
 from iotfleet.fleet.spec import FleetSpec
 
 FLEET = "bench"

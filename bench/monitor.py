@@ -23,7 +23,10 @@ from iotfleet.aws.context import AwsContext
 from iotfleet.aws.settings import TargetSettings
 from iotfleet.clock import FakeClock
 from iotfleet.emulator.control import EmulatorControl
-from iotfleet.fleet import explore
+from iotfleet.fleet.explore.executions import list_executions
+from iotfleet.fleet.explore.jobs import job_stats
+from iotfleet.fleet.explore.statistics import ProcessCounts
+from iotfleet.fleet.explore.watch import WatchSnapshot, watch_job
 
 SETUP_THREADS = 8
 REFRESHES = 5
@@ -42,7 +45,7 @@ def make_job(url: str, control: EmulatorControl, job_id: str, group: str, count:
         list(pool.map(create, range(count)))
     iot.create_job(jobId=job_id, targets=[group_arn], document=json.dumps({"operation": "reboot"}))
     control.advance(60 * (count // 1000 + 2))  # the default rollout releases 1,000 a minute
-    released = explore.ProcessCounts.from_details(iot.describe_job(jobId=job_id)["job"]["jobProcessDetails"]).total
+    released = ProcessCounts.from_details(iot.describe_job(jobId=job_id)["job"]["jobProcessDetails"]).total
     if released != count:
         raise RuntimeError(f"{job_id}: {released} of {count} executions released")
 
@@ -53,19 +56,19 @@ def calls(control: EmulatorControl) -> dict[str, int]:
 
 def measure(ctx: AwsContext, control: EmulatorControl, job_id: str) -> dict[str, Any]:
     control.reset_counters()
-    explore.job_stats(ctx, job_id)
+    job_stats(ctx, job_id)
     stats_calls = calls(control)
 
     control.reset_counters()
-    refreshes: list[explore.WatchSnapshot] = []
-    explore.watch_job(
+    refreshes: list[WatchSnapshot] = []
+    watch_job(
         ctx, job_id, interval=2.0, on_snapshot=refreshes.append, clock=FakeClock(), max_refreshes=REFRESHES
     )
     watch_calls = calls(control)
 
     control.reset_counters()
     start = time.perf_counter()
-    rows = explore.list_executions(ctx, job_id, check_job=False)
+    rows = list_executions(ctx, job_id, check_job=False)
     listing_seconds = time.perf_counter() - start
     listing_calls = calls(control)
     return {

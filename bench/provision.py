@@ -39,10 +39,13 @@ from iotfleet.aws.context import AwsContext
 from iotfleet.aws.quotas import SERVICE_DEFAULTS, merged
 from iotfleet.aws.settings import TargetSettings
 from iotfleet.emulator.control import EmulatorControl
-from iotfleet.fleet import indexing, inventory, roles, storage
+from iotfleet.fleet import indexing, roles, storage
 from iotfleet.fleet.firmware import firmware_bytes
 from iotfleet.fleet.ownership import CONTINENT_GROUP, COUNTRY_GROUP, GROUP_KIND_TAG, tag_dict, tag_list
-from iotfleet.fleet.provision import ProvisionResult, apply_provision, plan_provision
+from iotfleet.fleet.provision import inventory
+from iotfleet.fleet.provision.apply import apply_provision
+from iotfleet.fleet.provision.plan import plan_provision
+from iotfleet.fleet.provision.result import ProvisionResult
 from iotfleet.fleet.spec import FleetSpec
 
 ACCOUNT = "123456789012"

@@ -31,10 +31,11 @@ from common import emulator_process, plain_client, quota_minimum
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.settings import TargetSettings
 from iotfleet.emulator.control import EmulatorControl
-from iotfleet.fleet.behaviour import BehaviourModel
-from iotfleet.fleet.device import find_artifacts
 from iotfleet.fleet.jobs.documents import ota_document, render
-from iotfleet.fleet.simulate import SimulationOptions, download_session, plan_simulation, run_simulation
+from iotfleet.fleet.simulate.artifacts import find_artifacts
+from iotfleet.fleet.simulate.behaviour import BehaviourModel
+from iotfleet.fleet.simulate.plan import plan_simulation
+from iotfleet.fleet.simulate.run import SimulationOptions, download_session, run_simulation
 
 ACCOUNT = "123456789012"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/bench-presign"

@@ -23,10 +23,10 @@ from iotfleet.aws.errors import Interrupted, OperationFailed, UsageError
 from iotfleet.cli.interactive.cleanup_menu import ask_cleanup
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
-from iotfleet.fleet.cleanup import DONE, FAILED, CleanupResult, apply_cleanup
-from iotfleet.fleet.cleanup_kinds import ALL, ONLY_KINDS, parse_only
-from iotfleet.fleet.cleanup_plan import CleanupPlan, plan_cleanup
-from iotfleet.fleet.cleanup_settings import SettingChange
+from iotfleet.fleet.cleanup.account_settings import SettingChange
+from iotfleet.fleet.cleanup.apply import DONE, FAILED, CleanupResult, apply_cleanup
+from iotfleet.fleet.cleanup.kinds import ALL, ONLY_KINDS, parse_only
+from iotfleet.fleet.cleanup.plan import CleanupPlan, plan_cleanup
 from iotfleet.fleet.naming import check_fleet_name
 
 FLEET_ENV = "IOTFLEET_FLEET"

@@ -30,14 +30,17 @@ from iotfleet.cli.output import key_values
 from iotfleet.cli.packages import bar_chart
 from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet import demo as fleet_demo
-from iotfleet.fleet import explore, groups, report
-from iotfleet.fleet.cleanup import CleanupResult
+from iotfleet.fleet import groups
+from iotfleet.fleet.cleanup.apply import CleanupResult
+from iotfleet.fleet.explore import report
+from iotfleet.fleet.explore.statistics import JobStats
+from iotfleet.fleet.explore.watch import WatchSnapshot
 from iotfleet.fleet.jobs.create import PreparedJob
 from iotfleet.fleet.packages.reported import Distribution
 from iotfleet.fleet.packages.upload import VersionUpload
-from iotfleet.fleet.provision import ProvisionResult
+from iotfleet.fleet.provision.result import ProvisionResult
 from iotfleet.fleet.runner import Progress
-from iotfleet.fleet.simulate import SimulationResult
+from iotfleet.fleet.simulate.run import SimulationResult
 
 # Emulator seconds per real second on the in-process emulator: a rollout minute passes in one second.
 DEFAULT_TIME_SCALE = 60.0
@@ -127,7 +130,7 @@ class ConsoleReporter:
             )
         )
 
-    def watching(self, job_id: str) -> Callable[[explore.WatchSnapshot], None]:
+    def watching(self, job_id: str) -> Callable[[WatchSnapshot], None]:
         self._stop_live()
         if self.quiet:
             return lambda _snapshot: None
@@ -136,12 +139,12 @@ class ConsoleReporter:
             live.start()
             self._live = live
 
-            def update(snapshot: explore.WatchSnapshot) -> None:
+            def update(snapshot: WatchSnapshot) -> None:
                 live.update(dashboard(snapshot), refresh=True)
 
             return update
 
-        def line(snapshot: explore.WatchSnapshot) -> None:
+        def line(snapshot: WatchSnapshot) -> None:
             counts = snapshot.stats.counts
             self.console.print(
                 f"{job_id} {snapshot.stats.status}: released {counts.total}, succeeded {counts['SUCCEEDED']}, "
@@ -156,7 +159,7 @@ class ConsoleReporter:
         if not self.quiet:
             simulation_run.render_result(self.console, result)
 
-    def stats(self, stats: explore.JobStats) -> None:
+    def stats(self, stats: JobStats) -> None:
         self._print(*stats_renderables(stats))
 
     def report_written(self, path: Path, data: report.ReportData) -> None:

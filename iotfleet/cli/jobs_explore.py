@@ -29,12 +29,14 @@ from iotfleet.cli.jobs_views import (
     write_html_report,
 )
 from iotfleet.cli.state import CliState, pass_state
-from iotfleet.fleet import explore, report
+from iotfleet.fleet.explore import report
+from iotfleet.fleet.explore.jobs import JOB_STATUSES
+from iotfleet.fleet.explore.statistics import EXECUTION_STATUSES
 
-job_status_choice = click.Choice(explore.JOB_STATUSES, case_sensitive=False)
+job_status_choice = click.Choice(JOB_STATUSES, case_sensitive=False)
 
 
-execution_status_choice = click.Choice(explore.EXECUTION_STATUSES, case_sensitive=False)
+execution_status_choice = click.Choice(EXECUTION_STATUSES, case_sensitive=False)
 
 
 @click.command("list")

@@ -22,8 +22,28 @@ from rich.text import Text
 from iotfleet.aws.errors import Interrupted, UsageError
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState
-from iotfleet.fleet import explore, report
-from iotfleet.fleet.explore import ExecutionDetails, JobDetails, JobStats, ProcessCounts, WatchSnapshot
+from iotfleet.fleet.explore import report
+from iotfleet.fleet.explore.cancel_delete import cancel_job, delete_job, plan_cancel, plan_delete
+from iotfleet.fleet.explore.executions import (
+    ExecutionDetails,
+    ExecutionRow,
+    execution_details,
+    list_executions,
+)
+from iotfleet.fleet.explore.jobs import JobDetails, job_details, job_stats, list_jobs
+from iotfleet.fleet.explore.statistics import (
+    CRITICAL,
+    EXCELLENT,
+    EXECUTION_STATUSES,
+    GOOD,
+    POOR,
+    WAITING,
+    AbortProximity,
+    JobStats,
+    ProcessCounts,
+)
+from iotfleet.fleet.explore.times import iso_time, to_epoch
+from iotfleet.fleet.explore.watch import WatchSnapshot, watch_job
 
 STATUS_STYLES = {
     "QUEUED": "cyan",
@@ -41,20 +61,20 @@ STATUS_STYLES = {
 
 
 HEALTH_STYLES = {
-    explore.EXCELLENT: "bold green",
-    explore.GOOD: "green",
-    explore.POOR: "yellow",
-    explore.CRITICAL: "bold red",
-    explore.WAITING: "bright_black",
+    EXCELLENT: "bold green",
+    GOOD: "green",
+    POOR: "yellow",
+    CRITICAL: "bold red",
+    WAITING: "bright_black",
 }
 
 
 HEALTH_MEANING = {
-    explore.EXCELLENT: "95% or more of finished executions succeeded",
-    explore.GOOD: "80-95% succeeded: some failures, keep an eye on it",
-    explore.POOR: "50-80% succeeded: worth investigating",
-    explore.CRITICAL: "most finished executions failed",
-    explore.WAITING: "no execution has finished yet",
+    EXCELLENT: "95% or more of finished executions succeeded",
+    GOOD: "80-95% succeeded: some failures, keep an eye on it",
+    POOR: "50-80% succeeded: worth investigating",
+    CRITICAL: "most finished executions failed",
+    WAITING: "no execution has finished yet",
 }
 
 
@@ -70,8 +90,8 @@ def _pct(value: float | None) -> str:
 
 
 def _time(value: Any) -> str:
-    epoch = explore.to_epoch(value)
-    return explore.iso_time(epoch) or "-"
+    epoch = to_epoch(value)
+    return iso_time(epoch) or "-"
 
 
 def _short(epoch: float | None) -> str:
@@ -80,7 +100,7 @@ def _short(epoch: float | None) -> str:
 
 
 def show_jobs(state: CliState, status: str | None) -> list[dict[str, Any]]:
-    found = explore.list_jobs(state.aws, status.upper() if status else None)
+    found = list_jobs(state.aws, status.upper() if status else None)
 
     def render(console: Console) -> None:
         if not found:
@@ -92,8 +112,8 @@ def show_jobs(state: CliState, status: str | None) -> list[dict[str, Any]]:
                 job.get("jobId"),
                 _styled(job.get("status")),
                 job.get("targetSelection") or "-",
-                _short(explore.to_epoch(job.get("createdAt"))),
-                _short(explore.to_epoch(job.get("completedAt"))),
+                _short(to_epoch(job.get("createdAt"))),
+                _short(to_epoch(job.get("completedAt"))),
             )
         console.print(rows)
         console.print(f"{len(found):,} job(s)", style="bright_black")
@@ -104,7 +124,7 @@ def show_jobs(state: CliState, status: str | None) -> list[dict[str, Any]]:
 
 def counters_table(counts: ProcessCounts) -> Table:
     rows = table(["Status", "Things", "Share"], [])
-    for status in explore.EXECUTION_STATUSES:
+    for status in EXECUTION_STATUSES:
         share = f"{100.0 * counts[status] / counts.total:.1f}%" if counts.total else "-"
         rows.add_row(_styled(status), f"{counts[status]:,}", share)
     rows.add_row(Text("total", style="bold"), f"{counts.total:,}", "")
@@ -134,13 +154,13 @@ def _settings_lines(job: dict[str, Any]) -> list[tuple[str, Any]]:
     return lines
 
 
-def _abort_lines(abort: list[explore.AbortProximity]) -> list[tuple[str, str]]:
+def _abort_lines(abort: list[AbortProximity]) -> list[tuple[str, str]]:
     if not abort:
         return [("Abort", "no criteria")]
     return [(f"Abort {a.failure_type}", a.describe()) for a in abort]
 
 
-def _abort_warnings(abort: list[explore.AbortProximity]) -> list[Text]:
+def _abort_warnings(abort: list[AbortProximity]) -> list[Text]:
     return [
         Text(f"Warning: abort criterion {a.failure_type} is at {a.fraction_of_threshold * 100:.0f}% of its threshold",
              style="bold red")
@@ -150,7 +170,7 @@ def _abort_warnings(abort: list[explore.AbortProximity]) -> list[Text]:
 
 
 def show_job(state: CliState, job_id: str) -> JobDetails:
-    details = explore.job_details(state.aws, job_id)
+    details = job_details(state.aws, job_id)
     job = details.job
 
     def render(console: Console) -> None:
@@ -184,8 +204,8 @@ def show_job(state: CliState, job_id: str) -> JobDetails:
     return details
 
 
-def show_executions(state: CliState, job_id: str, status: str | None) -> list[explore.ExecutionRow]:
-    rows = explore.list_executions(state.aws, job_id, status.upper() if status else None)
+def show_executions(state: CliState, job_id: str, status: str | None) -> list[ExecutionRow]:
+    rows = list_executions(state.aws, job_id, status.upper() if status else None)
 
     def render(console: Console) -> None:
         if not rows:
@@ -209,7 +229,7 @@ def show_executions(state: CliState, job_id: str, status: str | None) -> list[ex
 
 
 def show_execution(state: CliState, job_id: str, thing_name: str) -> ExecutionDetails:
-    details = explore.execution_details(state.aws, job_id, thing_name)
+    details = execution_details(state.aws, job_id, thing_name)
     execution = details.execution
 
     def render(console: Console) -> None:
@@ -275,7 +295,7 @@ def stats_renderables(stats: JobStats) -> list[Any]:
 
 
 def show_stats(state: CliState, job_id: str) -> JobStats:
-    stats = explore.job_stats(state.aws, job_id)
+    stats = job_stats(state.aws, job_id)
 
     def render(console: Console) -> None:
         for part in stats_renderables(stats):
@@ -288,12 +308,12 @@ def show_stats(state: CliState, job_id: str) -> JobStats:
 
 
 def cancel(state: CliState, job_id: str, *, force: bool, comment: str | None) -> dict[str, Any]:
-    impact = explore.plan_cancel(state.aws, job_id, force=force, comment=comment)
+    impact = plan_cancel(state.aws, job_id, force=force, comment=comment)
     state.output.info(f"Canceling job {job_id} ({impact.status}):")
     for line in impact.lines():
         state.output.info(f"  - {line}")
     state.confirm(f"Cancel job {job_id}", typed_word="CANCEL")
-    job = explore.cancel_job(state.aws, impact, comment=comment)
+    job = cancel_job(state.aws, impact, comment=comment)
     answer = {"canceled": True, "impact": impact.as_dict(), "status": job.get("status")}
 
     def render(console: Console) -> None:
@@ -304,12 +324,12 @@ def cancel(state: CliState, job_id: str, *, force: bool, comment: str | None) ->
 
 
 def delete(state: CliState, job_id: str, *, force: bool) -> dict[str, Any]:
-    impact = explore.plan_delete(state.aws, job_id, force=force)
+    impact = plan_delete(state.aws, job_id, force=force)
     state.output.info(f"Deleting job {job_id} ({impact.status}):")
     for line in impact.lines():
         state.output.info(f"  - {line}")
     state.confirm(f"Delete job {job_id}", typed_word="DELETE")
-    explore.delete_job(state.aws, impact)
+    delete_job(state.aws, impact)
     answer = {"deleted": True, "impact": impact.as_dict()}
 
     def render(console: Console) -> None:
@@ -344,7 +364,7 @@ def dashboard(snapshot: WatchSnapshot) -> Panel:
         counters.add_column()
         counters.add_column(justify="right")
     cells: list[Any] = []
-    for status in explore.EXECUTION_STATUSES:
+    for status in EXECUTION_STATUSES:
         cells += [_styled(status), f"{counts[status]:,}"]
     counters.add_row(*cells[:8])
     counters.add_row(*cells[8:])
@@ -370,7 +390,7 @@ def dashboard(snapshot: WatchSnapshot) -> Panel:
     title = Text.assemble(("Job ", "bold"), (stats.job_id, "bold"), "  ", _styled(stats.status))
     if snapshot.deleted:
         title.append("  (deleted)", style="red")
-    subtitle = f"refresh {snapshot.refresh} · {explore.iso_time(snapshot.at)} · Ctrl-C stops watching"
+    subtitle = f"refresh {snapshot.refresh} · {iso_time(snapshot.at)} · Ctrl-C stops watching"
     return Panel(Group(*lines), title=title, subtitle=subtitle, expand=False)
 
 
@@ -379,26 +399,26 @@ def watch(state: CliState, job_id: str, interval: float) -> WatchSnapshot:
     ctx = state.aws
     try:
         if output.json:
-            final = explore.watch_job(ctx, job_id, interval=interval, on_snapshot=lambda _: None)
+            final = watch_job(ctx, job_id, interval=interval, on_snapshot=lambda _: None)
         elif output.console.is_terminal:
             with Live(console=output.console, refresh_per_second=4, auto_refresh=False) as live:
 
                 def update(snapshot: WatchSnapshot) -> None:
                     live.update(dashboard(snapshot), refresh=True)
 
-                final = explore.watch_job(ctx, job_id, interval=interval, on_snapshot=update)
+                final = watch_job(ctx, job_id, interval=interval, on_snapshot=update)
         else:
 
             def line(snapshot: WatchSnapshot) -> None:
                 counts = snapshot.stats.counts
                 rate = "-" if snapshot.rate is None else f"{snapshot.rate:.1f}/s"
                 output.console.print(
-                    f"{explore.iso_time(snapshot.at)} {snapshot.stats.status} released={counts.total} "
+                    f"{iso_time(snapshot.at)} {snapshot.stats.status} released={counts.total} "
                     f"succeeded={counts['SUCCEEDED']} failed={counts.failures} pending={counts.pending} rate={rate}",
                     markup=False,
                 )
 
-            final = explore.watch_job(ctx, job_id, interval=interval, on_snapshot=line)
+            final = watch_job(ctx, job_id, interval=interval, on_snapshot=line)
     except KeyboardInterrupt:
         raise Interrupted(f"stopped watching job {job_id}; the job itself goes on") from None
 

@@ -23,7 +23,8 @@ from iotfleet.cli.options import fleet_option
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet import geography, naming
-from iotfleet.fleet.provision import (
+from iotfleet.fleet.provision.apply import apply_provision
+from iotfleet.fleet.provision.model import (
     CREATE,
     KINDS,
     MEMBERSHIP,
@@ -32,10 +33,9 @@ from iotfleet.fleet.provision import (
     THING,
     UPDATE,
     ProvisionPlan,
-    ProvisionResult,
-    apply_provision,
-    plan_provision,
 )
+from iotfleet.fleet.provision.plan import plan_provision
+from iotfleet.fleet.provision.result import ProvisionResult
 from iotfleet.fleet.spec import (
     FLAGS,
     FleetSpec,

@@ -16,9 +16,15 @@ from iotfleet.aws.errors import UsageError
 from iotfleet.cli.interactive.simulate_menu import simulate_menu
 from iotfleet.cli.simulation_run import parse_devices, run_and_report
 from iotfleet.cli.state import CliState, pass_state
-from iotfleet.fleet.behaviour import DEFAULT_FAILURE_WEIGHTS, DEFAULT_LATENCY, BehaviourModel, parse_duration
 from iotfleet.fleet.naming import check_fleet_name
-from iotfleet.fleet.simulate import SimulationOptions, plan_simulation
+from iotfleet.fleet.simulate.behaviour import (
+    DEFAULT_FAILURE_WEIGHTS,
+    DEFAULT_LATENCY,
+    BehaviourModel,
+    parse_duration,
+)
+from iotfleet.fleet.simulate.plan import plan_simulation
+from iotfleet.fleet.simulate.run import SimulationOptions
 
 
 def new_seed() -> int:

@@ -11,9 +11,10 @@ from rich.text import Text
 from iotfleet.aws.errors import Interrupted, OperationFailed, UsageError
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState
-from iotfleet.fleet.behaviour import BehaviourModel
-from iotfleet.fleet.device import EXECUTION_OUTCOMES
-from iotfleet.fleet.simulate import SimulationOptions, SimulationPlan, SimulationResult, run_simulation
+from iotfleet.fleet.simulate.behaviour import BehaviourModel
+from iotfleet.fleet.simulate.device import EXECUTION_OUTCOMES
+from iotfleet.fleet.simulate.plan import SimulationPlan
+from iotfleet.fleet.simulate.run import SimulationOptions, SimulationResult, run_simulation
 
 OUTCOME_STYLES = {
     "succeeded": "green",

@@ -28,21 +28,27 @@ from typing import Any, Protocol
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import OperationFailed, UsageError
-from iotfleet.fleet import explore, firmware, groups, report
-from iotfleet.fleet.behaviour import BehaviourModel, FailureWeights, LatencyModel
-from iotfleet.fleet.cleanup import CleanupResult, apply_cleanup
-from iotfleet.fleet.cleanup_plan import plan_cleanup
-from iotfleet.fleet.device import ExecutionRecord
+from iotfleet.fleet import firmware, groups
+from iotfleet.fleet.cleanup.apply import CleanupResult, apply_cleanup
+from iotfleet.fleet.cleanup.plan import plan_cleanup
+from iotfleet.fleet.explore import report
+from iotfleet.fleet.explore.jobs import job_stats
+from iotfleet.fleet.explore.statistics import JobStats
+from iotfleet.fleet.explore.watch import WatchSnapshot, watch_job
 from iotfleet.fleet.jobs.create import MAX_TARGETS, JobSpec, PreparedJob, create_job
 from iotfleet.fleet.jobs.settings import AbortCriterion, ExponentialRollout, JobSettings
 from iotfleet.fleet.naming import check_fleet_name, check_positive_int
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE
 from iotfleet.fleet.packages.reported import Distribution, distribution
 from iotfleet.fleet.packages.upload import VersionUpload, upload_version
-from iotfleet.fleet.provision import ProvisionResult, provision
+from iotfleet.fleet.provision.apply import provision
+from iotfleet.fleet.provision.result import ProvisionResult
 from iotfleet.fleet.resources import discover
 from iotfleet.fleet.runner import NoProgress, Progress
-from iotfleet.fleet.simulate import SimulationOptions, SimulationResult, plan_simulation, run_simulation
+from iotfleet.fleet.simulate.behaviour import BehaviourModel, FailureWeights, LatencyModel
+from iotfleet.fleet.simulate.device import ExecutionRecord
+from iotfleet.fleet.simulate.plan import plan_simulation
+from iotfleet.fleet.simulate.run import SimulationOptions, SimulationResult, run_simulation
 from iotfleet.fleet.spec import FleetSpec
 
 DEMO_FLEET = "demo"
@@ -200,11 +206,11 @@ class DemoReporter(Protocol):
 
     def job_created(self, prepared: PreparedJob, answer: dict[str, Any]) -> None: ...
 
-    def watching(self, job_id: str) -> Callable[[explore.WatchSnapshot], None]: ...
+    def watching(self, job_id: str) -> Callable[[WatchSnapshot], None]: ...
 
     def simulated(self, result: SimulationResult) -> None: ...
 
-    def stats(self, stats: explore.JobStats) -> None: ...
+    def stats(self, stats: JobStats) -> None: ...
 
     def report_written(self, path: Path, data: report.ReportData) -> None: ...
 
@@ -290,7 +296,7 @@ def run_demo(ctx: AwsContext, config: DemoConfig, reporter: DemoReporter) -> Dem
     )
 
     reporter.step(6, "Final statistics")
-    stats = explore.job_stats(ctx, job_id)
+    stats = job_stats(ctx, job_id)
     reporter.stats(stats)
     result.add(6, "statistics", stats=stats.as_dict())
 
@@ -367,5 +373,5 @@ def simulate_while_watching(
 
     # A daemon thread: if the watch is interrupted, the process can still exit.
     threading.Thread(target=devices, name="demo-devices", daemon=True).start()
-    explore.watch_job(ctx, job_id, interval=config.watch_interval, on_snapshot=reporter.watching(job_id))
+    watch_job(ctx, job_id, interval=config.watch_interval, on_snapshot=reporter.watching(job_id))
     return running.result()

@@ -26,7 +26,7 @@ from iotfleet.cli.state import CliState
 from iotfleet.emulator.errors import InvalidRequestException
 from iotfleet.emulator.extension import Call, temporary_handler
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet.cleanup_plan import plan_cleanup
+from iotfleet.fleet.cleanup.plan import plan_cleanup
 
 # The CLI waits on the real clock; AWS's 5-minute thing-type wait passes in half a second at this scale.
 pytestmark = pytest.mark.emulator(time_scale=600)

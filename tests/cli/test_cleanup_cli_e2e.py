@@ -20,9 +20,9 @@ from cleanup_setup import aws_context, mutating_calls, report
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.emulator.pytest_plugin import BotoClients
 from iotfleet.fleet import groups, resources
-from iotfleet.fleet.inventory import devices
 from iotfleet.fleet.jobs.create import JobSpec, create_job
-from iotfleet.fleet.provision import provision
+from iotfleet.fleet.provision.apply import provision
+from iotfleet.fleet.provision.inventory import devices
 from iotfleet.fleet.spec import FleetSpec
 
 # The CLI waits on the real clock; AWS's 5-minute thing-type wait passes in half a second at this scale.

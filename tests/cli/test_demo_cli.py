@@ -12,8 +12,8 @@ import pytest
 
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet import demo
-from iotfleet.fleet.device import ExecutionRecord
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE
+from iotfleet.fleet.simulate.device import ExecutionRecord
 
 MUTATING = (
     "Create",

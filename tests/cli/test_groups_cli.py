@@ -17,8 +17,8 @@ from iotfleet.cli.output import Output
 from iotfleet.cli.prompts import Prompter
 from iotfleet.cli.state import CliState
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import inventory
-from iotfleet.fleet.provision import provision
+from iotfleet.fleet.provision import inventory
+from iotfleet.fleet.provision.apply import provision
 from iotfleet.fleet.spec import FleetSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))

@@ -17,9 +17,10 @@ from ota_fleet import aws_context, make_ota_fleet
 
 from iotfleet.cli import jobs_views
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import explore
-from iotfleet.fleet.behaviour import BehaviourModel
-from iotfleet.fleet.simulate import SimulationOptions, plan_simulation, run_simulation
+from iotfleet.fleet.explore.watch import job_snapshot
+from iotfleet.fleet.simulate.behaviour import BehaviourModel
+from iotfleet.fleet.simulate.plan import plan_simulation
+from iotfleet.fleet.simulate.run import SimulationOptions, run_simulation
 
 FAST = SimulationOptions(poll_initial=0.05, poll_max=0.2, job_check_interval=0.1)
 
@@ -189,8 +190,8 @@ def test_the_dashboard_shows_counters_funnel_rate_and_abort(emulator: LocalEmula
     )  # fmt: skip
     run_devices(emulator, success_rate=50, seed=5)
     with aws_context(emulator.endpoint_url) as ctx:
-        first = explore.job_snapshot(ctx, "ota-1")
-        second = explore.job_snapshot(ctx, "ota-1", first, first)
+        first = job_snapshot(ctx, "ota-1")
+        second = job_snapshot(ctx, "ota-1", first, first)
     console = Console(record=True, width=100)
     console.print(jobs_views.dashboard(second))
     text = console.export_text()

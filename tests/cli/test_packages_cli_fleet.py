@@ -12,11 +12,12 @@ import pytest
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet.behaviour import BehaviourModel
 from iotfleet.fleet.packages.reported import distribution
-from iotfleet.fleet.provision import provision
+from iotfleet.fleet.provision.apply import provision
 from iotfleet.fleet.resources import discover
-from iotfleet.fleet.simulate import plan_simulation, run_simulation
+from iotfleet.fleet.simulate.behaviour import BehaviourModel
+from iotfleet.fleet.simulate.plan import plan_simulation
+from iotfleet.fleet.simulate.run import run_simulation
 from iotfleet.fleet.spec import FleetSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))

@@ -14,8 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))  # the sh
 from ota_fleet import make_ota_fleet
 
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import behaviour
-from iotfleet.fleet.behaviour import BehaviourModel
+from iotfleet.fleet.simulate import behaviour
+from iotfleet.fleet.simulate.behaviour import BehaviourModel
 
 
 def base(emulator: LocalEmulator, *extra: str) -> list[str]:

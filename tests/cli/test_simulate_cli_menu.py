@@ -22,8 +22,8 @@ from iotfleet.cli.output import Output
 from iotfleet.cli.prompts import Prompter
 from iotfleet.cli.state import CliState
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet.behaviour import BehaviourModel
-from iotfleet.fleet.simulate import SimulationOptions
+from iotfleet.fleet.simulate.behaviour import BehaviourModel
+from iotfleet.fleet.simulate.run import SimulationOptions
 
 FAST = SimulationOptions(poll_initial=0.05, poll_max=0.2, job_check_interval=0.1)
 

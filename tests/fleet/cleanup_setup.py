@@ -4,7 +4,7 @@ made with plain calls, and call counting.
 
 The small fleet is built here from the library's own helpers (bucket, roles, state, indexing, packages, jobs)
 so the unit tests of cleanup do not depend on a whole provisioning run; the end-to-end test provisions with
-:func:`iotfleet.fleet.provision.provision`.
+:func:`iotfleet.fleet.provision.apply.provision`.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from iotfleet.aws.context import AwsContext
 from iotfleet.aws.pacing import RetryPolicy
 from iotfleet.aws.settings import TargetSettings
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import inventory
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE
+from iotfleet.fleet.provision import inventory
 from iotfleet.fleet.spec import FleetSpec
 
 # Operations that change something; a refused request must make none of them.

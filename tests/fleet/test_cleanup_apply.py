@@ -17,8 +17,8 @@ from iotfleet.aws.errors import Interrupted
 from iotfleet.emulator.errors import InvalidRequestException
 from iotfleet.emulator.extension import Call, temporary_handler
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet.cleanup import ALREADY_GONE, DELETED, FAILED, RESTORED, CleanupResult, apply_cleanup
-from iotfleet.fleet.cleanup_plan import plan_cleanup
+from iotfleet.fleet.cleanup.apply import ALREADY_GONE, DELETED, FAILED, RESTORED, CleanupResult, apply_cleanup
+from iotfleet.fleet.cleanup.plan import plan_cleanup
 from iotfleet.fleet.packages.configuration import get_configuration
 
 

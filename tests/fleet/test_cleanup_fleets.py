@@ -9,9 +9,9 @@ from cleanup_setup import aws_context, build_fleet
 
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet import indexing, roles
-from iotfleet.fleet.cleanup import HANDED_OVER, apply_cleanup
-from iotfleet.fleet.cleanup_plan import plan_cleanup
-from iotfleet.fleet.cleanup_settings import HAND_OVER, INDEXING, PACKAGES
+from iotfleet.fleet.cleanup.account_settings import HAND_OVER, INDEXING, PACKAGES
+from iotfleet.fleet.cleanup.apply import HANDED_OVER, apply_cleanup
+from iotfleet.fleet.cleanup.plan import plan_cleanup
 from iotfleet.fleet.fleet_state import read_state
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE
 from iotfleet.fleet.packages.configuration import get_configuration

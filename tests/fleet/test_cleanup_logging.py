@@ -10,7 +10,7 @@ from botocore.stub import Stubber
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.settings import TargetSettings
-from iotfleet.fleet.cleanup_settings import (
+from iotfleet.fleet.cleanup.account_settings import (
     HAND_OVER,
     LOGGING,
     NOTHING,

@@ -22,9 +22,9 @@ from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.emulator.pytest_plugin import BotoClients
-from iotfleet.fleet.cleanup_kinds import ALL, ONLY_KINDS, parse_only
-from iotfleet.fleet.cleanup_plan import plan_cleanup
-from iotfleet.fleet.cleanup_settings import INDEXING, PACKAGES, RESTORE
+from iotfleet.fleet.cleanup.account_settings import INDEXING, PACKAGES, RESTORE
+from iotfleet.fleet.cleanup.kinds import ALL, ONLY_KINDS, parse_only
+from iotfleet.fleet.cleanup.plan import plan_cleanup
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE, tag_list
 
 

@@ -17,9 +17,9 @@ from iotfleet.aws.context import AwsContext
 from iotfleet.emulator.errors import InvalidRequestException
 from iotfleet.emulator.extension import Call, temporary_handler
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import cleanup_types
-from iotfleet.fleet.cleanup import DELETED, FAILED, SKIPPED, apply_cleanup
-from iotfleet.fleet.cleanup_plan import plan_cleanup
+from iotfleet.fleet.cleanup import thing_types as cleanup_types
+from iotfleet.fleet.cleanup.apply import DELETED, FAILED, SKIPPED, apply_cleanup
+from iotfleet.fleet.cleanup.plan import plan_cleanup
 from iotfleet.fleet.ownership import tag_list
 
 TYPES = ("SedanVehicle", "TruckVehicle")

@@ -11,10 +11,25 @@ from ota_fleet import aws_context, make_ota_fleet
 from iotfleet.aws.errors import UsageError
 from iotfleet.clock import FakeClock
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import explore
-from iotfleet.fleet.behaviour import BehaviourModel
-from iotfleet.fleet.explore import AbortProximity, ProcessCounts
-from iotfleet.fleet.simulate import SimulationOptions, plan_simulation, run_simulation
+from iotfleet.fleet.explore.cancel_delete import cancel_job, delete_job, plan_cancel, plan_delete
+from iotfleet.fleet.explore.executions import execution_details, list_executions
+from iotfleet.fleet.explore.jobs import job_details, job_stats, list_jobs
+from iotfleet.fleet.explore.statistics import (
+    COUNTERS,
+    CRITICAL,
+    EXCELLENT,
+    GOOD,
+    POOR,
+    WAITING,
+    AbortProximity,
+    ProcessCounts,
+    abort_proximity,
+    health,
+)
+from iotfleet.fleet.explore.watch import WatchSnapshot, watch_job
+from iotfleet.fleet.simulate.behaviour import BehaviourModel
+from iotfleet.fleet.simulate.plan import plan_simulation
+from iotfleet.fleet.simulate.run import SimulationOptions, run_simulation
 
 FAST = SimulationOptions(poll_initial=0.05, poll_max=0.2, job_check_interval=0.1)
 
@@ -26,7 +41,7 @@ def run_devices(emulator: LocalEmulator, success_rate: float = 100, weights: str
 
 
 def counts(**values: int) -> ProcessCounts:
-    names = {status: name for name, status in explore.COUNTERS.items()}
+    names = {status: name for name, status in COUNTERS.items()}
     return ProcessCounts.from_details({names[status.upper()]: value for status, value in values.items()})
 
 
@@ -37,11 +52,11 @@ def test_rates_and_health_come_from_finished_executions() -> None:
     c = counts(succeeded=90, failed=6, rejected=2, timed_out=2, queued=50, in_progress=10, canceled=5)
     assert (c.total, c.finished, c.with_result, c.failures, c.pending) == (165, 105, 100, 10, 60)
     assert c.success_rate == pytest.approx(90.0) and c.failure_rate == pytest.approx(10.0)
-    assert explore.health(c) == explore.GOOD
-    assert explore.health(counts(queued=3)) == explore.WAITING
-    assert explore.health(counts(succeeded=95, failed=5)) == explore.EXCELLENT
-    assert explore.health(counts(succeeded=50, failed=50)) == explore.POOR
-    assert explore.health(counts(succeeded=49, timed_out=51)) == explore.CRITICAL
+    assert health(c) == GOOD
+    assert health(counts(queued=3)) == WAITING
+    assert health(counts(succeeded=95, failed=5)) == EXCELLENT
+    assert health(counts(succeeded=50, failed=50)) == POOR
+    assert health(counts(succeeded=49, timed_out=51)) == CRITICAL
 
 
 def test_abort_proximity() -> None:
@@ -58,7 +73,7 @@ def test_abort_proximity() -> None:
         {"failureType": "ALL", "action": "CANCEL", "thresholdPercentage": 30, "minNumberOfExecutedThings": 5},
         {"failureType": "TIMED_OUT", "action": "CANCEL", "thresholdPercentage": 10, "minNumberOfExecutedThings": 1},
     ]}}  # fmt: skip
-    found = explore.abort_proximity(job, counts(succeeded=6, failed=2, timed_out=2))
+    found = abort_proximity(job, counts(succeeded=6, failed=2, timed_out=2))
     assert [(a.failure_type, a.failed, a.executed) for a in found] == [("ALL", 4, 10), ("TIMED_OUT", 2, 10)]
 
 
@@ -71,7 +86,7 @@ def test_stats_is_one_call_whatever_the_fleet_size(emulator: LocalEmulator, boto
     run_devices(emulator, success_rate=75, weights="install=1")
     emulator.reset_counters()
     with aws_context(emulator.endpoint_url) as ctx:
-        stats = explore.job_stats(ctx, "ota-1")
+        stats = job_stats(ctx, "ota-1")
     assert {key: value["calls"] for key, value in emulator.counters().items()} == {"iot:DescribeJob": 1}
     assert stats.counts.total == size and stats.status == "COMPLETED"
     assert stats.counts["SUCCEEDED"] + stats.counts["FAILED"] == size
@@ -81,9 +96,9 @@ def test_stats_is_one_call_whatever_the_fleet_size(emulator: LocalEmulator, boto
 def test_each_watch_refresh_is_one_call(emulator: LocalEmulator, boto_clients: Any, size: int) -> None:
     make_ota_fleet(boto_clients, size, jobExecutionsRolloutConfig={"maximumPerMinute": 1})
     emulator.reset_counters()
-    seen: list[explore.WatchSnapshot] = []
+    seen: list[WatchSnapshot] = []
     with aws_context(emulator.endpoint_url) as ctx:
-        final = explore.watch_job(
+        final = watch_job(
             ctx, "ota-1", interval=5.0, on_snapshot=seen.append, clock=FakeClock(), max_refreshes=5
         )
     assert [s.refresh for s in seen] == [1, 2, 3, 4, 5] and final is seen[-1]
@@ -95,11 +110,11 @@ def test_each_watch_refresh_is_one_call(emulator: LocalEmulator, boto_clients: A
 def test_watch_follows_a_job_to_its_end(emulator: LocalEmulator, boto_clients: Any) -> None:
     make_ota_fleet(boto_clients, 30)
     emulator.reset_counters()
-    seen: list[explore.WatchSnapshot] = []
+    seen: list[WatchSnapshot] = []
     runner = threading.Thread(target=run_devices, args=(emulator,), kwargs={"success_rate": 90})
     with aws_context(emulator.endpoint_url) as ctx:
         runner.start()
-        final = explore.watch_job(ctx, "ota-1", interval=0.05, on_snapshot=seen.append)
+        final = watch_job(ctx, "ota-1", interval=0.05, on_snapshot=seen.append)
         runner.join()
     assert final.done and final.stats.status == "COMPLETED"
     assert final.stats.counts.finished == 30
@@ -117,7 +132,7 @@ def test_a_job_deleted_while_watched_ends_the_watch(emulator: LocalEmulator, bot
             super().sleep(seconds)
 
     with aws_context(emulator.endpoint_url) as ctx:
-        final = explore.watch_job(ctx, "ota-1", interval=1.0, on_snapshot=lambda _: None, clock=DeletingClock())
+        final = watch_job(ctx, "ota-1", interval=1.0, on_snapshot=lambda _: None, clock=DeletingClock())
     assert final.deleted and final.done and final.refresh == 2
 
 
@@ -133,7 +148,7 @@ def test_job_details_keep_the_document_before_substitution(emulator: LocalEmulat
     )  # fmt: skip
     run_devices(emulator, success_rate=60, weights="install=1", seed=8)
     with aws_context(emulator.endpoint_url) as ctx:
-        details = explore.job_details(ctx, "ota-1")
+        details = job_details(ctx, "ota-1")
     assert "${aws:iot:package:fw-main:version:1.2.0:artifact:s3-presigned-url}" in details.document
     summary = details.as_dict()
     assert summary["settings"]["timeoutConfig"] == {"inProgressTimeoutInMinutes": 15}
@@ -148,14 +163,14 @@ def test_execution_details_and_history(emulator: LocalEmulator, boto_clients: An
     )
     run_devices(emulator, success_rate=0, weights="install=1")
     with aws_context(emulator.endpoint_url) as ctx:
-        details = explore.execution_details(ctx, "ota-1", "dev-00001")
+        details = execution_details(ctx, "ota-1", "dev-00001")
         with pytest.raises(UsageError, match="thing 'ghost' does not exist"):
-            explore.execution_details(ctx, "ota-1", "ghost")
+            execution_details(ctx, "ota-1", "ghost")
         boto_clients.iot.create_thing(thingName="bystander")
         with pytest.raises(UsageError, match="'bystander' has no execution of job 'ota-1'"):
-            explore.execution_details(ctx, "ota-1", "bystander")
+            execution_details(ctx, "ota-1", "bystander")
         with pytest.raises(UsageError, match="job 'nope' does not exist"):
-            explore.execution_details(ctx, "nope", "dev-00001")
+            execution_details(ctx, "nope", "dev-00001")
     assert details.execution["status"] == "FAILED"
     assert details.status_details["failureType"] == "install"
     current = details.attempts[-1]
@@ -169,12 +184,12 @@ def test_listing_jobs_and_executions(emulator: LocalEmulator, boto_clients: Any)
     make_ota_fleet(boto_clients, 260)  # more than one page of executions
     run_devices(emulator, success_rate=50, weights="install=1", seed=4)
     with aws_context(emulator.endpoint_url) as ctx:
-        assert [j["jobId"] for j in explore.list_jobs(ctx)] == ["ota-1"]
-        assert explore.list_jobs(ctx, "IN_PROGRESS") == []
-        everything = explore.list_executions(ctx, "ota-1")
-        failed = explore.list_executions(ctx, "ota-1", "FAILED")
+        assert [j["jobId"] for j in list_jobs(ctx)] == ["ota-1"]
+        assert list_jobs(ctx, "IN_PROGRESS") == []
+        everything = list_executions(ctx, "ota-1")
+        failed = list_executions(ctx, "ota-1", "FAILED")
         with pytest.raises(UsageError, match="status must be one of"):
-            explore.list_executions(ctx, "ota-1", "BROKEN")
+            list_executions(ctx, "ota-1", "BROKEN")
     assert len(everything) == 260 and len({r.thing_name for r in everything}) == 260
     assert failed and {r.status for r in failed} == {"FAILED"}
     assert len(failed) == sum(1 for r in everything if r.status == "FAILED")
@@ -187,19 +202,19 @@ def test_cancel_shows_its_impact_and_refuses_ended_jobs(emulator: LocalEmulator,
     make_ota_fleet(boto_clients, 6, jobExecutionsRolloutConfig={"maximumPerMinute": 2})
     boto_clients.jobs_data.start_next_pending_job_execution(thingName="dev-00000")
     with aws_context(emulator.endpoint_url) as ctx:
-        impact = explore.plan_cancel(ctx, "ota-1", comment="boot loop on rev B")
+        impact = plan_cancel(ctx, "ota-1", comment="boot loop on rev B")
         assert (impact.queued_canceled, impact.in_progress_continuing, impact.rolling_out) == (1, 1, True)
-        job = explore.cancel_job(ctx, impact, comment="boot loop on rev B")
+        job = cancel_job(ctx, impact, comment="boot loop on rev B")
         assert job["status"] == "CANCELED" and job["comment"] == "boot loop on rev B"
         with pytest.raises(UsageError, match="--force would also cancel its 1 IN_PROGRESS"):
-            explore.plan_cancel(ctx, "ota-1")
-        forced = explore.plan_cancel(ctx, "ota-1", force=True)
+            plan_cancel(ctx, "ota-1")
+        forced = plan_cancel(ctx, "ota-1", force=True)
         assert forced.in_progress_canceled == 1
-        explore.cancel_job(ctx, forced)
+        cancel_job(ctx, forced)
         with pytest.raises(UsageError, match="already CANCELED and none of its executions is running"):
-            explore.plan_cancel(ctx, "ota-1", force=True)
+            plan_cancel(ctx, "ota-1", force=True)
         with pytest.raises(UsageError, match="comment"):
-            explore.plan_cancel(ctx, "ota-1", comment="x" * 3000)
+            plan_cancel(ctx, "ota-1", comment="x" * 3000)
     status = boto_clients.iot.describe_job_execution(jobId="ota-1", thingName="dev-00000")["execution"]["status"]
     assert status == "CANCELED"
 
@@ -208,17 +223,17 @@ def test_a_completed_job_cannot_be_canceled(emulator: LocalEmulator, boto_client
     make_ota_fleet(boto_clients, 2)
     run_devices(emulator)
     with aws_context(emulator.endpoint_url) as ctx, pytest.raises(UsageError, match="is COMPLETED; only"):
-        explore.plan_cancel(ctx, "ota-1")
+        plan_cancel(ctx, "ota-1")
 
 
 def test_delete_needs_force_while_executions_run(emulator: LocalEmulator, boto_clients: Any) -> None:
     make_ota_fleet(boto_clients, 3, jobExecutionsRolloutConfig={"maximumPerMinute": 1})
     with aws_context(emulator.endpoint_url) as ctx:
         with pytest.raises(UsageError, match="pass --force") as caught:
-            explore.plan_delete(ctx, "ota-1")
+            plan_delete(ctx, "ota-1")
         assert caught.value.param == "--force"
-        impact = explore.plan_delete(ctx, "ota-1", force=True)
+        impact = plan_delete(ctx, "ota-1", force=True)
         assert impact.lines()[0].startswith("the job and the history of its 1 execution(s)")
-        explore.delete_job(ctx, impact)
+        delete_job(ctx, impact)
         with pytest.raises(UsageError, match="already being deleted"):
-            explore.plan_delete(ctx, "ota-1", force=True)
+            plan_delete(ctx, "ota-1", force=True)

@@ -12,8 +12,8 @@ from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet import groups as grp
-from iotfleet.fleet import inventory
-from iotfleet.fleet.provision import provision
+from iotfleet.fleet.provision import inventory
+from iotfleet.fleet.provision.apply import provision
 from iotfleet.fleet.resources import discover
 from iotfleet.fleet.spec import FleetSpec
 

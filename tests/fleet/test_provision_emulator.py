@@ -19,11 +19,13 @@ from provision_setup import (
 
 from iotfleet.aws.errors import UsageError
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import fleet_state, indexing, inventory, roles, storage
+from iotfleet.fleet import fleet_state, indexing, roles, storage
 from iotfleet.fleet.firmware import firmware_bytes
 from iotfleet.fleet.ownership import FLEET_TAG, tag_dict
 from iotfleet.fleet.packages.configuration import get_configuration
-from iotfleet.fleet.provision import (
+from iotfleet.fleet.provision import inventory
+from iotfleet.fleet.provision.apply import apply_provision, provision
+from iotfleet.fleet.provision.model import (
     CONFLICT,
     CREATE,
     PRESENT,
@@ -32,10 +34,8 @@ from iotfleet.fleet.provision import (
     THING_GROUP,
     THING_TYPE,
     USED,
-    apply_provision,
-    plan_provision,
-    provision,
 )
+from iotfleet.fleet.provision.plan import plan_provision
 from iotfleet.fleet.resources import discover
 from iotfleet.fleet.spec import FleetSpec
 

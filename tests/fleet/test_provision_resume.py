@@ -15,7 +15,9 @@ from provision_setup import assert_inventory, fleet_context, fleet_thing_summari
 
 from iotfleet.aws.errors import OperationFailed
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet.provision import CREATE, MEMBERSHIP, PRESENT, THING, plan_provision, provision
+from iotfleet.fleet.provision.apply import provision
+from iotfleet.fleet.provision.model import CREATE, MEMBERSHIP, PRESENT, THING
+from iotfleet.fleet.provision.plan import plan_provision
 from iotfleet.fleet.spec import FleetSpec
 
 DEVICES = 400

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from iotfleet.aws.errors import UsageError
-from iotfleet.fleet import indexing, inventory, roles, storage
+from iotfleet.fleet import indexing, roles, storage
 from iotfleet.fleet.firmware import firmware_bytes, generate_firmware
 from iotfleet.fleet.fleet_state import FleetState
+from iotfleet.fleet.provision import inventory
 from iotfleet.fleet.spec import FleetSpec, load_spec, save_spec
 
 # ------------------------------------------------------------------------------------------ spec

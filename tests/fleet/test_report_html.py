@@ -15,10 +15,11 @@ import pytest
 from ota_fleet import aws_context, make_ota_fleet
 
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import report
-from iotfleet.fleet.behaviour import BehaviourModel
-from iotfleet.fleet.explore import ExecutionRow
-from iotfleet.fleet.simulate import SimulationOptions, plan_simulation, run_simulation
+from iotfleet.fleet.explore import report
+from iotfleet.fleet.explore.executions import ExecutionRow
+from iotfleet.fleet.simulate.behaviour import BehaviourModel
+from iotfleet.fleet.simulate.plan import plan_simulation
+from iotfleet.fleet.simulate.run import SimulationOptions, run_simulation
 
 CHROMIUM = "/usr/bin/chromium"
 FAST = SimulationOptions(poll_initial=0.05, poll_max=0.2, job_check_interval=0.1)

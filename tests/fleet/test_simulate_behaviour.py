@@ -9,7 +9,7 @@ import statistics
 import pytest
 
 from iotfleet.aws.errors import UsageError
-from iotfleet.fleet.behaviour import (
+from iotfleet.fleet.simulate.behaviour import (
     CHECKSUM,
     DOWNLOAD,
     HANG,

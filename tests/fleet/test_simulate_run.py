@@ -25,9 +25,10 @@ from ota_fleet import (
 
 from iotfleet.aws.errors import UsageError
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.fleet import behaviour, device
-from iotfleet.fleet.behaviour import BehaviourModel
-from iotfleet.fleet.simulate import SimulationOptions, SimulationResult, plan_simulation, run_simulation
+from iotfleet.fleet.simulate import behaviour, device
+from iotfleet.fleet.simulate.behaviour import BehaviourModel
+from iotfleet.fleet.simulate.plan import plan_simulation
+from iotfleet.fleet.simulate.run import SimulationOptions, SimulationResult, run_simulation
 
 TERMINAL = {"SUCCEEDED", "FAILED", "REJECTED", "TIMED_OUT", "CANCELED", "REMOVED"}
 FAST_POLLING = SimulationOptions(poll_initial=0.05, poll_max=0.2, job_check_interval=0.1)

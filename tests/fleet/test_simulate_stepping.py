@@ -9,7 +9,7 @@ import time
 import pytest
 
 from iotfleet.aws.errors import Interrupted
-from iotfleet.fleet.stepping import SteppedResult, run_stepped
+from iotfleet.fleet.simulate.stepping import SteppedResult, run_stepped
 
 
 class Counting:

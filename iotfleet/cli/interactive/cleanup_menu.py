@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from iotfleet.aws.errors import Interrupted
 from iotfleet.cli.interactive.asking import choose, choose_many
 from iotfleet.cli.state import CliState
-from iotfleet.fleet.cleanup_kinds import ALL, ONLY_KINDS
+from iotfleet.fleet.cleanup.kinds import ALL, ONLY_KINDS
 from iotfleet.fleet.resources import fleets_in_account
 
 

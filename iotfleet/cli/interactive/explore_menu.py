@@ -14,7 +14,9 @@ from iotfleet.aws.errors import UsageError
 from iotfleet.cli import jobs_views
 from iotfleet.cli.interactive.asking import MenuItem, ask_until_valid, choose, prompt, run_menu
 from iotfleet.cli.state import CliState
-from iotfleet.fleet import explore, report
+from iotfleet.fleet.explore import report
+from iotfleet.fleet.explore.jobs import JOB_STATUSES, list_jobs
+from iotfleet.fleet.explore.statistics import EXECUTION_STATUSES
 
 MENU = (
     ("List jobs", "list"),
@@ -49,7 +51,7 @@ def explore_menu(state: CliState) -> None:
 
 def pick_job(state: CliState, status: str | None = None, title: str = "Jobs") -> str:
     """Choose a job from the list (by number) or type its ID."""
-    found = explore.list_jobs(state.aws, status)
+    found = list_jobs(state.aws, status)
     if not found:
         return ask_until_valid(state, lambda: _required(str(prompt("Job ID")).strip(), "a job ID"))
     labels = [f"{job['jobId']}  ({job.get('status')})" for job in found]
@@ -71,13 +73,13 @@ def _status(statuses: tuple[str, ...]) -> str | None:
 
 
 def _list(state: CliState) -> None:
-    jobs_views.show_jobs(state, ask_until_valid(state, lambda: _status(explore.JOB_STATUSES)))
+    jobs_views.show_jobs(state, ask_until_valid(state, lambda: _status(JOB_STATUSES)))
 
 
 def _executions(state: CliState) -> None:
     job_id = pick_job(state)
     jobs_views.show_executions(
-        state, job_id, ask_until_valid(state, lambda: _status(explore.EXECUTION_STATUSES))
+        state, job_id, ask_until_valid(state, lambda: _status(EXECUTION_STATUSES))
     )
 
 

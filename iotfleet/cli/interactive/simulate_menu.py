@@ -16,9 +16,11 @@ from iotfleet.cli.interactive.asking import ask_until_valid, choose, prompt
 from iotfleet.cli.output import key_values
 from iotfleet.cli.simulation_run import parse_devices, run_and_report
 from iotfleet.cli.state import CliState
-from iotfleet.fleet import explore
-from iotfleet.fleet.behaviour import BehaviourModel, FailureWeights, LatencyModel
-from iotfleet.fleet.simulate import SimulationOptions, plan_simulation
+from iotfleet.fleet.explore.jobs import list_jobs
+from iotfleet.fleet.explore.times import iso_time, to_epoch
+from iotfleet.fleet.simulate.behaviour import BehaviourModel, FailureWeights, LatencyModel
+from iotfleet.fleet.simulate.plan import plan_simulation
+from iotfleet.fleet.simulate.run import SimulationOptions
 
 T = TypeVar("T")
 
@@ -29,9 +31,9 @@ def simulate_menu(
     """Ask, confirm and run one simulation; declining the confirmation is exit 130 with nothing changed."""
     state.offer_debug_mode()
     ctx = state.aws
-    active = explore.list_jobs(ctx, "IN_PROGRESS") + explore.list_jobs(ctx, "SCHEDULED")
+    active = list_jobs(ctx, "IN_PROGRESS") + list_jobs(ctx, "SCHEDULED")
     if active:
-        labels = [f"{job['jobId']}  ({job.get('status')}, created {explore.iso_time(explore.to_epoch(job.get('createdAt')))})"
+        labels = [f"{job['jobId']}  ({job.get('status')}, created {iso_time(to_epoch(job.get('createdAt')))})"
                   for job in active]  # fmt: skip
         picked = choose(state, "Jobs that can still run", labels, allow_other=True)
         job_id = active[labels.index(picked)]["jobId"] if picked in labels else picked

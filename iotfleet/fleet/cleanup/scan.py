@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import OperationFailed, is_error
 from iotfleet.fleet import storage
-from iotfleet.fleet.cleanup_kinds import (
+from iotfleet.fleet.cleanup.kinds import (
     BUCKET,
     DYNAMIC_GROUP,
     JOB,

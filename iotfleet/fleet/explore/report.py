@@ -33,8 +33,20 @@ from botocore.exceptions import ClientError
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import error_code
-from iotfleet.fleet import explore
-from iotfleet.fleet.explore import ExecutionRow, JobDetails, ProcessCounts
+from iotfleet.fleet.explore.executions import ExecutionRow, list_executions
+from iotfleet.fleet.explore.jobs import JobDetails, job_details
+from iotfleet.fleet.explore.statistics import (
+    CRITICAL,
+    EXCELLENT,
+    FAILURE_STATUSES,
+    GOOD,
+    POOR,
+    TERMINAL_EXECUTION_STATUSES,
+    WAITING,
+    ProcessCounts,
+    health,
+)
+from iotfleet.fleet.explore.times import to_epoch
 from iotfleet.fleet.runner import Progress, run_parallel
 
 DEFAULT_FAILURE_DETAILS = 100
@@ -59,11 +71,11 @@ JOB_STATUS_COLOURS = {
     "DELETION_IN_PROGRESS": "#b91c1c",
 }
 HEALTH_COLOURS = {
-    explore.EXCELLENT: "#16a34a",
-    explore.GOOD: "#65a30d",
-    explore.POOR: "#d97706",
-    explore.CRITICAL: "#dc2626",
-    explore.WAITING: "#64748b",
+    EXCELLENT: "#16a34a",
+    GOOD: "#65a30d",
+    POOR: "#d97706",
+    CRITICAL: "#dc2626",
+    WAITING: "#64748b",
 }
 
 
@@ -130,14 +142,14 @@ def gather_report(
 ) -> ReportData:
     """Read what the report needs; an unknown job is a usage error."""
     calls: Counter[str] = Counter()
-    details = explore.job_details(ctx, job_id)
+    details = job_details(ctx, job_id)
     calls.update({"DescribeJob": 1, "GetJobDocument": 1})
 
     def page_read(_: int) -> None:
         calls["ListJobExecutionsForJob"] += 1
 
-    rows = explore.list_executions(ctx, job_id, on_page=page_read, check_job=False)
-    failed = [row for row in rows if row.status in explore.FAILURE_STATUSES]
+    rows = list_executions(ctx, job_id, on_page=page_read, check_job=False)
+    failed = [row for row in rows if row.status in FAILURE_STATUSES]
     sample = _even_sample(failed, failure_details)
     outcomes = run_parallel(
         sample,
@@ -218,7 +230,7 @@ def timeline(rows: list[ExecutionRow], job: dict[str, Any], points: int = TIMELI
     for row in rows:
         if row.queued_at is None:
             continue
-        terminal = row.status in explore.TERMINAL_EXECUTION_STATUSES
+        terminal = row.status in TERMINAL_EXECUTION_STATUSES
         ended = row.last_updated_at if terminal and row.last_updated_at is not None else None
         started = row.started_at
         queued_until = started if started is not None else ended
@@ -231,7 +243,7 @@ def timeline(rows: list[ExecutionRow], job: dict[str, Any], points: int = TIMELI
     if not moments:
         return []
     first = min(moments)
-    last = max([*moments, *(t for t in (explore.to_epoch(job.get("completedAt")),) if t is not None)])
+    last = max([*moments, *(t for t in (to_epoch(job.get("completedAt")),) if t is not None)])
     if last <= first:
         last = first + 1.0
     for values in (*starts.values(), *ends.values()):
@@ -265,14 +277,14 @@ def render_html(data: ReportData) -> str:
     counts = data.counts
     job_id = str(job.get("jobId"))
     status = str(job.get("status"))
-    template = Template(resources.files("iotfleet.fleet").joinpath("templates/job_report.html").read_text("utf-8"))
+    template = Template(resources.files("iotfleet.fleet.explore").joinpath("templates/job_report.html").read_text("utf-8"))
     pill_colour = JOB_STATUS_COLOURS.get(status, "#475569")
     subtitle = [
         f"{len(data.executions):,} executions",
-        f"created {_when(explore.to_epoch(job.get('createdAt')))}",
+        f"created {_when(to_epoch(job.get('createdAt')))}",
     ]
     if job.get("completedAt"):
-        subtitle.append(f"completed {_when(explore.to_epoch(job.get('completedAt')))}")
+        subtitle.append(f"completed {_when(to_epoch(job.get('completedAt')))}")
     subtitle.append(str(job.get("targetSelection") or "SNAPSHOT").lower())
     if job.get("description"):
         subtitle.insert(0, str(job["description"]))
@@ -331,7 +343,7 @@ def _pretty(document: str) -> str:
 
 def _cards(data: ReportData) -> str:
     counts = data.counts
-    verdict = explore.health(counts)
+    verdict = health(counts)
     rate = counts.success_rate
     cards = [
         ("Things", f"{counts.total:,}", "released by the rollout", "#2563eb"),
@@ -477,7 +489,7 @@ def _failure_hint(data: ReportData) -> str:
 def _failures_table(data: ReportData) -> str:
     if not data.failures_total:
         return '<p class="muted">No execution failed, was rejected or timed out.</p>'
-    by_status = Counter(row.status for row in data.executions if row.status in explore.FAILURE_STATUSES)
+    by_status = Counter(row.status for row in data.executions if row.status in FAILURE_STATUSES)
     summary = " · ".join(f"{status.replace('_', ' ').lower()}: {count:,}" for status, count in by_status.most_common())
     rows = []
     for group in data.failure_groups:
@@ -559,8 +571,8 @@ def _settings(job: dict[str, Any]) -> str:
         ("Package versions", "\n".join(job.get("destinationPackageVersions") or []) or None),
         ("Presigned URLs", json.dumps(job.get("presignedUrlConfig")) if job.get("presignedUrlConfig") else None),
         ("Job template", job.get("jobTemplateArn")),
-        ("Created", _when(explore.to_epoch(job.get("createdAt")))),
-        ("Last updated", _when(explore.to_epoch(job.get("lastUpdatedAt")))),
+        ("Created", _when(to_epoch(job.get("createdAt")))),
+        ("Last updated", _when(to_epoch(job.get("lastUpdatedAt")))),
     ]
     items = "".join(
         f"<dt>{_e(label)}</dt><dd><code>{_e(value).replace(chr(10), '<br>')}</code></dd>"

@@ -27,8 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from iotfleet.fleet.device import FIRMWARE_SHADOW_KEY
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE
+from iotfleet.fleet.simulate.device import FIRMWARE_SHADOW_KEY
 from iotfleet.fleet.spec import FleetSpec
 
 BATTERY_KEY = "batteryStatus"

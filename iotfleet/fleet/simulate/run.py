@@ -1,14 +1,4 @@
-"""The fleet simulator: thousands of devices running their job executions through the jobs data plane.
-
-Plan, then run::
-
-    plan = plan_simulation(ctx, job_id="ota-1-2-0")          # or fleet="demo": every pending execution
-    result = run_simulation(ctx, plan, BehaviourModel(success_rate=90, seed=7))
-    result.outcome_counts()   # {"succeeded": ..., "failed": ..., ...}
-
-**Scope.** ``job_id``: the things the job targets (thing ARNs, and every member of its thing groups,
-read page by page, with no cap). ``fleet``: the things whose ``iotfleet_fleet`` attribute names the fleet,
-each running every execution pending for it, whatever the job. ``devices`` keeps the first N names.
+"""Running a simulation: every device of a plan steps through its executions until the job is done.
 
 **Rollout.** A device with nothing to run yet keeps polling, with exponential backoff (``poll_initial``
 doubling to ``poll_max``, jittered, and never more often than half the polling operation's quota shared
@@ -21,9 +11,9 @@ expires no new execution is started; executions already started are finished.
 retry the service queued and runs it as a new execution (drawing a new outcome). A device that hung takes
 no further part: its execution times out on the service's clock, and a retry of it is left for a later run.
 
-**Pacing.** Each device is a :class:`~iotfleet.fleet.stepping.SteppedTask` run on ``ctx.concurrency``
-threads; every API call goes through the access layer, which keeps each operation within its quota
-(``iot-jobs-data`` 200 TPS by default).
+**Pacing.** Each device is a :class:`~iotfleet.fleet.simulate.stepping.SteppedTask` run on
+``ctx.concurrency`` threads; every API call goes through the access layer, which keeps each operation within
+its quota (``iot-jobs-data`` 200 TPS by default).
 """
 
 from __future__ import annotations
@@ -43,16 +33,19 @@ from requests.adapters import HTTPAdapter
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import Interrupted, ResourceFailure, UsageError, error_code
-from iotfleet.fleet import device as device_module
-from iotfleet.fleet.behaviour import BehaviourModel
-from iotfleet.fleet.device import ExecutionRecord, PackageAttributes, SimulatedDevice
+from iotfleet.fleet.explore.jobs import describe_job
 from iotfleet.fleet.jobs.documents import PackageVersionRef
-from iotfleet.fleet.ownership import FLEET_ATTRIBUTE
 from iotfleet.fleet.runner import Progress
-from iotfleet.fleet.stepping import SteppedResult, run_stepped
+from iotfleet.fleet.simulate.artifacts import PackageAttributes
+from iotfleet.fleet.simulate.behaviour import BehaviourModel
+from iotfleet.fleet.simulate.device import (
+    EXECUTION_OUTCOMES,
+    ExecutionRecord,
+    SimulatedDevice,
+)
+from iotfleet.fleet.simulate.plan import PAGE_SIZE, SimulationPlan
+from iotfleet.fleet.simulate.stepping import SteppedResult, run_stepped
 
-PAGE_SIZE = 250
-JOB_ENDED_STATUSES = frozenset({"COMPLETED", "CANCELED", "DELETION_IN_PROGRESS"})
 # The share of the polling operation's quota that waiting devices may use together.
 POLL_QUOTA_SHARE = 0.5
 POLL_JITTER = 0.2
@@ -86,21 +79,6 @@ class SimulationOptions:
         }
 
 
-@dataclass(frozen=True)
-class SimulationPlan:
-    """What a run will cover: the job (or fleet) and the devices, in order."""
-
-    things: list[str]
-    job_id: str | None = None
-    fleet: str | None = None
-    in_scope: int = 0  # devices in scope before --devices kept the first N
-    job: dict[str, Any] | None = None  # describe_job's ``job`` in job scope
-
-    @property
-    def scope(self) -> str:
-        return f"job {self.job_id}" if self.job_id else f"fleet {self.fleet}"
-
-
 @dataclass
 class SimulationResult:
     """Every execution the devices took on, why idle devices ran nothing, and every device error."""
@@ -116,7 +94,7 @@ class SimulationResult:
     interrupted: bool = False
 
     def outcome_counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(device_module.EXECUTION_OUTCOMES, 0)
+        counts = dict.fromkeys(EXECUTION_OUTCOMES, 0)
         counts.update(Counter(record.outcome for record in self.executions))
         return counts
 
@@ -155,67 +133,6 @@ class SimulationResult:
             "options": self.options.describe(),
             "executionRecords": [record.as_dict() for record in self.executions],
         }
-
-
-# -- planning -------------------------------------------------------------------------------------
-
-
-def describe_job(ctx: AwsContext, job_id: str, param: str = "--job") -> dict[str, Any]:
-    """``describe_job``'s job, or a usage error when there is no such job."""
-    try:
-        return dict(ctx.iot.describe_job(jobId=job_id)["job"])
-    except ClientError as err:
-        if error_code(err) == "ResourceNotFoundException":
-            raise UsageError(f"job {job_id!r} does not exist", param) from None
-        raise
-
-
-def plan_simulation(
-    ctx: AwsContext, *, job_id: str | None = None, fleet: str | None = None, devices: int | None = None
-) -> SimulationPlan:
-    """Resolve the scope to a list of devices; validates everything before the first data-plane call."""
-    if (job_id is None) == (fleet is None):
-        raise UsageError("give either --job or --fleet", "--job")
-    if devices is not None and devices < 1:
-        raise UsageError(f"--devices must be a positive number or 'all', not {devices}", "--devices")
-    job: dict[str, Any] | None = None
-    if job_id is not None:
-        job = describe_job(ctx, job_id)
-        if job.get("status") in JOB_ENDED_STATUSES:
-            raise UsageError(f"job {job_id} is {job['status']}: no execution is left to simulate", "--job")
-        things = _job_things(ctx, job)
-    else:
-        assert fleet is not None
-        things = _fleet_things(ctx, fleet)
-        if not things:
-            raise UsageError(f"no things belong to fleet {fleet!r} (attribute {FLEET_ATTRIBUTE})", "--fleet")
-    chosen = things if devices is None else things[:devices]
-    return SimulationPlan(chosen, job_id=job_id, fleet=fleet, in_scope=len(things), job=job)
-
-
-def _job_things(ctx: AwsContext, job: dict[str, Any]) -> list[str]:
-    """The things a job targets: its thing ARNs and every member of its thing groups, sorted."""
-    names: set[str] = set()
-    for arn in job.get("targets") or []:
-        kind, _, name = str(arn).split(":", 5)[-1].partition("/")
-        if kind == "thing":
-            names.add(name)
-        elif kind == "thinggroup":
-            paginator = ctx.iot.get_paginator("list_things_in_thing_group")
-            pages = paginator.paginate(
-                thingGroupName=name, recursive=True, PaginationConfig={"PageSize": PAGE_SIZE}
-            )
-            for page in pages:
-                names.update(page.get("things") or [])
-    return sorted(names)
-
-
-def _fleet_things(ctx: AwsContext, fleet: str) -> list[str]:
-    paginator = ctx.iot.get_paginator("list_things")
-    pages = paginator.paginate(
-        attributeName=FLEET_ATTRIBUTE, attributeValue=fleet, PaginationConfig={"PageSize": PAGE_SIZE}
-    )
-    return sorted(thing["thingName"] for page in pages for thing in page.get("things") or [])
 
 
 # -- what the devices of a run share -----------------------------------------------------------------
@@ -339,7 +256,7 @@ class SimulationRun:
         with self._lock:
             found = self._jobs.get(job_id)
         if found is None:
-            found = describe_job(self.ctx, job_id)
+            found = describe_job(self.ctx, job_id, "--job")
             with self._lock:
                 self._jobs[job_id] = found
         return found

@@ -30,8 +30,8 @@ from botocore.exceptions import ClientError
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import is_error
 from iotfleet.fleet import indexing, resources, roles, storage
-from iotfleet.fleet.cleanup_kinds import ACCOUNT_SETTING, ALL, PACKAGE_CONFIGURATION
-from iotfleet.fleet.cleanup_scan import Skipped
+from iotfleet.fleet.cleanup.kinds import ACCOUNT_SETTING, ALL, PACKAGE_CONFIGURATION
+from iotfleet.fleet.cleanup.scan import Skipped
 from iotfleet.fleet.fleet_state import FleetState, read_state, write_state
 from iotfleet.fleet.ownership import FLEET_TAG
 from iotfleet.fleet.packages.configuration import get_configuration

@@ -1,11 +1,10 @@
-"""Cleanup: delete exactly what iotfleet created for one fleet, in dependency order, in parallel, resumably.
+"""Applying a cleanup plan: the deletions, in dependency order, in parallel, resumably.
 
-    plan = plan_cleanup(ctx, "demo")                 # read calls only; this is the dry run
     result = apply_cleanup(ctx, plan, progress=...)  # the deletions
     result.failures                                  # one ResourceFailure per resource that failed
 
-The plan (:mod:`iotfleet.fleet.cleanup_plan`) holds only resources AWS records as the fleet's. The steps run in
-the order of :data:`~iotfleet.fleet.cleanup_kinds.STEPS`; within a step every resource is handled by its own
+The plan (:mod:`iotfleet.fleet.cleanup.plan`) holds only resources AWS records as the fleet's. The steps run in
+the order of :data:`~iotfleet.fleet.cleanup.kinds.STEPS`; within a step every resource is handled by its own
 worker through :func:`run_parallel`, and the access layer paces each operation to its quota.
 
 Resumable: every deletion treats "not found" as already deleted, and re-planning after an interruption finds
@@ -24,17 +23,17 @@ from botocore.exceptions import ClientError
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import Interrupted, IotFleetError, ResourceFailure, is_error
-from iotfleet.fleet import cleanup_types
-from iotfleet.fleet.cleanup_kinds import (
+from iotfleet.fleet.cleanup import thing_types
+from iotfleet.fleet.cleanup.account_settings import SettingChange, restore_setting
+from iotfleet.fleet.cleanup.kinds import (
     ACCOUNT_SETTING,
     PACKAGE_CONFIGURATION,
     STATIC_GROUP,
     STEPS,
     THING_TYPE,
 )
-from iotfleet.fleet.cleanup_plan import CleanupPlan
-from iotfleet.fleet.cleanup_scan import Resource, bucket_versions
-from iotfleet.fleet.cleanup_settings import SettingChange, restore_setting
+from iotfleet.fleet.cleanup.plan import CleanupPlan
+from iotfleet.fleet.cleanup.scan import Resource, bucket_versions
 from iotfleet.fleet.ownership import FLEET_TAG
 from iotfleet.fleet.runner import NoProgress, Progress, RunResult, run_parallel
 
@@ -170,7 +169,7 @@ def _apply(ctx: AwsContext, plan: CleanupPlan, result: CleanupResult, wait: bool
     started: dict[str, float] = {}
     if types is not None and types.resources:
         # First, so that AWS's 5-minute wait before deleting a deprecated type runs during the other steps.
-        started, failures = cleanup_types.deprecate(ctx, types.resources, progress)
+        started, failures = thing_types.deprecate(ctx, types.resources, progress)
         result.outcomes += [Outcome(THING_TYPE, f.name, FAILED, f.error, f.code) for f in failures]
     for planned in plan.steps:
         key = planned.step.key
@@ -560,10 +559,10 @@ def _delete_thing_types(
 ) -> None:
     if not started:
         return
-    deletion = cleanup_types.delete_types(ctx, started, wait=wait, progress=progress)
+    deletion = thing_types.delete_types(ctx, started, wait=wait, progress=progress)
     for name, verdict in sorted(deletion.deleted.items()):
         result.outcomes.append(
-            Outcome(THING_TYPE, name, ALREADY_GONE if verdict == cleanup_types.GONE else DELETED)
+            Outcome(THING_TYPE, name, ALREADY_GONE if verdict == thing_types.GONE else DELETED)
         )
     for name, reason in sorted(deletion.waiting.items()):
         result.outcomes.append(Outcome(THING_TYPE, name, SKIPPED, reason))

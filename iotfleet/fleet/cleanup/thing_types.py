@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import ResourceFailure, is_error
-from iotfleet.fleet.cleanup_scan import Resource
+from iotfleet.fleet.cleanup.scan import Resource
 from iotfleet.fleet.runner import NoProgress, Progress, run_parallel
 
 DEPRECATION_WAIT = 300.0

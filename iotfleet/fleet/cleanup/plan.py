@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iotfleet.aws.context import AwsContext
-from iotfleet.fleet import cleanup_scan as scans
-from iotfleet.fleet.cleanup_kinds import (
+from iotfleet.fleet.cleanup import scan as scans
+from iotfleet.fleet.cleanup.account_settings import SettingChange, plan_settings
+from iotfleet.fleet.cleanup.kinds import (
     ALL,
     BUCKET,
     DYNAMIC_GROUP,
@@ -33,8 +34,7 @@ from iotfleet.fleet.cleanup_kinds import (
     parse_only,
     steps_for,
 )
-from iotfleet.fleet.cleanup_scan import Resource, Skipped
-from iotfleet.fleet.cleanup_settings import SettingChange, plan_settings
+from iotfleet.fleet.cleanup.scan import Resource, Skipped
 from iotfleet.fleet.naming import check_fleet_name
 
 # How many member or user names a skip reason quotes.

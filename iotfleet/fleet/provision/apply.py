@@ -1,0 +1,338 @@
+"""Applying a provisioning plan: exactly the changes it lists, in dependency order.
+
+:func:`apply_provision` refuses a plan with conflicts before any mutating call, then makes exactly the changes
+the plan lists, so re-running with the same spec makes no mutating call, and a run stopped at any point is
+completed by running it again. Order of apply:
+
+1. two setup chains at once:
+
+   * the firmware bucket (created and tagged, then its settings) and the fleet's state record in it; the IAM
+     roles, then a wait until IAM shows them; the fleet indexing configuration (merged) and the package
+     configuration, each recorded in the state first;
+   * thing types, then the static groups, continents before countries;
+
+2. one parallel run: a task per firmware package (versions generated, uploaded, registered, published,
+   default set) and a task per thing (create or update, group membership, classic and ``$package`` shadows).
+   Thing calls are paced by the access layer at their quotas, so the run takes about as long as the slowest
+   operation's calls at its quota.
+
+Shadows are initialised, not enforced: a key already reported (a battery level, an installed version) is
+device state and is left alone; only missing keys are written. Thing attributes and types are
+configuration and are converged to the spec.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from iotfleet.aws.context import AwsContext
+from iotfleet.aws.errors import ResourceFailure, UsageError
+from iotfleet.fleet import fleet_state, indexing, roles, storage
+from iotfleet.fleet.firmware import FIRMWARE_FILE_NAME, generate_firmware
+from iotfleet.fleet.ownership import CONTINENT_GROUP, COUNTRY_GROUP, GROUP_KIND_TAG, tag_dict, tag_list
+from iotfleet.fleet.packages.catalog import create_package, publish_version, set_default_version
+from iotfleet.fleet.packages.upload import upload_version
+from iotfleet.fleet.provision.model import (
+    BUCKET,
+    CREATE,
+    INDEXING,
+    MEMBERSHIP,
+    PACKAGE,
+    PACKAGE_CONFIGURATION,
+    PACKAGE_VERSION,
+    PRESENT,
+    ROLE,
+    SHADOW,
+    THING,
+    THING_GROUP,
+    THING_TYPE,
+    UPDATE,
+    USED,
+    GroupPlan,
+    PackagePlan,
+    ProvisionPlan,
+    ThingWork,
+)
+from iotfleet.fleet.provision.plan import plan_provision
+from iotfleet.fleet.provision.result import ProvisionResult
+from iotfleet.fleet.provision.steps import run_together
+from iotfleet.fleet.runner import Progress, run_parallel
+from iotfleet.fleet.spec import FleetSpec
+from iotfleet.query.fields import PACKAGE_SHADOW
+
+# Errors UpdatePackageConfiguration may give while IAM has not yet propagated a new role.
+_ROLE_NOT_READY = ("ValidationException", "InvalidRequestException")
+
+
+def apply_provision(
+    ctx: AwsContext, plan: ProvisionPlan, progress: Progress | None = None
+) -> ProvisionResult:
+    """Make the changes ``plan`` lists. Refuses (exit 2) a plan with conflicts before any mutating call.
+
+    Setup failures (bucket, roles, types, indexing, groups) stop the run with the AWS error; per-package and
+    per-thing failures are retried by the access layer, then collected in the result (see
+    :meth:`ProvisionResult.raise_for_failures`).
+    """
+    conflicts = plan.conflicts
+    if conflicts:
+        lines = "; ".join(f"{c.kind} {c.name}: {c.detail}" for c in conflicts)
+        raise UsageError(
+            f"fleet {plan.spec.fleet!r} cannot be provisioned, nothing was changed: {lines}", "--fleet"
+        )
+    started = time.monotonic()
+    spec = plan.spec
+    result = ProvisionResult(spec.fleet, plan.bucket.name)
+    for item in plan.items:
+        if item.action in (PRESENT, USED):
+            result.count(item.kind, item.action)
+    for kind in (THING, MEMBERSHIP, SHADOW):
+        result.count(kind, PRESENT, plan.counts[kind][PRESENT])
+
+    def account_settings() -> None:
+        _apply_bucket(ctx, plan, result)
+        _apply_state(ctx, plan)
+        _apply_roles(ctx, plan, result)
+        if plan.indexing_changes:
+            indexing.update_configuration(ctx, indexing.merged_configuration(plan.indexing_current))
+            result.count(INDEXING, UPDATE)
+        _apply_package_configuration(ctx, plan, result)
+
+    def registry() -> None:
+        _apply_thing_types(ctx, plan, result)
+        _apply_groups(ctx, plan, result)
+
+    run_together(ctx, [account_settings, registry])
+    _apply_packages_and_things(ctx, plan, result, progress)
+    result.elapsed = time.monotonic() - started
+    return result
+
+
+def _apply_bucket(ctx: AwsContext, plan: ProvisionPlan, result: ProvisionResult) -> None:
+    status = plan.bucket
+    if not status.exists:
+        storage.create_bucket(ctx, status.name, plan.spec.fleet)
+        status.tags = tag_dict(tag_list(plan.spec.fleet))
+        storage.apply_settings(
+            ctx, status, plan.spec.fleet, [s for s in storage.SETTINGS if s != storage.TAGS]
+        )
+        result.count(BUCKET, CREATE)
+    elif status.missing:
+        storage.apply_settings(ctx, status, plan.spec.fleet)
+        result.count(BUCKET, UPDATE)
+
+
+def _apply_state(ctx: AwsContext, plan: ProvisionPlan) -> None:
+    """Record the account settings about to change, once, before changing them."""
+    state = plan.state
+    changed = False
+    if plan.indexing_changes:
+        changed |= state.record_indexing(plan.indexing_current, plan.indexing_changes)
+    if plan.counts[PACKAGE_CONFIGURATION][UPDATE]:
+        changed |= state.record_package_configuration(plan.package_configuration)
+    if changed:
+        fleet_state.write_state(ctx, plan.bucket.name, state)
+
+
+def _apply_roles(ctx: AwsContext, plan: ProvisionPlan, result: ProvisionResult) -> None:
+    touched: list[str] = []
+    for role, status in plan.roles:
+        if not status.exists:
+            roles.create_role(ctx, role, plan.spec.fleet)
+            result.count(ROLE, CREATE)
+            touched.append(role.name)
+        elif status.differs:
+            roles.repair_role(ctx, role, status, plan.spec.fleet)
+            result.count(ROLE, UPDATE)
+            touched.append(role.name)
+    if touched:
+        roles.wait_until_visible(ctx, touched)
+
+
+def _apply_thing_types(ctx: AwsContext, plan: ProvisionPlan, result: ProvisionResult) -> None:
+    spec = plan.spec
+    for name, action in plan.thing_types.items():
+        if action == CREATE:
+            ctx.iot.create_thing_type(
+                thingTypeName=name,
+                thingTypeProperties={
+                    "thingTypeDescription": f"iotfleet fleet {spec.fleet}: {name}",
+                    "searchableAttributes": list(spec.searchable_attributes),
+                },
+                tags=tag_list(spec.fleet),
+            )
+        elif action == UPDATE:
+            ctx.iot.deprecate_thing_type(thingTypeName=name, undoDeprecate=True)
+        else:
+            continue
+        result.count(THING_TYPE, action)
+
+
+def _apply_package_configuration(ctx: AwsContext, plan: ProvisionPlan, result: ProvisionResult) -> None:
+    if not plan.counts[PACKAGE_CONFIGURATION][UPDATE]:
+        return
+    role_arn = plan.role_arn(roles.PACKAGE_CONFIG)
+    update = {"enabled": True, "roleArn": role_arn}
+    new_role = any(r.purpose == roles.PACKAGE_CONFIG and not s.exists for r, s in plan.roles)
+    if new_role:
+        roles.retry_while_propagating(
+            ctx,
+            lambda: ctx.iot.update_package_configuration(versionUpdateByJobsConfig=update),
+            codes=_ROLE_NOT_READY,
+        )
+    else:
+        ctx.iot.update_package_configuration(versionUpdateByJobsConfig=update)
+    result.count(PACKAGE_CONFIGURATION, UPDATE)
+
+
+def _apply_groups(ctx: AwsContext, plan: ProvisionPlan, result: ProvisionResult) -> None:
+    """Continent groups first (they are parents), then the country groups, each level in parallel."""
+    for kind in (CONTINENT_GROUP, COUNTRY_GROUP):
+        level = [g for g in plan.groups if g.kind == kind and g.action == CREATE]
+        outcome = run_parallel(level, lambda g: _create_group(ctx, plan.spec, g), concurrency=ctx.concurrency)
+        outcome.raise_for_failures("create the fleet's thing groups", THING_GROUP, lambda g: g.name)
+        result.count(THING_GROUP, CREATE, len(level))
+
+
+def _create_group(ctx: AwsContext, spec: FleetSpec, group: GroupPlan) -> None:
+    request: dict[str, Any] = {
+        "thingGroupName": group.name,
+        "thingGroupProperties": {"thingGroupDescription": f"iotfleet fleet {spec.fleet}: {group.kind} group"},
+        "tags": tag_list(spec.fleet, {GROUP_KIND_TAG: group.kind}),
+    }
+    if group.parent:
+        request["parentGroupName"] = group.parent
+    ctx.iot.create_thing_group(**request)
+
+
+@dataclass
+class _PackageTask:
+    plan: PackagePlan
+
+
+@dataclass
+class _ThingProgress:
+    """How far one thing's work got, so a failure is counted against the step that failed."""
+
+    work: ThingWork
+    step: str = THING
+    done: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _apply_packages_and_things(
+    ctx: AwsContext, plan: ProvisionPlan, result: ProvisionResult, progress: Progress | None
+) -> None:
+    """One parallel run: package tasks first (a few, long), then every thing (many, short)."""
+    package_tasks: list[Any] = [_PackageTask(p) for p in plan.packages if p.pending]
+    thing_tasks: list[Any] = [_ThingProgress(w) for w in plan.things]
+    if not package_tasks and not thing_tasks:
+        return
+    with tempfile.TemporaryDirectory(prefix="iotfleet-firmware-") as scratch:
+        package_results: dict[str, list[tuple[str, str]]] = {}
+
+        def work(task: Any) -> None:
+            if isinstance(task, _PackageTask):
+                package_results[task.plan.name] = []
+                _apply_package(ctx, plan, task.plan, Path(scratch), package_results[task.plan.name])
+            else:
+                _apply_thing(ctx, plan.spec, task)
+
+        outcome = run_parallel(
+            package_tasks + thing_tasks,
+            work,
+            concurrency=ctx.concurrency,
+            progress=progress,
+            label="provisioning",
+        )
+    for task in package_tasks:
+        for kind, action in package_results.get(task.plan.name, []):
+            result.count(kind, action)
+    for task in thing_tasks:
+        for kind, action in task.done:
+            result.count(kind, action)
+    for failed in outcome.failed:
+        assert failed.error is not None
+        task = failed.item
+        if isinstance(task, _PackageTask):
+            result.fail(ResourceFailure.from_exception(PACKAGE, task.plan.name, failed.error))
+        else:
+            result.fail(ResourceFailure.from_exception(task.step, task.work.device.name, failed.error))
+
+
+def _apply_package(
+    ctx: AwsContext, plan: ProvisionPlan, package: PackagePlan, scratch: Path, done: list[tuple[str, str]]
+) -> None:
+    spec = plan.spec
+    if not package.exists:
+        create_package(
+            ctx, spec.fleet, package.name, f"iotfleet fleet {spec.fleet}: firmware for {package.name}"
+        )
+        done.append((PACKAGE, CREATE))
+    for version in package.new_versions:
+        folder = scratch / package.name / version
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / FIRMWARE_FILE_NAME
+        generate_firmware(path, package.name, version, spec.firmware_size)
+        upload_version(
+            ctx, fleet=spec.fleet, bucket=plan.bucket.name, package=package.name, version=version, path=path,
+            description=f"iotfleet generated firmware {package.name} {version}", publish=True,
+        )  # fmt: skip
+        done.append((PACKAGE_VERSION, CREATE))
+    for version in package.to_publish:
+        publish_version(ctx, package.name, version)
+        done.append((PACKAGE_VERSION, UPDATE))
+    if package.set_default:
+        set_default_version(ctx, package.name, package.set_default)
+        if package.exists:
+            done.append((PACKAGE, UPDATE))
+
+
+def _apply_thing(ctx: AwsContext, spec: FleetSpec, task: _ThingProgress) -> None:
+    work = task.work
+    device = work.device
+    name = device.name
+    if work.create:
+        task.step = THING
+        ctx.iot.create_thing(
+            thingName=name,
+            thingTypeName=device.thing_type,
+            attributePayload={"attributes": device.attributes(spec.fleet)},
+        )
+        task.done.append((THING, CREATE))
+    elif work.update:
+        task.step = THING
+        request: dict[str, Any] = {"thingName": name}
+        if work.thing_type:
+            request["thingTypeName"] = work.thing_type
+        if work.attributes:
+            request["attributePayload"] = {"attributes": work.attributes, "merge": True}
+        ctx.iot.update_thing(**request)
+        task.done.append((THING, UPDATE))
+    if work.add_to or work.remove_from:
+        task.step = MEMBERSHIP
+        if work.add_to:
+            ctx.iot.add_thing_to_thing_group(thingGroupName=work.add_to, thingName=name)
+        for group in work.remove_from:
+            ctx.iot.remove_thing_from_thing_group(thingGroupName=group, thingName=name)
+        task.done.append((MEMBERSHIP, CREATE if work.add_to and not work.remove_from else UPDATE))
+    for reported, exists, shadow in (
+        (work.classic, work.classic_exists, None),
+        (work.package, work.package_exists, PACKAGE_SHADOW),
+    ):
+        if reported is None:
+            continue
+        task.step = SHADOW
+        request = {"thingName": name, "payload": json.dumps({"state": {"reported": reported}}).encode()}
+        if shadow:
+            request["shadowName"] = shadow
+        ctx.iot_data.update_thing_shadow(**request)
+        task.done.append((SHADOW, UPDATE if exists else CREATE))
+
+
+def provision(ctx: AwsContext, spec: FleetSpec, progress: Progress | None = None) -> ProvisionResult:
+    """Plan and apply in one call (the library's shortcut for ``iotfleet provision --yes``)."""
+    return apply_provision(ctx, plan_provision(ctx, spec, progress), progress)
