@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from iotfleet.emulator import moto_patches
 from iotfleet.emulator.errors import (
     ConflictException,
     ResourceNotFoundException,
@@ -37,6 +36,7 @@ from iotfleet.emulator.errors import (
     constraint_error,
 )
 from iotfleet.emulator.extension import Call, handles
+from iotfleet.emulator.moto_patches import accessors
 from iotfleet.emulator.tagging import MAX_TAGS, check_tag, tag_holder
 
 if TYPE_CHECKING:
@@ -627,10 +627,10 @@ def _catalog_of(call: Call) -> PackageCatalog:
 
 def _object_checker(call: Call) -> ObjectChecker:
     def check(bucket: str, key: str, version: str | None) -> str | None:
-        found = moto_patches.s3_object(call.account_id, bucket, key, version)
+        found = accessors.s3_object(call.account_id, bucket, key, version)
         if found is not None:
             return None
-        if moto_patches.s3_object(call.account_id, bucket, key) is None:
+        if accessors.s3_object(call.account_id, bucket, key) is None:
             return "no such bucket or key in S3"
         return f"the object has no version {version}"
 

@@ -13,9 +13,9 @@ import sys
 from collections.abc import Iterable, Mapping
 from types import FrameType
 
-from iotfleet.emulator import moto_patches
 from iotfleet.emulator.app import EmulatorApp
 from iotfleet.emulator.httpserver import EmulatorHTTPServer, UnderscoreHeaders
+from iotfleet.emulator.moto_patches.gateway import PRESERVED_HEADER_NAMES_ENVIRON_KEY, keeps_underscore_header
 from iotfleet.emulator.state import EmulatorState
 
 log = logging.getLogger(__name__)
@@ -47,9 +47,7 @@ def make_server(state: EmulatorState, host: str, port: int, *, access_log: bool 
         app,
         ssl_context=_ssl_context(state.tls),
         access_log=access_log,
-        underscore_headers=UnderscoreHeaders(
-            moto_patches.keeps_underscore_header, moto_patches.PRESERVED_HEADER_NAMES_ENVIRON_KEY
-        ),
+        underscore_headers=UnderscoreHeaders(keeps_underscore_header, PRESERVED_HEADER_NAMES_ENVIRON_KEY),
     )
     scheme = "https" if state.tls else "http"
     url_host = "localhost" if state.tls and host in ("127.0.0.1", "localhost") else host
