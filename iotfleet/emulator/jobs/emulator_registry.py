@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from iotfleet.emulator import package_catalog, presign
+from iotfleet.emulator import presign
 from iotfleet.emulator.errors import InvalidRequestException
 from iotfleet.emulator.jobs.documents import S3Location
 from iotfleet.emulator.moto_patches import accessors
+from iotfleet.emulator.package_catalog import models as catalog_models
+from iotfleet.emulator.package_catalog import store as catalog_store
 
 if TYPE_CHECKING:
     from iotfleet.emulator.state import EmulatorState
@@ -58,19 +60,19 @@ class EmulatorRegistry:
         group = accessors.thing_group(self.account_id, self.region, group_name)
         return None if group is None else group.group_id
 
-    def package_version(self, package_name: str, version_name: str) -> package_catalog.PackageVersion | None:
-        return package_catalog.lookup_package_version(
+    def package_version(self, package_name: str, version_name: str) -> catalog_models.PackageVersion | None:
+        return catalog_store.lookup_package_version(
             self.state, self.account_id, self.region, package_name, version_name
         )
 
     def parse_package_version_arn(self, arn: str) -> tuple[str, str]:
         try:
-            return package_catalog.parse_package_version_arn(arn)
+            return catalog_models.parse_package_version_arn(arn)
         except ValueError:
             raise InvalidRequestException(f"{arn!r} is not a package version ARN") from None
 
     def package_configuration(self) -> dict[str, Any]:
-        return package_catalog.package_configuration(self.state, self.account_id, self.region)
+        return catalog_store.package_configuration(self.state, self.account_id, self.region)
 
     def merge_package_shadow(self, thing_name: str, reported: dict[str, Any]) -> None:
         current = accessors.shadows(self.account_id, self.region, thing_name).get(PACKAGE_SHADOW) or {}
