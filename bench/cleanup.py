@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import emulator_process, plain_client, quota_minimum
+from common import QUOTAS_ENFORCED, emulator_process, plain_client, quota_minimum
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.settings import TargetSettings
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16, help="workers in both phases (default 16)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
-    with emulator_process(enforce_quotas=True) as url:
+    with emulator_process(QUOTAS_ENFORCED) as url:
         control = EmulatorControl(url)
         control.set_time_scale(TIME_SCALE)
         spec = provision_fleet(url, args.devices, args.concurrency)

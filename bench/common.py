@@ -9,7 +9,7 @@ The bound a benchmark reports is the larger of two minimums (see the README's be
 * the **raw-capacity minimum**: the same calls made by a plain boto3 loop, at the same concurrency, against
   the same emulator, in the same run (timed by each benchmark).
 
-    with emulator_process(enforce_quotas=True) as url:
+    with emulator_process(QUOTAS_ENFORCED) as url:
         control = EmulatorControl(url)
         ...
         seconds, limiting, per_operation = quota_minimum(control.counters())
@@ -25,9 +25,12 @@ from botocore.config import Config
 
 from iotfleet.aws.quotas import DEFAULT_QUOTAS, rate_for
 from iotfleet.emulator.background import emulator_process
+from iotfleet.emulator.settings import EmulatorSettings
 
 REGION = "us-east-1"
-__all__ = ["REGION", "emulator_process", "plain_client", "quota_minimum"]
+QUOTAS_ENFORCED = EmulatorSettings(enforce_quotas=True)
+"""The emulator the benchmarks measure against: enforcing the quota table the client paces to."""
+__all__ = ["QUOTAS_ENFORCED", "REGION", "emulator_process", "plain_client", "quota_minimum"]
 
 
 def plain_client(url: str, service: str, concurrency: int, *, max_attempts: int = 10) -> Any:

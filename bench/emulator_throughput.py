@@ -26,6 +26,7 @@ import boto3
 from botocore.config import Config
 
 from iotfleet.emulator.background import free_port
+from iotfleet.emulator.settings import EmulatorSettings
 
 STOCK_MOTO = (
     "import logging, sys; logging.getLogger('werkzeug').setLevel(logging.ERROR); "
@@ -52,7 +53,7 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 
 def server(kind: str) -> Iterator[str]:
     port = free_port()
     if kind == "emulator":
-        args = [sys.executable, "-m", "iotfleet.emulator", "--port", str(port)]
+        args = EmulatorSettings(port=port).command_line()
         probe = f"http://127.0.0.1:{port}/_emulator/health"
     else:
         args = [sys.executable, "-c", STOCK_MOTO, "--port", str(port)]

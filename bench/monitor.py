@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from common import emulator_process, plain_client
+from common import QUOTAS_ENFORCED, emulator_process, plain_client
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.settings import TargetSettings
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {}
-    with emulator_process(enforce_quotas=True) as url:
+    with emulator_process(QUOTAS_ENFORCED) as url:
         control = EmulatorControl(url)
         sizes = {"small": args.small, "large": args.large}
         for name, count in sizes.items():

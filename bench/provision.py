@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
-from common import emulator_process, plain_client, quota_minimum
+from common import QUOTAS_ENFORCED, emulator_process, plain_client, quota_minimum
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.quotas import SERVICE_DEFAULTS, merged
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     spec = bench_spec(args.devices)
-    with emulator_process(enforce_quotas=True) as url:
+    with emulator_process(QUOTAS_ENFORCED) as url:
         control = EmulatorControl(url)
         wall, result = run_iotfleet(url, spec, args.concurrency)
         counters, quotas = control.counters(), control.quotas()

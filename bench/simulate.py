@@ -26,7 +26,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from common import emulator_process, plain_client, quota_minimum
+from common import QUOTAS_ENFORCED, emulator_process, plain_client, quota_minimum
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.settings import TargetSettings
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16, help="workers in both phases (default 16)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
-    with emulator_process(enforce_quotas=True) as url:
+    with emulator_process(QUOTAS_ENFORCED) as url:
         control = EmulatorControl(url)
         group_arn, version_arn = set_up(url, args.devices)
         things = [f"bench-{i:05d}" for i in range(args.devices)]

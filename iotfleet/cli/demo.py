@@ -220,8 +220,9 @@ def demo_target(
         yield f"the local emulator at {state.aws.endpoint_url}; {scaled}"
         return
     from iotfleet.emulator.inprocess import LocalEmulator
+    from iotfleet.emulator.settings import EmulatorSettings
 
-    with LocalEmulator(time_scale=time_scale) as emulator:
+    with LocalEmulator(EmulatorSettings(time_scale=time_scale)) as emulator:
         reporter.in_process = True
         state.settings = TargetSettings.resolve(
             target="local",

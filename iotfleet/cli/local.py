@@ -65,17 +65,22 @@ def start(
     output = state.output
     if host not in LOOPBACK:
         output.warn(f"binding to {host}: other machines can reach the emulator, which has no authentication")
+    from iotfleet.emulator.settings import EmulatorSettings
+
+    settings = EmulatorSettings(
+        host=host, port=port, tls=tls, enforce_quotas=enforce_quotas, time_scale=time_scale
+    )
     if foreground:
         from iotfleet.emulator.server import serve
 
         try:
-            serve(host, port, tls=tls, enforce_quotas=enforce_quotas, time_scale=time_scale)
+            serve(settings)
         except OSError as exc:
             raise OperationFailed(f"cannot listen on {host}:{port}: {exc.strerror or exc}", []) from exc
         return
     background = _background()
     try:
-        status = background.start(host, port, tls=tls, enforce_quotas=enforce_quotas, time_scale=time_scale)
+        status = background.start(settings)
     except background.BackgroundError as exc:
         raise OperationFailed(str(exc), []) from exc
     _show(output, status, "Started the local emulator")

@@ -2,5 +2,6 @@
 
 Imported only by the ``local``/``demo`` commands and the tests; product code never imports it.
 Start with :class:`iotfleet.emulator.inprocess.LocalEmulator` (in-process) or
-``python -m iotfleet.emulator`` (server); extend with :mod:`iotfleet.emulator.extension`.
+``python -m iotfleet.emulator`` (server), both configured by one
+:class:`iotfleet.emulator.settings.EmulatorSettings`; extend with :mod:`iotfleet.emulator.extension`.
 """

@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.model import OperationModel
 
-from iotfleet.emulator import control_routes, extension, moto_patches, presign, thing_events
+from iotfleet.emulator import control_routes, extension, presign, thing_events
 from iotfleet.emulator.errors import (
     InternalFailureException,
     NotImplementedException,
@@ -26,6 +26,9 @@ from iotfleet.emulator.errors import (
     UnknownOperationException,
 )
 from iotfleet.emulator.faults import S3_FAULT_CODES
+from iotfleet.emulator.moto_patches.gateway import MotoGateway, account_for_access_key, reset_moto
+from iotfleet.emulator.moto_patches.installation import install as install_moto_patches
+from iotfleet.emulator.moto_patches.s3 import SECURE_TRANSPORT_KEY
 from iotfleet.emulator.protocol import (
     HttpResponse,
     WireRequest,
@@ -105,8 +108,8 @@ class EmulatorApp:
 
     def __init__(self, state: EmulatorState) -> None:
         self.state = state
-        self.moto = moto_patches.MotoGateway()
-        moto_patches.install(state)
+        self.moto = MotoGateway()
+        install_moto_patches(state)
         for service in SERVICES:
             model = service_model(service)
             if model.protocol.startswith("rest"):
@@ -149,13 +152,13 @@ class EmulatorApp:
     def reset(self) -> None:
         """Wipe all state: moto's models and the emulator's stores, counters and settings."""
         with self.state.lock:
-            moto_patches.reset_moto()
+            reset_moto()
             self.state.reset()
 
     # ---------------------------------------------------------------- API requests
 
     def _handle(self, environ: dict[str, Any], body: bytes, request_id: str) -> HttpResponse:
-        environ[moto_patches.SECURE_TRANSPORT_KEY] = self._secure_transport(environ)
+        environ[SECURE_TRANSPORT_KEY] = self._secure_transport(environ)
         query_string = environ.get("QUERY_STRING", "")
         query: dict[str, list[str]] | None = None
         auth = environ.get("HTTP_AUTHORIZATION")
@@ -260,7 +263,7 @@ class EmulatorApp:
         emits = thing_events.emits_for(self.state, service, op_name)
         state = self.state
         with state.lock:
-            account_id = moto_patches.account_for_access_key(scope.access_key)
+            account_id = account_for_access_key(scope.access_key)
             call: extension.Call | None = None
             if handler is not None or hooks or emits:
                 call = extension.Call(

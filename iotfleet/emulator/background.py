@@ -14,19 +14,18 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from iotfleet.emulator.home import iotfleet_home
-from iotfleet.emulator.server import DEFAULT_HOST, DEFAULT_PORT
+from iotfleet.emulator.settings import DEFAULT_HOST, EmulatorSettings
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -130,34 +129,6 @@ def status() -> EmulatorStatus:
     )
 
 
-def _arguments(
-    host: str,
-    port: int,
-    *,
-    tls: bool,
-    enforce_quotas: bool,
-    quota_overrides: Mapping[str, float] | None,
-    fault_rate: float,
-    fault_seed: int,
-    fault_operations: Iterable[str] | None,
-    time_scale: float,
-) -> list[str]:
-    args = [sys.executable, "-m", "iotfleet.emulator", "--host", host, "--port", str(port)]
-    if tls:
-        args.append("--tls")
-    if enforce_quotas:
-        args.append("--enforce-quotas")
-    for key, tps in (quota_overrides or {}).items():
-        args += ["--quota", f"{key}={tps}"]
-    if fault_rate:
-        args += ["--fault-rate", str(fault_rate), "--fault-seed", str(fault_seed)]
-        if fault_operations is not None:
-            args += ["--fault-ops", ",".join(fault_operations)]
-    if time_scale != 1.0:
-        args += ["--time-scale", str(time_scale)]
-    return args
-
-
 def _log_tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -165,20 +136,8 @@ def _log_tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
-def start(
-    host: str = DEFAULT_HOST,
-    port: int = DEFAULT_PORT,
-    *,
-    tls: bool = False,
-    enforce_quotas: bool = False,
-    quota_overrides: Mapping[str, float] | None = None,
-    fault_rate: float = 0.0,
-    fault_seed: int = 0,
-    fault_operations: Iterable[str] | None = None,
-    time_scale: float = 1.0,
-    timeout: float = START_TIMEOUT,
-) -> EmulatorStatus:
-    """Start the emulator detached and wait until it answers. ``port=0`` lets the system pick one.
+def start(settings: EmulatorSettings, *, timeout: float = START_TIMEOUT) -> EmulatorStatus:
+    """Start the emulator detached and wait until it answers. ``settings.port=0`` lets the system pick one.
 
     Raises :class:`BackgroundError` if one is already running for this home directory, or if the
     server does not come up (the message includes the end of its log).
@@ -189,13 +148,9 @@ def start(
     home = iotfleet_home()
     home.mkdir(parents=True, exist_ok=True)
     log = log_path()
-    args = _arguments(
-        host, port, tls=tls, enforce_quotas=enforce_quotas, quota_overrides=quota_overrides,
-        fault_rate=fault_rate, fault_seed=fault_seed, fault_operations=fault_operations, time_scale=time_scale,
-    )  # fmt: skip
     with open(log, "wb") as log_file:
         process = subprocess.Popen(
-            args,
+            settings.command_line(),
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -205,7 +160,7 @@ def start(
         )
     _children[process.pid] = process
     ca_path = None
-    if tls:
+    if settings.tls:
         from iotfleet.emulator.tls import ensure_certificates
 
         ca_path = str(ensure_certificates().ca_cert)
@@ -225,8 +180,8 @@ def start(
             document = {
                 "pid": process.pid,
                 "endpoint_url": endpoint_url,
-                "host": host,
-                "tls": tls,
+                "host": settings.host,
+                "tls": settings.tls,
                 "ca_path": ca_path,
                 "log": str(log),
                 "started_at": time.time(),
@@ -283,7 +238,7 @@ def ensure_running(host: str, port: int) -> tuple[str, bool]:
             f"the background emulator runs at {current.endpoint_url}, not {endpoint_url}; "
             "stop it (iotfleet local stop) or use its address"
         )
-    started = start(host, port)
+    started = start(EmulatorSettings(host=host, port=port))
     return started.endpoint_url or endpoint_url, True
 
 
@@ -298,27 +253,19 @@ def free_port(host: str = DEFAULT_HOST) -> int:
 
 
 @contextmanager
-def emulator_process(
-    *,
-    host: str = DEFAULT_HOST,
-    enforce_quotas: bool = False,
-    quota_overrides: Mapping[str, float] | None = None,
-    fault_rate: float = 0.0,
-    fault_seed: int = 0,
-    fault_operations: Iterable[str] | None = None,
-    time_scale: float = 1.0,
-    timeout: float = START_TIMEOUT,
-) -> Iterator[str]:
+def emulator_process(settings: EmulatorSettings | None = None, *, timeout: float = START_TIMEOUT) -> Iterator[str]:
     """An emulator server in a child process of its own (not the home directory's background one).
 
-    Yields its URL once it answers, and stops it afterwards. Tests and benchmarks use it so the server
-    does not share this process's CPU time or interpreter lock with the clients that load it.
+    Yields its URL once it answers, and stops it afterwards. It serves plain HTTP, on a free port unless
+    ``settings.port`` names one. Tests and benchmarks use it so the server does not share this
+    process's CPU time or interpreter lock with the clients that load it.
     """
-    port = free_port(host)
-    args = _arguments(
-        host, port, tls=False, enforce_quotas=enforce_quotas, quota_overrides=quota_overrides,
-        fault_rate=fault_rate, fault_seed=fault_seed, fault_operations=fault_operations, time_scale=time_scale,
-    )  # fmt: skip
+    settings = settings if settings is not None else EmulatorSettings()
+    if settings.tls:
+        raise ValueError("a private emulator process serves plain HTTP: settings.tls must be False")
+    host = settings.host
+    port = settings.port or free_port(host)
+    args = replace(settings, port=port).command_line()
     endpoint_url = f"http://{host}:{port}"
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)

@@ -60,7 +60,7 @@ def _number(document: dict[str, Any], name: str) -> float | None:
 
 def _health(app: EmulatorApp, _doc: dict[str, Any]) -> HttpResponse:
     state = app.state
-    return _reply(200, {"status": "ok", "tls": state.tls, "now": state.clock.now(), "pid": os.getpid()})
+    return _reply(200, {"status": "ok", "tls": state.settings.tls, "now": state.clock.now(), "pid": os.getpid()})
 
 
 def _clock(app: EmulatorApp, doc: dict[str, Any]) -> HttpResponse:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from iotfleet.emulator import moto_patches
 from iotfleet.emulator.errors import InvalidRequestException, ResourceNotFoundException
 from iotfleet.emulator.extension import Call, handles
+from iotfleet.emulator.moto_patches import accessors
 from iotfleet.emulator.pagination import page
 
 ENDPOINT_TYPES = ("iot:Data", "iot:Data-ATS", "iot:CredentialProvider", "iot:Jobs")
@@ -30,13 +30,13 @@ def describe_endpoint(call: Call) -> dict[str, Any]:
 @handles("iot-data", "ListNamedShadowsForThing")
 def list_named_shadows_for_thing(call: Call) -> dict[str, Any]:
     thing_name = call.params["thingName"]
-    if moto_patches.thing(call.account_id, call.region, thing_name) is None:
+    if accessors.thing(call.account_id, call.region, thing_name) is None:
         raise ResourceNotFoundException(f"No thing exists with name: {thing_name}")
     page_size = call.params.get("pageSize", 25)
     if not 1 <= page_size <= 100:
         raise InvalidRequestException("pageSize must be between 1 and 100")
     names = sorted(
-        name for name in moto_patches.shadows(call.account_id, call.region, thing_name) if name is not None
+        name for name in accessors.shadows(call.account_id, call.region, thing_name) if name is not None
     )
     results, next_token = page(names, page_size, call.params.get("nextToken"))
     response: dict[str, Any] = {"results": results, "timestamp": int(call.state.clock.now())}

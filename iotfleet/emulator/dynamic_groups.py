@@ -31,7 +31,6 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from iotfleet.emulator import moto_patches
 from iotfleet.emulator.errors import (
     InvalidRequestException,
     LimitExceededException,
@@ -53,6 +52,7 @@ from iotfleet.emulator.indexing import (
     require_things_index,
     settings,
 )
+from iotfleet.emulator.moto_patches import accessors
 from iotfleet.emulator.search import compile_for_index
 from iotfleet.emulator.tagging import MAX_TAGS, tag_holder, tags_from_list
 from iotfleet.query import CompiledQuery, QueryError, compile_query
@@ -164,13 +164,13 @@ class Membership:
                 if evicted is False:
                     continue
                 if isinstance(evicted, str):
-                    moto_patches.remove_thing_from_group(self.account_id, self.region, evicted, thing_name)
+                    accessors.remove_thing_from_group(self.account_id, self.region, evicted, thing_name)
                     member_of.remove(evicted)
-                moto_patches.add_thing_to_group(self.account_id, self.region, group.name, thing_name)
+                accessors.add_thing_to_group(self.account_id, self.region, group.name, thing_name)
                 member_of.append(group.name)
                 changed = True
             elif present and not wanted:
-                moto_patches.remove_thing_from_group(self.account_id, self.region, group.name, thing_name)
+                accessors.remove_thing_from_group(self.account_id, self.region, group.name, thing_name)
                 member_of.remove(group.name)
                 changed = True
         return changed
@@ -187,10 +187,10 @@ class Membership:
 
     def remove_all(self, group: DynamicGroup) -> None:
         """Take every member out of ``group`` (before it is deleted), so subscribers hear each one leave."""
-        for thing_name in moto_patches.group_members(
+        for thing_name in accessors.group_members(
             self.account_id, self.region, group.name, recursive=False
         ):
-            moto_patches.remove_thing_from_group(self.account_id, self.region, group.name, thing_name)
+            accessors.remove_thing_from_group(self.account_id, self.region, group.name, thing_name)
 
 
 @on_state_init
@@ -261,7 +261,7 @@ def _dynamic(call: Call, name: str) -> DynamicGroup:
     group = store.groups.get(name)
     if group is not None:
         return group
-    if moto_patches.thing_group(call.account_id, call.region, name) is not None:
+    if accessors.thing_group(call.account_id, call.region, name) is not None:
         raise InvalidRequestException(
             f"Thing group {name} is a static thing group, not a dynamic thing group"
         )
@@ -277,7 +277,7 @@ def create_dynamic_thing_group(call: Call) -> dict[str, Any]:
     tags = tags_from_list(params.get("tags"))
     if len(tags) > MAX_TAGS:
         raise InvalidRequestException(f"A resource can have at most {MAX_TAGS} tags")
-    existing = moto_patches.thing_group(call.account_id, call.region, name)
+    existing = accessors.thing_group(call.account_id, call.region, name)
     if existing is not None:
         raise ResourceAlreadyExistsException(
             f"Thing Group {name} already exists", resourceId=existing.group_id, resourceArn=existing.arn
@@ -285,7 +285,7 @@ def create_dynamic_thing_group(call: Call) -> dict[str, Any]:
     store = dynamic_groups(call.state, call.account_id, call.region)
     if len(store.groups) >= MAX_DYNAMIC_GROUPS:
         raise LimitExceededException(f"An account can have at most {MAX_DYNAMIC_GROUPS} dynamic thing groups")
-    record = moto_patches.create_thing_group(
+    record = accessors.create_thing_group(
         call.account_id, call.region, name, params.get("thingGroupProperties") or {}
     )
     group = DynamicGroup(
@@ -319,7 +319,7 @@ def update_dynamic_thing_group(call: Call) -> dict[str, Any]:
         new_query, _index_name, _version = _query_for(call, params["queryString"])
     elif params.get("indexName") is not None or params.get("queryVersion") is not None:
         _query_for(call, group.query_string)
-    version = moto_patches.update_thing_group(
+    version = accessors.update_thing_group(
         call.account_id,
         call.region,
         group.name,
@@ -338,19 +338,19 @@ def delete_dynamic_thing_group(call: Call) -> dict[str, Any]:
     store = dynamic_groups(call.state, call.account_id, call.region)
     group = store.groups.get(name)
     if group is None:
-        if moto_patches.thing_group(call.account_id, call.region, name) is not None:
+        if accessors.thing_group(call.account_id, call.region, name) is not None:
             raise InvalidRequestException(
                 f"Thing group {name} is a static thing group: delete it with DeleteThingGroup"
             )
         return {}
     expected = call.params.get("expectedVersion")
-    record = moto_patches.thing_group(call.account_id, call.region, name)
+    record = accessors.thing_group(call.account_id, call.region, name)
     if record is not None and expected is not None and int(expected) != record.version:
         raise VersionConflictException(
             f"The version of thing group {name} is {record.version}, not the expected {expected}"
         )
     Membership(call.state, call.account_id, call.region).remove_all(group)
-    moto_patches.delete_thing_group(call.account_id, call.region, name)
+    accessors.delete_thing_group(call.account_id, call.region, name)
     del store.groups[name]
     return {}
 
@@ -393,7 +393,7 @@ def _thing_name(params: dict[str, Any]) -> str | None:
 
 def _make_room(call: Call, thing_name: str, adding: list[str], removing: list[str]) -> None:
     """Enforce the 10-groups-per-thing limit for static additions (see the module docstring)."""
-    record = moto_patches.thing(call.account_id, call.region, thing_name)
+    record = accessors.thing(call.account_id, call.region, thing_name)
     if record is None:
         return  # moto answers the missing thing with its own error
     current = [name for name in record.thing_group_names if name not in removing]
@@ -419,7 +419,7 @@ def _make_room(call: Call, thing_name: str, adding: list[str], removing: list[st
             f"Thing {thing_name} cannot be in more than {MAX_GROUPS_PER_THING} thing groups{hint}"
         )
     for group in evictable[:excess]:
-        moto_patches.remove_thing_from_group(call.account_id, call.region, group.name, thing_name)
+        accessors.remove_thing_from_group(call.account_id, call.region, group.name, thing_name)
 
 
 @handles("iot", "AddThingToThingGroup")
@@ -458,7 +458,7 @@ def create_thing_group(call: Call) -> dict[str, Any]:
     name = call.params.get("thingGroupName")
     if name in store.groups:
         group = store.groups[name]
-        record = moto_patches.thing_group(call.account_id, call.region, name)
+        record = accessors.thing_group(call.account_id, call.region, name)
         raise ResourceAlreadyExistsException(
             f"Thing Group {name} already exists as a dynamic thing group",
             resourceId=record.group_id if record is not None else None,
@@ -491,8 +491,8 @@ def delete_thing_group(call: Call) -> dict[str, Any]:
             f"Thing group {name} is a dynamic thing group: delete it with DeleteDynamicThingGroup"
         )
     members: list[str] = []
-    if store.groups and moto_patches.thing_group(call.account_id, call.region, name) is not None:
-        members = moto_patches.group_members(call.account_id, call.region, name, recursive=False)
+    if store.groups and accessors.thing_group(call.account_id, call.region, name) is not None:
+        members = accessors.group_members(call.account_id, call.region, name, recursive=False)
     answer = call.moto()
     # The members' thingGroupNames changed: queries naming thingGroupNames may now match differently.
     membership = Membership(call.state, call.account_id, call.region)

@@ -8,10 +8,10 @@ from iotfleet.emulator import (
     core_handlers,  # noqa: F401
     dynamic_groups,  # noqa: F401
     indexing,  # noqa: F401
-    package_catalog,  # noqa: F401
     registry_lists,  # noqa: F401
     search,  # noqa: F401
 )
+from iotfleet.emulator.package_catalog import handlers as package_catalog_handlers  # noqa: F401
 
 # isort: split
 # The jobs engine before registry_tags: its tag holder answers for jobs and job templates first.

@@ -17,8 +17,8 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from iotfleet.emulator import moto_patches
 from iotfleet.emulator.indexing import IndexingSettings, connectivity, settings
+from iotfleet.emulator.moto_patches import accessors
 from iotfleet.query import ThingDocument
 
 if TYPE_CHECKING:
@@ -38,19 +38,19 @@ class DocumentBuilder:
 
     def document(self, thing_name: str) -> ThingDocument | None:
         """The document of one thing, or None if the thing does not exist."""
-        record = moto_patches.thing(self.account_id, self.region, thing_name)
+        record = accessors.thing(self.account_id, self.region, thing_name)
         return self.build(record) if record is not None else None
 
-    def records(self) -> Iterator[moto_patches.ThingRecord]:
+    def records(self) -> Iterator[accessors.ThingRecord]:
         """The registry records of every thing, in creation order (cheap: no shadows read)."""
-        return moto_patches.iter_things(self.account_id, self.region)
+        return accessors.iter_things(self.account_id, self.region)
 
     def documents(self) -> Iterator[ThingDocument]:
         """The documents of every thing, in creation order."""
         for record in self.records():
             yield self.build(record)
 
-    def build(self, record: moto_patches.ThingRecord) -> ThingDocument:
+    def build(self, record: accessors.ThingRecord) -> ThingDocument:
         """The document of the thing ``record`` describes."""
         doc: ThingDocument = {
             "thingName": record.name,
@@ -64,7 +64,7 @@ class DocumentBuilder:
         }
         current = self.settings
         if current.shadow_enabled:
-            live = moto_patches.shadows(self.account_id, self.region, record.name)
+            live = accessors.shadows(self.account_id, self.region, record.name)
             indexed = {name: live[name] for name in (None, *current.indexed_named_shadows) if name in live}
             doc["shadow"] = _shadow_fields(indexed)
             doc[SHADOW_DOCUMENTS] = indexed

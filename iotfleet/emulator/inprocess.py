@@ -4,6 +4,11 @@
         iot = boto3.client("iot", endpoint_url=emulator.endpoint_url, ...)
         emulator.advance(3600)
 
+    with LocalEmulator(EmulatorSettings(time_scale=60, enforce_quotas=True)) as emulator:
+        ...
+
+It listens on 127.0.0.1 at a free port unless the settings say otherwise.
+
 moto keeps its state in module globals, so only one in-process emulator can run at a time; starting
 a second raises :class:`EmulatorAlreadyRunning`.
 """
@@ -18,6 +23,7 @@ from typing import Any
 from iotfleet.emulator.app import EmulatorApp
 from iotfleet.emulator.clock import EmulatorClock
 from iotfleet.emulator.server import make_server
+from iotfleet.emulator.settings import EmulatorSettings
 from iotfleet.emulator.state import EmulatorState
 
 _running_lock = threading.Lock()
@@ -31,32 +37,8 @@ class EmulatorAlreadyRunning(RuntimeError):
 class LocalEmulator:
     """Context manager running the emulator in a background thread; see the module docstring."""
 
-    def __init__(
-        self,
-        enforce_quotas: bool = False,
-        quota_overrides: Mapping[str, float] | None = None,
-        fault_rate: float = 0.0,
-        fault_seed: int = 0,
-        fault_operations: Iterable[str] | None = None,
-        time_scale: float = 1.0,
-        tls: bool = False,
-        *,
-        quota_scale: float = 1.0,
-        host: str = "127.0.0.1",
-        port: int = 0,
-    ) -> None:
-        self.state = EmulatorState(
-            time_scale=time_scale,
-            enforce_quotas=enforce_quotas,
-            quota_overrides=quota_overrides,
-            quota_scale=quota_scale,
-            fault_rate=fault_rate,
-            fault_seed=fault_seed,
-            fault_operations=fault_operations,
-            tls=tls,
-        )
-        self._host = host
-        self._port = port
+    def __init__(self, settings: EmulatorSettings | None = None) -> None:
+        self.state = EmulatorState(settings)
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.endpoint_url = ""
@@ -73,7 +55,7 @@ class LocalEmulator:
                 )
             _running = self
         try:
-            self._server = make_server(self.state, self._host, self._port)
+            self._server = make_server(self.state)
             self.app.reset()
         except BaseException:
             with _running_lock:
@@ -120,7 +102,7 @@ class LocalEmulator:
     @property
     def ca_path(self) -> str | None:
         """The CA certificate to trust (``verify=``/``AWS_CA_BUNDLE``) when running with TLS."""
-        if not self.state.tls:
+        if not self.state.settings.tls:
             return None
         from iotfleet.emulator.tls import ensure_certificates
 

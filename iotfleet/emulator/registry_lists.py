@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from iotfleet.emulator import moto_patches
 from iotfleet.emulator.errors import InvalidRequestException, ResourceNotFoundException
 from iotfleet.emulator.extension import Call, handles
+from iotfleet.emulator.moto_patches import accessors
 from iotfleet.emulator.pagination import page
 
 MAX_RESULTS = 250
@@ -35,10 +35,10 @@ def _paged(call: Call, member: str, items: list[Any]) -> dict[str, Any]:
 @handles("iot", "ListThingsInThingGroup")
 def list_things_in_thing_group(call: Call) -> dict[str, Any]:
     name = call.params["thingGroupName"]
-    if moto_patches.thing_group(call.account_id, call.region, name) is None:
+    if accessors.thing_group(call.account_id, call.region, name) is None:
         raise ResourceNotFoundException(f"Thing group {name} cannot be found.")
     recursive = bool(call.params.get("recursive", False))
-    members = moto_patches.group_members(call.account_id, call.region, name, recursive=recursive)
+    members = accessors.group_members(call.account_id, call.region, name, recursive=recursive)
     return _paged(call, "things", members)
 
 

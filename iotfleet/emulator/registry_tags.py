@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from iotfleet.emulator import moto_patches
 from iotfleet.emulator.errors import InvalidRequestException, ResourceNotFoundException
 from iotfleet.emulator.extension import Call, after
+from iotfleet.emulator.moto_patches import accessors
 from iotfleet.emulator.tagging import tag_holder
 
 if TYPE_CHECKING:
@@ -47,9 +47,9 @@ def _registry_tags(state: EmulatorState, account_id: str, region: str, arn: str)
     arn_region, arn_account, kind, name = parsed
     if kind == "thing":
         raise InvalidRequestException(f"Things cannot be tagged: {arn}")
-    if kind not in moto_patches.TAGGABLE_KINDS:
+    if kind not in accessors.TAGGABLE_KINDS:
         return None
-    if (arn_region, arn_account) != (region, account_id) or not moto_patches.resource_exists(
+    if (arn_region, arn_account) != (region, account_id) or not accessors.resource_exists(
         account_id, region, kind, name
     ):
         raise ResourceNotFoundException(f"No {kind} has the ARN {arn}")
@@ -113,7 +113,7 @@ _DELETES = {
 def _forget(call: Call, params: dict[str, Any], response: dict[str, Any]) -> None:
     kind, member = _DELETES[call.operation]
     name = params.get(member)
-    if name and not moto_patches.resource_exists(call.account_id, call.region, kind, name):
+    if name and not accessors.resource_exists(call.account_id, call.region, kind, name):
         _tags(call.state, call.account_id, call.region).pop(_arn(call, kind, name), None)
 
 

@@ -10,18 +10,15 @@ import logging
 import signal
 import ssl
 import sys
-from collections.abc import Iterable, Mapping
 from types import FrameType
 
-from iotfleet.emulator import moto_patches
 from iotfleet.emulator.app import EmulatorApp
 from iotfleet.emulator.httpserver import EmulatorHTTPServer, UnderscoreHeaders
+from iotfleet.emulator.moto_patches.gateway import PRESERVED_HEADER_NAMES_ENVIRON_KEY, keeps_underscore_header
+from iotfleet.emulator.settings import EmulatorSettings
 from iotfleet.emulator.state import EmulatorState
 
 log = logging.getLogger(__name__)
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 4567
 
 
 def _ssl_context(tls: bool) -> ssl.SSLContext | None:
@@ -35,24 +32,23 @@ def _ssl_context(tls: bool) -> ssl.SSLContext | None:
     return context
 
 
-def make_server(state: EmulatorState, host: str, port: int, *, access_log: bool = False) -> EmulatorHTTPServer:
+def make_server(state: EmulatorState, *, access_log: bool = False) -> EmulatorHTTPServer:
     """A threaded HTTP(S) server for a new :class:`EmulatorApp` on ``state`` (not started).
 
-    Raises OSError when the address cannot be bound.
+    It binds the host and port of ``state.settings``. Raises OSError when the address cannot be bound.
     """
+    settings = state.settings
     app = EmulatorApp(state)
     server = EmulatorHTTPServer(
-        host,
-        port,
+        settings.host,
+        settings.port,
         app,
-        ssl_context=_ssl_context(state.tls),
+        ssl_context=_ssl_context(settings.tls),
         access_log=access_log,
-        underscore_headers=UnderscoreHeaders(
-            moto_patches.keeps_underscore_header, moto_patches.PRESERVED_HEADER_NAMES_ENVIRON_KEY
-        ),
+        underscore_headers=UnderscoreHeaders(keeps_underscore_header, PRESERVED_HEADER_NAMES_ENVIRON_KEY),
     )
-    scheme = "https" if state.tls else "http"
-    url_host = "localhost" if state.tls and host in ("127.0.0.1", "localhost") else host
+    scheme = "https" if settings.tls else "http"
+    url_host = "localhost" if settings.tls and settings.host in ("127.0.0.1", "localhost") else settings.host
     if ":" in url_host:
         url_host = f"[{url_host}]"
     state.base_url = f"{scheme}://{url_host}:{server.server_port}"
@@ -60,58 +56,34 @@ def make_server(state: EmulatorState, host: str, port: int, *, access_log: bool 
     return server
 
 
-def serve(
-    host: str = DEFAULT_HOST,
-    port: int = DEFAULT_PORT,
-    *,
-    tls: bool = False,
-    enforce_quotas: bool = False,
-    quota_overrides: Mapping[str, float] | None = None,
-    quota_scale: float = 1.0,
-    fault_rate: float = 0.0,
-    fault_seed: int = 0,
-    fault_operations: Iterable[str] | None = None,
-    time_scale: float = 1.0,
-    access_log: bool = False,
-) -> None:
+def serve(settings: EmulatorSettings, *, access_log: bool = False) -> None:
     """Run the emulator in the foreground until SIGINT/SIGTERM."""
-    state = EmulatorState(
-        time_scale=time_scale,
-        enforce_quotas=enforce_quotas,
-        quota_overrides=quota_overrides,
-        quota_scale=quota_scale,
-        fault_rate=fault_rate,
-        fault_seed=fault_seed,
-        fault_operations=fault_operations,
-        tls=tls,
-    )
+    state = EmulatorState(settings)
     if access_log:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    server = make_server(state, host, port, access_log=access_log)
+    server = make_server(state, access_log=access_log)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
     print(f"iotfleet emulator listening on {state.base_url}", flush=True)
-    if tls:
+    if settings.tls:
         from iotfleet.emulator.tls import ensure_certificates
 
         print(f"CA certificate: {ensure_certificates().ca_cert}  (export AWS_CA_BUNDLE=<this path>)", flush=True)
-    settings: list[str] = []
-    if enforce_quotas:
-        settings.append("quotas enforced")
-    if fault_rate:
-        settings.append(f"faults rate={fault_rate} seed={fault_seed}")
-    if time_scale != 1.0:
-        settings.append(f"time scale x{time_scale}")
-    if settings:
-        print("settings: " + ", ".join(settings), flush=True)
+    shown: list[str] = []
+    if settings.enforce_quotas:
+        shown.append("quotas enforced")
+    if settings.fault_rate:
+        shown.append(f"faults rate={settings.fault_rate} seed={settings.fault_seed}")
+    if settings.time_scale != 1.0:
+        shown.append(f"time scale x{settings.time_scale}")
+    if shown:
+        print("settings: " + ", ".join(shown), flush=True)
     try:
         server.serve_forever(poll_interval=0.1)
     except KeyboardInterrupt:
         print("iotfleet emulator stopped", file=sys.stderr, flush=True)
     finally:
         server.server_close()
-
-

@@ -1,14 +1,15 @@
 """Everything the emulator keeps besides moto's models: clock, lock, events, counters, quotas, faults, stores.
 
-One :class:`EmulatorState` per emulator. Feature modules keep their data in stores created per
-(account, region) through :meth:`EmulatorState.store`, so a reset wipes them with everything else.
+One :class:`EmulatorState` per emulator, built from its :class:`~iotfleet.emulator.settings.EmulatorSettings`
+(a reset returns to them). Feature modules keep their data in stores created per (account, region)
+through :meth:`EmulatorState.store`, so a reset wipes them with everything else.
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from iotfleet.emulator.clock import EmulatorClock
@@ -16,6 +17,7 @@ from iotfleet.emulator.counters import Counters
 from iotfleet.emulator.events import RESET, EventBus
 from iotfleet.emulator.faults import FaultInjector
 from iotfleet.emulator.ratelimit import QuotaEnforcer
+from iotfleet.emulator.settings import EmulatorSettings
 
 T = TypeVar("T")
 
@@ -28,27 +30,15 @@ class EmulatorState:
     thread-safe, and feature stores rely on the same guarantee).
     """
 
-    def __init__(
-        self,
-        *,
-        time_scale: float = 1.0,
-        enforce_quotas: bool = False,
-        quota_overrides: Mapping[str, float] | None = None,
-        quota_scale: float = 1.0,
-        fault_rate: float = 0.0,
-        fault_seed: int = 0,
-        fault_operations: Iterable[str] | None = None,
-        tls: bool = False,
-    ) -> None:
+    def __init__(self, settings: EmulatorSettings | None = None) -> None:
+        self.settings = settings if settings is not None else EmulatorSettings()
         self.lock = threading.RLock()
-        self.clock = EmulatorClock(time_scale, advance_lock=self.lock)
+        self.clock = EmulatorClock(advance_lock=self.lock)
         self.events = EventBus()
         self.counters = Counters()
-        self.quotas = QuotaEnforcer(
-            self.clock.monotonic, enforce=enforce_quotas, overrides=quota_overrides, scale=quota_scale
-        )
-        self.faults = FaultInjector(fault_rate, fault_seed, fault_operations)
-        self.tls = tls
+        self.quotas = QuotaEnforcer(self.clock.monotonic)
+        self.faults = FaultInjector()
+        self._apply_settings()
         # Whether a plain-HTTP request from this machine counts as sent over TLS for S3 bucket policies
         # (aws:SecureTransport). It never leaves the machine, and buckets that deny non-TLS requests,
         # as iotfleet's do, must stay usable on a plain-HTTP emulator. Tests turn it off to see the deny.
@@ -58,15 +48,6 @@ class EmulatorState:
         # Credentials the emulator signs its own presigned URLs with (see presign.py).
         self.signing_access_key = "AKIAIOTFLEETEMULATOR"
         self.signing_secret_key = secrets.token_urlsafe(30)
-        self._initial = {
-            "time_scale": time_scale,
-            "quotas": {"enforce": enforce_quotas, "overrides": dict(quota_overrides or {}), "scale": quota_scale},
-            "faults": {
-                "rate": fault_rate,
-                "seed": fault_seed,
-                "operations": None if fault_operations is None else tuple(fault_operations),
-            },
-        }
         self._stores_lock = threading.Lock()
         self._stores: dict[tuple[str, str, str], Any] = {}
 
@@ -89,7 +70,7 @@ class EmulatorState:
         return self.clock.advance(seconds)
 
     def reset(self) -> None:
-        """Wipe feature stores and counters, and restore the clock, quotas and faults as configured at start.
+        """Wipe feature stores and counters, and restore the clock, quotas and faults to the settings.
 
         Moto's own models are wiped by the app (see ``EmulatorApp.reset``), which calls this.
         """
@@ -97,9 +78,18 @@ class EmulatorState:
             with self._stores_lock:
                 self._stores.clear()
             self.counters.reset()
-            initial = self._initial
-            self.clock.reset(initial["time_scale"])  # type: ignore[arg-type]
-            self.quotas.configure(**initial["quotas"])  # type: ignore[arg-type]
-            self.faults.configure(**initial["faults"])  # type: ignore[arg-type]
+            self._apply_settings()
             self.loopback_is_secure = True
             self.events.emit(RESET)
+
+    def _apply_settings(self) -> None:
+        """The clock (real time, at the settings' scale), quotas and faults as the settings say.
+
+        At start, and again on every reset.
+        """
+        settings = self.settings
+        self.clock.reset(settings.time_scale)
+        self.quotas.configure(
+            enforce=settings.enforce_quotas, overrides=settings.quota_overrides, scale=settings.quota_scale
+        )
+        self.faults.configure(rate=settings.fault_rate, seed=settings.fault_seed, operations=settings.fault_operations)

@@ -3,7 +3,7 @@
 After a successful call listed here the app emits :data:`~iotfleet.emulator.events.THING_CHANGED`
 (and :data:`~iotfleet.emulator.events.THING_DELETED` for DeleteThing), plus
 :data:`~iotfleet.emulator.events.GROUP_MEMBERSHIP_CHANGED` for static group membership calls, so dynamic groups and continuous
-jobs can follow. Internal shadow writes emit THING_CHANGED through ``moto_patches.write_shadow``.
+jobs can follow. Internal shadow writes emit THING_CHANGED through ``moto_patches.accessors.write_shadow``.
 """
 
 from __future__ import annotations

@@ -75,9 +75,10 @@ def test_an_explicit_endpoint_skips_the_emulator_hook(invoke, moto_url, monkeypa
 
 def test_a_background_emulator_elsewhere_is_a_usage_error(invoke, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     from iotfleet.emulator import background
+    from iotfleet.emulator.settings import EmulatorSettings
 
     monkeypatch.setenv("IOTFLEET_HOME", str(tmp_path / "home"))
-    running = background.start("127.0.0.1", 0)
+    running = background.start(EmulatorSettings(host="127.0.0.1", port=0))
     try:
         ran = invoke("--target", "local", "whoami", env={"IOTFLEET_HOME": str(tmp_path / "home")})
     finally:

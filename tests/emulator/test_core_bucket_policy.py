@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.emulator.moto_patches import bucket_policy_permission
+from iotfleet.emulator.moto_patches.s3 import bucket_policy_permission
 
 BUCKET = "tls-only"
 

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from iotfleet.emulator import moto_patches
 from iotfleet.emulator.errors import (
     InvalidRequestException,
     ResourceAlreadyExistsException,
@@ -17,6 +16,7 @@ from iotfleet.emulator.errors import (
 )
 from iotfleet.emulator.events import GROUP_MEMBERSHIP_CHANGED, THING_CHANGED, THING_DELETED
 from iotfleet.emulator.extension import Call, handles, temporary_after_hook, temporary_handler
+from iotfleet.emulator.moto_patches import accessors
 from iotfleet.emulator.testing import assert_valid_output
 
 
@@ -157,7 +157,7 @@ def test_thing_events_follow_registry_and_shadow_calls(boto_clients, emulator) -
         data.update_thing_shadow(thingName="t1", payload=b'{"state":{"reported":{"x":1}}}')
         iot.update_thing_groups_for_thing(thingName="t1", thingGroupsToRemove=["g1"])
         with emulator.state.lock:
-            moto_patches.write_shadow("123456789012", "us-east-1", "t1", "$package", {"state": {"reported": {}}})
+            accessors.write_shadow("123456789012", "us-east-1", "t1", "$package", {"state": {"reported": {}}})
         iot.describe_thing(thingName="t1")
         iot.delete_thing(thingName="t1")
     finally:

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from iotfleet.emulator.events import GROUP_MEMBERSHIP_CHANGED
 from iotfleet.emulator.indexing import set_connectivity
-from iotfleet.emulator.moto_patches import DEFAULT_ACCOUNT
+from iotfleet.emulator.moto_patches.gateway import DEFAULT_ACCOUNT
 from iotfleet.emulator.pytest_plugin import REGION, BotoClients
 from iotfleet.emulator.testing import assert_valid_output
 

@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from iotfleet.emulator.indexing import set_connectivity
-from iotfleet.emulator.moto_patches import DEFAULT_ACCOUNT
+from iotfleet.emulator.moto_patches.gateway import DEFAULT_ACCOUNT
 from iotfleet.emulator.pytest_plugin import REGION, BotoClients
 from iotfleet.emulator.testing import assert_valid_output
 

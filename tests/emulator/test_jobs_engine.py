@@ -16,7 +16,8 @@ from iotfleet.emulator.errors import (
     VersionConflictException,
 )
 from iotfleet.emulator.jobs.documents import S3Location
-from iotfleet.emulator.jobs.engine import ABORT_REASON_CODE, JobsEngine
+from iotfleet.emulator.jobs.engine import JobsEngine
+from iotfleet.emulator.jobs.policies import ABORT_REASON_CODE
 from iotfleet.emulator.jobs.schedule import format_time
 
 ACCOUNT = "123456789012"

@@ -5,18 +5,19 @@ from __future__ import annotations
 import pytest
 
 from iotfleet.emulator.errors import ConflictException, ResourceNotFoundException, ValidationException
-from iotfleet.emulator.package_catalog import (
+from iotfleet.emulator.package_catalog.models import (
     DEPRECATED,
     DRAFT,
     PUBLISHED,
-    PackageCatalog,
+    parse_package_arn,
+    parse_package_version_arn,
+)
+from iotfleet.emulator.package_catalog.store import PackageCatalog, page
+from iotfleet.emulator.package_catalog.validation import (
     check_artifact,
     check_attributes,
     check_package_name,
     check_version_name,
-    page,
-    parse_package_arn,
-    parse_package_version_arn,
 )
 
 ACCOUNT = "123456789012"

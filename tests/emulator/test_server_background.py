@@ -12,6 +12,7 @@ from botocore.config import Config
 
 from iotfleet.emulator import background
 from iotfleet.emulator.control import EmulatorControl
+from iotfleet.emulator.settings import EmulatorSettings
 
 
 @pytest.fixture
@@ -23,14 +24,14 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_background_start_status_stop(home: Path) -> None:
     assert not background.status().running
-    started = background.start("127.0.0.1", 0, enforce_quotas=True)
+    started = background.start(EmulatorSettings(host="127.0.0.1", port=0, enforce_quotas=True))
     try:
         assert started.running and started.pid and started.endpoint_url.startswith("http://127.0.0.1:")
         info = json.loads((home / "emulator.json").read_text())
         assert info["pid"] == started.pid
         assert (home / "emulator.log").read_text().startswith("iotfleet emulator listening on ")
         with pytest.raises(background.BackgroundError, match="already running"):
-            background.start("127.0.0.1", 0)
+            background.start(EmulatorSettings(host="127.0.0.1", port=0))
         port = int(started.endpoint_url.rsplit(":", 1)[1])
         assert background.ensure_running("127.0.0.1", port) == (started.endpoint_url, False)
         control = EmulatorControl(started.endpoint_url)
@@ -67,11 +68,11 @@ def test_start_failure_reports_the_log(home: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(background.BackgroundError, match="in use"):
-            background.start("127.0.0.1", port)
+            background.start(EmulatorSettings(host="127.0.0.1", port=port))
 
 
 def test_tls_describe_endpoint_builds_a_working_https_url(home: Path) -> None:
-    started = background.start("127.0.0.1", 0, tls=True)
+    started = background.start(EmulatorSettings(host="127.0.0.1", port=0, tls=True))
     assert started.endpoint_url.startswith("https://localhost:")
     ca = started.ca_path
     assert ca and Path(ca).exists()

@@ -6,10 +6,11 @@ import pytest
 
 from iotfleet.emulator.background import BackgroundError, emulator_process, health
 from iotfleet.emulator.control import EmulatorControl
+from iotfleet.emulator.settings import EmulatorSettings
 
 
 def test_the_child_emulator_serves_then_stops() -> None:
-    with emulator_process(time_scale=60, enforce_quotas=True) as url:
+    with emulator_process(EmulatorSettings(time_scale=60, enforce_quotas=True)) as url:
         assert health(url) is not None
         control = EmulatorControl(url)
         assert control.quotas()["enforce"] is True
@@ -20,5 +21,6 @@ def test_the_child_emulator_serves_then_stops() -> None:
 
 
 def test_a_child_that_cannot_start_says_why() -> None:
-    with pytest.raises(BackgroundError, match="did not come up"), emulator_process(time_scale=0, timeout=10):
+    settings = EmulatorSettings(time_scale=0)
+    with pytest.raises(BackgroundError, match="did not come up"), emulator_process(settings, timeout=10):
         pass

@@ -18,6 +18,7 @@ from botocore.client import BaseClient
 from iotfleet.emulator.background import emulator_process
 from iotfleet.emulator.control import EmulatorControl
 from iotfleet.emulator.pytest_plugin import client_for
+from iotfleet.emulator.settings import EmulatorSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from script_terminal import RunScript, Terminal
@@ -33,7 +34,7 @@ _SCRUBBED = ("AWS_", "IOTFLEET_", "XDG_CONFIG_HOME", "NO_COLOR", "FORCE_COLOR", 
 @pytest.fixture(scope="session")
 def emulator_url() -> Iterator[str]:
     """``python -m iotfleet.emulator`` in its own process with its clock sped up; yields its URL."""
-    with emulator_process(time_scale=TIME_SCALE) as url:
+    with emulator_process(EmulatorSettings(time_scale=TIME_SCALE)) as url:
         yield url
 
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from iotfleet.emulator import moto_patches, package_catalog, presign
+from iotfleet.emulator import presign
 from iotfleet.emulator.errors import InvalidRequestException
 from iotfleet.emulator.jobs.documents import S3Location
+from iotfleet.emulator.moto_patches import accessors
+from iotfleet.emulator.package_catalog import models as catalog_models
+from iotfleet.emulator.package_catalog import store as catalog_store
 
 if TYPE_CHECKING:
     from iotfleet.emulator.state import EmulatorState
@@ -32,16 +35,16 @@ class EmulatorRegistry:
         self.base_url: str | None = None
 
     def thing_exists(self, thing_name: str) -> bool:
-        return moto_patches.thing(self.account_id, self.region, thing_name) is not None
+        return accessors.thing(self.account_id, self.region, thing_name) is not None
 
     def group_exists(self, group_name: str) -> bool:
-        return moto_patches.is_known_thing_group_name(self.account_id, self.region, group_name)
+        return accessors.is_known_thing_group_name(self.account_id, self.region, group_name)
 
     def group_members(self, group_name: str) -> list[str]:
-        return moto_patches.group_members(self.account_id, self.region, group_name, recursive=True)
+        return accessors.group_members(self.account_id, self.region, group_name, recursive=True)
 
     def groups_of_thing(self, thing_name: str) -> set[str]:
-        record = moto_patches.thing(self.account_id, self.region, thing_name)
+        record = accessors.thing(self.account_id, self.region, thing_name)
         if record is None:
             return set()
         groups: set[str] = set()
@@ -49,30 +52,30 @@ class EmulatorRegistry:
             current: str | None = name
             while current is not None and current not in groups:
                 groups.add(current)
-                group = moto_patches.thing_group(self.account_id, self.region, current)
+                group = accessors.thing_group(self.account_id, self.region, current)
                 current = group.parent_name if group is not None else None
         return groups
 
     def group_id(self, group_name: str) -> str | None:
-        group = moto_patches.thing_group(self.account_id, self.region, group_name)
+        group = accessors.thing_group(self.account_id, self.region, group_name)
         return None if group is None else group.group_id
 
-    def package_version(self, package_name: str, version_name: str) -> package_catalog.PackageVersion | None:
-        return package_catalog.lookup_package_version(
+    def package_version(self, package_name: str, version_name: str) -> catalog_models.PackageVersion | None:
+        return catalog_store.lookup_package_version(
             self.state, self.account_id, self.region, package_name, version_name
         )
 
     def parse_package_version_arn(self, arn: str) -> tuple[str, str]:
         try:
-            return package_catalog.parse_package_version_arn(arn)
+            return catalog_models.parse_package_version_arn(arn)
         except ValueError:
             raise InvalidRequestException(f"{arn!r} is not a package version ARN") from None
 
     def package_configuration(self) -> dict[str, Any]:
-        return package_catalog.package_configuration(self.state, self.account_id, self.region)
+        return catalog_store.package_configuration(self.state, self.account_id, self.region)
 
     def merge_package_shadow(self, thing_name: str, reported: dict[str, Any]) -> None:
-        current = moto_patches.shadows(self.account_id, self.region, thing_name).get(PACKAGE_SHADOW) or {}
+        current = accessors.shadows(self.account_id, self.region, thing_name).get(PACKAGE_SHADOW) or {}
         previous = ((current.get("state") or {}).get("reported") or {})
         update: dict[str, Any] = {}
         for package, entry in reported.items():
@@ -80,7 +83,7 @@ class EmulatorRegistry:
             attributes: dict[str, Any] = dict.fromkeys(old_attributes)  # null removes a stale attribute
             attributes.update(entry.get("attributes") or {})
             update[package] = {"version": entry["version"], "attributes": attributes}
-        moto_patches.write_shadow(
+        accessors.write_shadow(
             self.account_id, self.region, thing_name, PACKAGE_SHADOW, {"state": {"reported": update}}
         )
 
@@ -96,5 +99,5 @@ class EmulatorRegistry:
         )
 
     def read_object(self, location: S3Location) -> bytes | None:
-        found = moto_patches.s3_object(self.account_id, location.bucket, location.key, location.version_id)
+        found = accessors.s3_object(self.account_id, location.bucket, location.key, location.version_id)
         return None if found is None else found.body

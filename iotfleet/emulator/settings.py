@@ -1,0 +1,126 @@
+"""The settings of one emulator: where it listens, TLS, quotas, fault injection and the time scale.
+
+Every way of running the emulator takes one :class:`EmulatorSettings`: the in-process emulator
+(:class:`~iotfleet.emulator.inprocess.LocalEmulator`), the foreground server
+(:func:`~iotfleet.emulator.server.serve`), the background server
+(:func:`~iotfleet.emulator.background.start`) and the private child process
+(:func:`~iotfleet.emulator.background.emulator_process`); the emulator's state is built from it and
+returns to it on reset. A server in another process gets the same settings through
+:meth:`EmulatorSettings.command_line`, which ``python -m iotfleet.emulator`` parses back with
+:meth:`EmulatorSettings.add_arguments` and :meth:`EmulatorSettings.from_namespace`.
+
+This module imports nothing beyond the standard library and the quota table, so the CLI can build
+settings before it knows whether the emulator's dependencies are installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from iotfleet.aws.quotas import parse_overrides
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4567
+"""The port of ``python -m iotfleet.emulator`` and ``iotfleet local start`` when none is given."""
+
+MODULE = "iotfleet.emulator"
+
+
+@dataclass(frozen=True)
+class EmulatorSettings:
+    """How one emulator runs. ``port=0`` (the default) lets the system pick a free port.
+
+    ``quota_overrides`` (``{"iot:CreateThing": 5}``) apply only with ``enforce_quotas``;
+    ``fault_operations`` of None lets every operation fail at ``fault_rate``. The values are checked
+    where they are used (the clock, the quota enforcer, the fault injector), and by
+    :meth:`from_namespace` for the command line.
+    """
+
+    host: str = DEFAULT_HOST
+    port: int = 0
+    tls: bool = False
+    enforce_quotas: bool = False
+    quota_overrides: Mapping[str, float] = field(default_factory=dict)
+    quota_scale: float = 1.0
+    fault_rate: float = 0.0
+    fault_seed: int = 0
+    fault_operations: Sequence[str] | None = None
+    time_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        # Copies, so a caller changing its own dict or list later does not change these settings.
+        object.__setattr__(self, "quota_overrides", dict(self.quota_overrides))
+        if self.fault_operations is not None:
+            object.__setattr__(self, "fault_operations", tuple(self.fault_operations))
+
+    def command_line(self) -> list[str]:
+        """The command that runs ``python -m iotfleet.emulator`` with these settings, with this interpreter."""
+        args = [sys.executable, "-m", MODULE, "--host", self.host, "--port", str(self.port)]
+        if self.tls:
+            args.append("--tls")
+        if self.enforce_quotas:
+            args.append("--enforce-quotas")
+        for key, tps in self.quota_overrides.items():
+            args += ["--quota", f"{key}={tps}"]
+        if self.quota_scale != 1.0:
+            args += ["--quota-scale", str(self.quota_scale)]
+        if self.fault_rate:
+            args += ["--fault-rate", str(self.fault_rate)]
+        if self.fault_seed:
+            args += ["--fault-seed", str(self.fault_seed)]
+        if self.fault_operations is not None:
+            args += ["--fault-ops", ",".join(self.fault_operations)]
+        if self.time_scale != 1.0:
+            args += ["--time-scale", str(self.time_scale)]
+        return args
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        """The command-line options :meth:`command_line` writes, for :meth:`from_namespace` to read."""
+        p = parser
+        p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST}: loopback only)")
+        p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks one)")
+        p.add_argument("--tls", action="store_true", help="serve HTTPS with a locally generated CA")
+        p.add_argument("--enforce-quotas", action="store_true", help="throttle calls above the AWS quota table")
+        p.add_argument("--quota", action="append", default=[], metavar="SERVICE:OPERATION=TPS",
+                       help="override one quota (repeatable); implies nothing unless --enforce-quotas")
+        p.add_argument("--quota-scale", type=float, default=1.0, help="multiply every quota (e.g. 0.5)")
+        p.add_argument("--fault-rate", type=float, default=0.0, help="fraction of calls failed on purpose (0-1)")
+        p.add_argument("--fault-seed", type=int, default=0, help="seed of the fault sequence")
+        p.add_argument("--fault-ops", action="append", default=None, metavar="OPS",
+                       help="comma-separated operations that may fail (CreateThing, iot:CreateThing, iot-jobs-data:*)")
+        p.add_argument("--time-scale", type=float, default=1.0, help="emulator seconds per real second")  # fmt: skip
+
+    @classmethod
+    def from_namespace(cls, args: argparse.Namespace) -> EmulatorSettings:
+        """The settings parsed by the options of :meth:`add_arguments`.
+
+        Raises ValueError, with a message naming the option, for a bad quota override, a fault rate
+        outside 0..1, or a time or quota scale that is not positive.
+        """
+        try:
+            overrides = parse_overrides(args.quota)
+        except ValueError as exc:
+            raise ValueError(f"--quota: {exc}") from None
+        operations = None
+        if args.fault_ops:
+            operations = [op.strip() for item in args.fault_ops for op in item.split(",") if op.strip()]
+        if not 0.0 <= args.fault_rate <= 1.0:
+            raise ValueError("--fault-rate must be between 0 and 1")
+        if args.time_scale <= 0 or args.quota_scale <= 0:
+            raise ValueError("--time-scale and --quota-scale must be positive")
+        return cls(
+            host=args.host,
+            port=args.port,
+            tls=args.tls,
+            enforce_quotas=args.enforce_quotas,
+            quota_overrides=overrides,
+            quota_scale=args.quota_scale,
+            fault_rate=args.fault_rate,
+            fault_seed=args.fault_seed,
+            fault_operations=operations,
+            time_scale=args.time_scale,
+        )
