@@ -16,23 +16,10 @@ from iotfleet.cli.files import read_document
 from iotfleet.cli.interactive.asking import ask_until_valid, choose, choose_fleet, choose_many, names, prompt
 from iotfleet.cli.output import key_values
 from iotfleet.cli.state import CliState
+from iotfleet.fleet.jobs import settings as job_settings
 from iotfleet.fleet.jobs.checks import fleet_jobs_role_arn
 from iotfleet.fleet.jobs.create import JobSpec, check_job_spec, check_targets, prepare_job, submit_job
 from iotfleet.fleet.jobs.documents import check_document, starter_document
-from iotfleet.fleet.jobs.settings import (
-    DEFAULT_EXPIRES_IN_SEC,
-    END_BEHAVIORS,
-    MAX_RETRY_CRITERIA,
-    AbortCriterion,
-    ConstantRollout,
-    ExponentialRollout,
-    JobSettings,
-    MaintenanceWindow,
-    RetryCriterion,
-    Rollout,
-    Schedule,
-    parse_time,
-)
 from iotfleet.fleet.jobs.templates import list_templates
 from iotfleet.fleet.packages.catalog import DEPLOYABLE, list_packages, list_versions
 
@@ -89,15 +76,15 @@ def ask_targets(state: CliState) -> tuple[list[str], list[str]]:
         return chosen, things
 
 
-def ask_rollout(state: CliState) -> Rollout | None:
+def ask_rollout(state: CliState) -> job_settings.Rollout | None:
     kind = choose(state, "Rollout", ["all at once (AWS's default rate)", "constant rate", "exponential rate"])
     if kind.startswith("constant"):
         return ask_until_valid(
-            state, lambda: ConstantRollout(prompt("Executions per minute (1-1000)", default=50))
+            state, lambda: job_settings.ConstantRollout(prompt("Executions per minute (1-1000)", default=50))
         )
     if kind.startswith("exponential"):
 
-        def exponential() -> ExponentialRollout:
+        def exponential() -> job_settings.ExponentialRollout:
             base = prompt("Starting rate per minute (1-1000)", default=10)
             factor = prompt("Increment factor (1.1-5, one decimal)", default="2.0")
             trigger = choose(
@@ -105,50 +92,50 @@ def ask_rollout(state: CliState) -> Rollout | None:
             )
             count = prompt("How many", default=10)
             if trigger.endswith("notified things"):
-                return ExponentialRollout(base, factor, notified_things=count)
-            return ExponentialRollout(base, factor, succeeded_things=count)
+                return job_settings.ExponentialRollout(base, factor, notified_things=count)
+            return job_settings.ExponentialRollout(base, factor, succeeded_things=count)
 
         return ask_until_valid(state, exponential)
     return None
 
 
-def ask_abort(state: CliState) -> tuple[AbortCriterion, ...]:
-    criteria: list[AbortCriterion] = []
+def ask_abort(state: CliState) -> tuple[job_settings.AbortCriterion, ...]:
+    criteria: list[job_settings.AbortCriterion] = []
     while state.prompts.yes_no("Add an abort criterion?", default=False):
         criteria.append(
-            ask_until_valid(state, lambda: AbortCriterion.parse(str(prompt(ABORT_QUESTION))))
+            ask_until_valid(state, lambda: job_settings.AbortCriterion.parse(str(prompt(ABORT_QUESTION))))
         )
     return tuple(criteria)
 
 
-def ask_retries(state: CliState) -> tuple[RetryCriterion, ...]:
-    criteria: list[RetryCriterion] = []
-    while len(criteria) < MAX_RETRY_CRITERIA and state.prompts.yes_no(
+def ask_retries(state: CliState) -> tuple[job_settings.RetryCriterion, ...]:
+    criteria: list[job_settings.RetryCriterion] = []
+    while len(criteria) < job_settings.MAX_RETRY_CRITERIA and state.prompts.yes_no(
         "Add a retry criterion?", default=False
     ):
         criteria.append(
-            ask_until_valid(state, lambda: RetryCriterion.parse(str(prompt(RETRY_QUESTION))))
+            ask_until_valid(state, lambda: job_settings.RetryCriterion.parse(str(prompt(RETRY_QUESTION))))
         )
     return tuple(criteria)
 
 
-def ask_schedule(state: CliState) -> Schedule | None:
+def ask_schedule(state: CliState) -> job_settings.Schedule | None:
     if not state.prompts.yes_no("Schedule the job (start, end, maintenance windows)?", default=False):
         return None
 
-    def schedule() -> Schedule:
+    def schedule() -> job_settings.Schedule:
         start = str(prompt("Start (ISO 8601, at least 30 minutes ahead; empty for now)", default="")).strip()
         end = str(prompt("End (ISO 8601; empty for none)", default="")).strip()
         behavior = None
         if end:
-            behavior = choose(state, "At the end", list(END_BEHAVIORS))
-        windows: list[MaintenanceWindow] = []
+            behavior = choose(state, "At the end", list(job_settings.END_BEHAVIORS))
+        windows: list[job_settings.MaintenanceWindow] = []
         while state.prompts.yes_no("Add a maintenance window?", default=False):
-            windows.append(ask_until_valid(state, lambda: MaintenanceWindow(
+            windows.append(ask_until_valid(state, lambda: job_settings.MaintenanceWindow(
                 str(prompt("Cron start, e.g. cron(0 2 ? * SUN *)")), prompt("Duration in minutes (1-1430)", default=120))))  # fmt: skip
-        return Schedule(
-            start=parse_time(start, "--schedule-start") if start else None,
-            end=parse_time(end, "--schedule-end") if end else None,
+        return job_settings.Schedule(
+            start=job_settings.parse_time(start, "--schedule-start") if start else None,
+            end=job_settings.parse_time(end, "--schedule-end") if end else None,
             end_behavior=behavior,
             windows=tuple(windows),
         )
@@ -156,22 +143,22 @@ def ask_schedule(state: CliState) -> Schedule | None:
     return ask_until_valid(state, schedule)
 
 
-def ask_advanced_settings(state: CliState, selection: str) -> JobSettings:
+def ask_advanced_settings(state: CliState, selection: str) -> job_settings.JobSettings:
     """The advanced-settings step: rollout, abort, timeout, retries, schedule and URL lifetime."""
     if not state.prompts.yes_no("Configure advanced settings (rollout, abort, timeout, retries, schedule)?"):
-        return JobSettings(target_selection=selection)
+        return job_settings.JobSettings(target_selection=selection)
 
-    def settings() -> JobSettings:
+    def settings() -> job_settings.JobSettings:
         rollout = ask_rollout(state)
         abort = ask_abort(state)
         timeout = None
         if state.prompts.yes_no("Set an in-progress timeout?", default=False):
-            timeout = ask_until_valid(state, lambda: JobSettings(
+            timeout = ask_until_valid(state, lambda: job_settings.JobSettings(
                 timeout_minutes=prompt("Minutes (1-10080)", default=60)).timeout_minutes)  # fmt: skip
         retries = ask_retries(state)
         schedule = ask_schedule(state)
-        expiry = prompt("Presigned URL lifetime in seconds (60-3600)", default=DEFAULT_EXPIRES_IN_SEC)
-        return JobSettings(
+        expiry = prompt("Presigned URL lifetime in seconds (60-3600)", default=job_settings.DEFAULT_EXPIRES_IN_SEC)
+        return job_settings.JobSettings(
             target_selection=selection, rollout=rollout, abort=abort, timeout_minutes=timeout, retries=retries,
             schedule=schedule, presigned_expiry_seconds=expiry,
         )  # fmt: skip

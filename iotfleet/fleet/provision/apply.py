@@ -37,22 +37,8 @@ from iotfleet.fleet.firmware import FIRMWARE_FILE_NAME, generate_firmware
 from iotfleet.fleet.ownership import CONTINENT_GROUP, COUNTRY_GROUP, GROUP_KIND_TAG, tag_dict, tag_list
 from iotfleet.fleet.packages.catalog import create_package, publish_version, set_default_version
 from iotfleet.fleet.packages.upload import upload_version
+from iotfleet.fleet.provision import model
 from iotfleet.fleet.provision.model import (
-    BUCKET,
-    CREATE,
-    INDEXING,
-    MEMBERSHIP,
-    PACKAGE,
-    PACKAGE_CONFIGURATION,
-    PACKAGE_VERSION,
-    PRESENT,
-    ROLE,
-    SHADOW,
-    THING,
-    THING_GROUP,
-    THING_TYPE,
-    UPDATE,
-    USED,
     GroupPlan,
     PackagePlan,
     ProvisionPlan,
@@ -88,10 +74,10 @@ def apply_provision(
     spec = plan.spec
     result = ProvisionResult(spec.fleet, plan.bucket.name)
     for item in plan.items:
-        if item.action in (PRESENT, USED):
+        if item.action in (model.PRESENT, model.USED):
             result.count(item.kind, item.action)
-    for kind in (THING, MEMBERSHIP, SHADOW):
-        result.count(kind, PRESENT, plan.counts[kind][PRESENT])
+    for kind in (model.THING, model.MEMBERSHIP, model.SHADOW):
+        result.count(kind, model.PRESENT, plan.counts[kind][model.PRESENT])
 
     def account_settings() -> None:
         _apply_bucket(ctx, plan, result)
@@ -99,7 +85,7 @@ def apply_provision(
         _apply_roles(ctx, plan, result)
         if plan.indexing_changes:
             indexing.update_configuration(ctx, indexing.merged_configuration(plan.indexing_current))
-            result.count(INDEXING, UPDATE)
+            result.count(model.INDEXING, model.UPDATE)
         _apply_package_configuration(ctx, plan, result)
 
     def registry() -> None:
@@ -120,10 +106,10 @@ def _apply_bucket(ctx: AwsContext, plan: ProvisionPlan, result: ProvisionResult)
         storage.apply_settings(
             ctx, status, plan.spec.fleet, [s for s in storage.SETTINGS if s != storage.TAGS]
         )
-        result.count(BUCKET, CREATE)
+        result.count(model.BUCKET, model.CREATE)
     elif status.missing:
         storage.apply_settings(ctx, status, plan.spec.fleet)
-        result.count(BUCKET, UPDATE)
+        result.count(model.BUCKET, model.UPDATE)
 
 
 def _apply_state(ctx: AwsContext, plan: ProvisionPlan) -> None:
@@ -132,7 +118,7 @@ def _apply_state(ctx: AwsContext, plan: ProvisionPlan) -> None:
     changed = False
     if plan.indexing_changes:
         changed |= state.record_indexing(plan.indexing_current, plan.indexing_changes)
-    if plan.counts[PACKAGE_CONFIGURATION][UPDATE]:
+    if plan.counts[model.PACKAGE_CONFIGURATION][model.UPDATE]:
         changed |= state.record_package_configuration(plan.package_configuration)
     if changed:
         fleet_state.write_state(ctx, plan.bucket.name, state)
@@ -143,11 +129,11 @@ def _apply_roles(ctx: AwsContext, plan: ProvisionPlan, result: ProvisionResult) 
     for role, status in plan.roles:
         if not status.exists:
             roles.create_role(ctx, role, plan.spec.fleet)
-            result.count(ROLE, CREATE)
+            result.count(model.ROLE, model.CREATE)
             touched.append(role.name)
         elif status.differs:
             roles.repair_role(ctx, role, status, plan.spec.fleet)
-            result.count(ROLE, UPDATE)
+            result.count(model.ROLE, model.UPDATE)
             touched.append(role.name)
     if touched:
         roles.wait_until_visible(ctx, touched)
@@ -156,7 +142,7 @@ def _apply_roles(ctx: AwsContext, plan: ProvisionPlan, result: ProvisionResult) 
 def _apply_thing_types(ctx: AwsContext, plan: ProvisionPlan, result: ProvisionResult) -> None:
     spec = plan.spec
     for name, action in plan.thing_types.items():
-        if action == CREATE:
+        if action == model.CREATE:
             ctx.iot.create_thing_type(
                 thingTypeName=name,
                 thingTypeProperties={
@@ -165,15 +151,15 @@ def _apply_thing_types(ctx: AwsContext, plan: ProvisionPlan, result: ProvisionRe
                 },
                 tags=tag_list(spec.fleet),
             )
-        elif action == UPDATE:
+        elif action == model.UPDATE:
             ctx.iot.deprecate_thing_type(thingTypeName=name, undoDeprecate=True)
         else:
             continue
-        result.count(THING_TYPE, action)
+        result.count(model.THING_TYPE, action)
 
 
 def _apply_package_configuration(ctx: AwsContext, plan: ProvisionPlan, result: ProvisionResult) -> None:
-    if not plan.counts[PACKAGE_CONFIGURATION][UPDATE]:
+    if not plan.counts[model.PACKAGE_CONFIGURATION][model.UPDATE]:
         return
     role_arn = plan.role_arn(roles.PACKAGE_CONFIG)
     update = {"enabled": True, "roleArn": role_arn}
@@ -186,16 +172,16 @@ def _apply_package_configuration(ctx: AwsContext, plan: ProvisionPlan, result: P
         )
     else:
         ctx.iot.update_package_configuration(versionUpdateByJobsConfig=update)
-    result.count(PACKAGE_CONFIGURATION, UPDATE)
+    result.count(model.PACKAGE_CONFIGURATION, model.UPDATE)
 
 
 def _apply_groups(ctx: AwsContext, plan: ProvisionPlan, result: ProvisionResult) -> None:
     """Continent groups first (they are parents), then the country groups, each level in parallel."""
     for kind in (CONTINENT_GROUP, COUNTRY_GROUP):
-        level = [g for g in plan.groups if g.kind == kind and g.action == CREATE]
+        level = [g for g in plan.groups if g.kind == kind and g.action == model.CREATE]
         outcome = run_parallel(level, lambda g: _create_group(ctx, plan.spec, g), concurrency=ctx.concurrency)
-        outcome.raise_for_failures("create the fleet's thing groups", THING_GROUP, lambda g: g.name)
-        result.count(THING_GROUP, CREATE, len(level))
+        outcome.raise_for_failures("create the fleet's thing groups", model.THING_GROUP, lambda g: g.name)
+        result.count(model.THING_GROUP, model.CREATE, len(level))
 
 
 def _create_group(ctx: AwsContext, spec: FleetSpec, group: GroupPlan) -> None:
@@ -219,7 +205,7 @@ class _ThingProgress:
     """How far one thing's work got, so a failure is counted against the step that failed."""
 
     work: ThingWork
-    step: str = THING
+    step: str = model.THING
     done: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -258,7 +244,7 @@ def _apply_packages_and_things(
         assert failed.error is not None
         task = failed.item
         if isinstance(task, _PackageTask):
-            result.fail(ResourceFailure.from_exception(PACKAGE, task.plan.name, failed.error))
+            result.fail(ResourceFailure.from_exception(model.PACKAGE, task.plan.name, failed.error))
         else:
             result.fail(ResourceFailure.from_exception(task.step, task.work.device.name, failed.error))
 
@@ -271,7 +257,7 @@ def _apply_package(
         create_package(
             ctx, spec.fleet, package.name, f"iotfleet fleet {spec.fleet}: firmware for {package.name}"
         )
-        done.append((PACKAGE, CREATE))
+        done.append((model.PACKAGE, model.CREATE))
     for version in package.new_versions:
         folder = scratch / package.name / version
         folder.mkdir(parents=True, exist_ok=True)
@@ -281,14 +267,14 @@ def _apply_package(
             ctx, fleet=spec.fleet, bucket=plan.bucket.name, package=package.name, version=version, path=path,
             description=f"iotfleet generated firmware {package.name} {version}", publish=True,
         )  # fmt: skip
-        done.append((PACKAGE_VERSION, CREATE))
+        done.append((model.PACKAGE_VERSION, model.CREATE))
     for version in package.to_publish:
         publish_version(ctx, package.name, version)
-        done.append((PACKAGE_VERSION, UPDATE))
+        done.append((model.PACKAGE_VERSION, model.UPDATE))
     if package.set_default:
         set_default_version(ctx, package.name, package.set_default)
         if package.exists:
-            done.append((PACKAGE, UPDATE))
+            done.append((model.PACKAGE, model.UPDATE))
 
 
 def _apply_thing(ctx: AwsContext, spec: FleetSpec, task: _ThingProgress) -> None:
@@ -296,41 +282,41 @@ def _apply_thing(ctx: AwsContext, spec: FleetSpec, task: _ThingProgress) -> None
     device = work.device
     name = device.name
     if work.create:
-        task.step = THING
+        task.step = model.THING
         ctx.iot.create_thing(
             thingName=name,
             thingTypeName=device.thing_type,
             attributePayload={"attributes": device.attributes(spec.fleet)},
         )
-        task.done.append((THING, CREATE))
+        task.done.append((model.THING, model.CREATE))
     elif work.update:
-        task.step = THING
+        task.step = model.THING
         request: dict[str, Any] = {"thingName": name}
         if work.thing_type:
             request["thingTypeName"] = work.thing_type
         if work.attributes:
             request["attributePayload"] = {"attributes": work.attributes, "merge": True}
         ctx.iot.update_thing(**request)
-        task.done.append((THING, UPDATE))
+        task.done.append((model.THING, model.UPDATE))
     if work.add_to or work.remove_from:
-        task.step = MEMBERSHIP
+        task.step = model.MEMBERSHIP
         if work.add_to:
             ctx.iot.add_thing_to_thing_group(thingGroupName=work.add_to, thingName=name)
         for group in work.remove_from:
             ctx.iot.remove_thing_from_thing_group(thingGroupName=group, thingName=name)
-        task.done.append((MEMBERSHIP, CREATE if work.add_to and not work.remove_from else UPDATE))
+        task.done.append((model.MEMBERSHIP, model.CREATE if work.add_to and not work.remove_from else model.UPDATE))
     for reported, exists, shadow in (
         (work.classic, work.classic_exists, None),
         (work.package, work.package_exists, PACKAGE_SHADOW),
     ):
         if reported is None:
             continue
-        task.step = SHADOW
+        task.step = model.SHADOW
         request = {"thingName": name, "payload": json.dumps({"state": {"reported": reported}}).encode()}
         if shadow:
             request["shadowName"] = shadow
         ctx.iot_data.update_thing_shadow(**request)
-        task.done.append((SHADOW, UPDATE if exists else CREATE))
+        task.done.append((model.SHADOW, model.UPDATE if exists else model.CREATE))
 
 
 def provision(ctx: AwsContext, spec: FleetSpec, progress: Progress | None = None) -> ProvisionResult:

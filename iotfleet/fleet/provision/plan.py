@@ -21,25 +21,8 @@ from iotfleet.fleet import fleet_state, indexing, roles, storage
 from iotfleet.fleet.ownership import CONTINENT_GROUP, COUNTRY_GROUP, owned_by
 from iotfleet.fleet.packages.catalog import DRAFT
 from iotfleet.fleet.packages.configuration import get_configuration
-from iotfleet.fleet.provision import inventory
+from iotfleet.fleet.provision import inventory, model
 from iotfleet.fleet.provision.model import (
-    BUCKET,
-    CONFLICT,
-    CREATE,
-    INDEXING,
-    KINDS,
-    MEMBERSHIP,
-    PACKAGE,
-    PACKAGE_CONFIGURATION,
-    PACKAGE_VERSION,
-    PRESENT,
-    ROLE,
-    SHADOW,
-    THING,
-    THING_GROUP,
-    THING_TYPE,
-    UPDATE,
-    USED,
     GroupPlan,
     PackagePlan,
     PlanItem,
@@ -71,19 +54,19 @@ def plan_provision(ctx: AwsContext, spec: FleetSpec, progress: Progress | None =
     def settings() -> tuple[dict[str, Any], list[str], dict[str, Any]]:
         current = indexing.read_configuration(ctx)
         changes = indexing.changes_needed(current)
-        setting_notes.note(INDEXING, "thing indexing", UPDATE if changes else PRESENT, "; ".join(changes))
+        setting_notes.note(model.INDEXING, "thing indexing", model.UPDATE if changes else model.PRESENT, "; ".join(changes))
         configuration = get_configuration(ctx)
         wanted = f"arn:{partition}:iam::{account}:role/{roles.role_name(spec.fleet, roles.PACKAGE_CONFIG)}"
         if configuration["enabled"] and configuration.get("roleArn") == wanted:
             setting_notes.note(
-                PACKAGE_CONFIGURATION, "version updates by jobs", PRESENT, f"enabled with {wanted}"
+                model.PACKAGE_CONFIGURATION, "version updates by jobs", model.PRESENT, f"enabled with {wanted}"
             )
         else:
             found = f"enabled with {configuration.get('roleArn')}" if configuration["enabled"] else "off"
             setting_notes.note(
-                PACKAGE_CONFIGURATION,
+                model.PACKAGE_CONFIGURATION,
                 "version updates by jobs",
-                UPDATE,
+                model.UPDATE,
                 f"{found} -> enabled with the fleet's role",
             )
         return current, changes, configuration
@@ -134,7 +117,7 @@ class _Notes:
     """Plan items, counts and warnings gathered by one planning step."""
 
     items: list[PlanItem] = field(default_factory=list)
-    counts: dict[str, Counter[str]] = field(default_factory=lambda: {kind: Counter() for kind in KINDS})
+    counts: dict[str, Counter[str]] = field(default_factory=lambda: {kind: Counter() for kind in model.KINDS})
     warnings: list[str] = field(default_factory=list)
 
     def note(self, kind: str, name: str, action: str, detail: str = "") -> None:
@@ -172,7 +155,7 @@ def _plan_bucket(
     if not owned:
         name = storage.bucket_name(spec.fleet, account, region)
         status = storage.BucketStatus(name, exists=False, missing=list(storage.SETTINGS))
-        note(BUCKET, name, CREATE, "versioned, encrypted, public access blocked, TLS only")
+        note(model.BUCKET, name, model.CREATE, "versioned, encrypted, public access blocked, TLS only")
         return status, fleet_state.FleetState(spec.fleet)
     if len(owned) > 1:
         others = ", ".join(c.name for c in owned[1:])
@@ -182,9 +165,9 @@ def _plan_bucket(
     chosen = owned[0]
     status = storage.inspect_bucket(ctx, chosen.name, spec.fleet, chosen.tags)
     if status.missing:
-        note(BUCKET, chosen.name, UPDATE, "missing: " + ", ".join(status.missing))
+        note(model.BUCKET, chosen.name, model.UPDATE, "missing: " + ", ".join(status.missing))
     else:
-        note(BUCKET, chosen.name, PRESENT)
+        note(model.BUCKET, chosen.name, model.PRESENT)
     return status, fleet_state.read_state(ctx, chosen.name, spec.fleet)
 
 
@@ -195,18 +178,18 @@ def _plan_roles(
     for role in roles.fleet_role_specs(spec.fleet, bucket, region, account, partition):
         status = roles.inspect_role(ctx, role, spec.fleet)
         if not status.exists:
-            note(ROLE, role.name, CREATE, role.purpose)
+            note(model.ROLE, role.name, model.CREATE, role.purpose)
         elif not status.owned:
             note(
-                ROLE,
+                model.ROLE,
                 role.name,
-                CONFLICT,
+                model.CONFLICT,
                 f"exists without fleet {spec.fleet!r}'s ownership tag; it is never changed",
             )
         elif status.differs:
-            note(ROLE, role.name, UPDATE, "differs: " + ", ".join(status.differs))
+            note(model.ROLE, role.name, model.UPDATE, "differs: " + ", ".join(status.differs))
         else:
-            note(ROLE, role.name, PRESENT, role.purpose)
+            note(model.ROLE, role.name, model.PRESENT, role.purpose)
         plans.append((role, status))
     return plans
 
@@ -220,33 +203,33 @@ def _plan_thing_types(ctx: AwsContext, spec: FleetSpec, note: _Note) -> dict[str
         except ClientError as err:
             if not is_error(err, "ResourceNotFoundException"):
                 raise
-            actions[name] = CREATE
-            note(THING_TYPE, name, CREATE, "searchable: " + ", ".join(spec.searchable_attributes))
+            actions[name] = model.CREATE
+            note(model.THING_TYPE, name, model.CREATE, "searchable: " + ", ".join(spec.searchable_attributes))
             continue
         owned = owned_by(resource_tags(ctx, str(found["thingTypeArn"])), spec.fleet)
         searchable = set((found.get("thingTypeProperties") or {}).get("searchableAttributes") or [])
         deprecated = bool((found.get("thingTypeMetadata") or {}).get("deprecated"))
         if not wanted <= searchable:
             action, detail = (
-                CONFLICT,
+                model.CONFLICT,
                 (
                     f"exists with searchable attributes {sorted(searchable)}, not {sorted(wanted)}; thing types "
                     "cannot change them (pick other type names, or other --searchable-attributes)"
                 ),
             )
         elif owned and deprecated:
-            action, detail = UPDATE, "deprecated; will be un-deprecated"
+            action, detail = model.UPDATE, "deprecated; will be un-deprecated"
         elif owned:
-            action, detail = PRESENT, ""
+            action, detail = model.PRESENT, ""
         elif deprecated:
             action, detail = (
-                CONFLICT,
+                model.CONFLICT,
                 "deprecated and not owned by this fleet; things cannot be created with it",
             )
         else:
-            action, detail = USED, "used, not owned: cleanup will leave it"
+            action, detail = model.USED, "used, not owned: cleanup will leave it"
         actions[name] = action
-        note(THING_TYPE, name, action, detail)
+        note(model.THING_TYPE, name, action, detail)
     return actions
 
 
@@ -266,17 +249,17 @@ def _plan_packages(
         except ClientError as err:
             if not is_error(err, "ResourceNotFoundException"):
                 raise
-            note(PACKAGE, name, CREATE)
+            note(model.PACKAGE, name, model.CREATE)
             for version in spec.versions:
-                note(PACKAGE_VERSION, f"{name}/{version}", CREATE, "generated, uploaded, published")
+                note(model.PACKAGE_VERSION, f"{name}/{version}", model.CREATE, "generated, uploaded, published")
             plans.append(PackagePlan(name, False, list(spec.versions), [], spec.installed_version))
             continue
         arn = f"arn:{partition}:iot:{region}:{account}:package/{name}"
         if not owned_by(resource_tags(ctx, arn), spec.fleet):
             note(
-                PACKAGE,
+                model.PACKAGE,
                 name,
-                CONFLICT,
+                model.CONFLICT,
                 f"exists without fleet {spec.fleet!r}'s ownership tag; it is never changed",
             )
             continue
@@ -288,19 +271,19 @@ def _plan_packages(
                 if not is_error(err, "ResourceNotFoundException"):
                     raise
                 plan.new_versions.append(version)
-                note(PACKAGE_VERSION, f"{name}/{version}", CREATE, "generated, uploaded, published")
+                note(model.PACKAGE_VERSION, f"{name}/{version}", model.CREATE, "generated, uploaded, published")
                 continue
             if status == DRAFT:
                 plan.to_publish.append(version)
-                note(PACKAGE_VERSION, f"{name}/{version}", UPDATE, "DRAFT -> PUBLISHED")
+                note(model.PACKAGE_VERSION, f"{name}/{version}", model.UPDATE, "DRAFT -> PUBLISHED")
             else:
-                note(PACKAGE_VERSION, f"{name}/{version}", PRESENT, status)
+                note(model.PACKAGE_VERSION, f"{name}/{version}", model.PRESENT, status)
         default = found.get("defaultVersionName")
         if default is None:
             plan.set_default = spec.installed_version
-            note(PACKAGE, name, UPDATE, f"default version -> {spec.installed_version}")
+            note(model.PACKAGE, name, model.UPDATE, f"default version -> {spec.installed_version}")
         else:
-            note(PACKAGE, name, PRESENT, f"default version {default}")
+            note(model.PACKAGE, name, model.PRESENT, f"default version {default}")
             if default != spec.installed_version:
                 warnings.append(
                     f"package {name}'s default version is {default}, not {spec.installed_version}; left as is"
@@ -321,29 +304,29 @@ def _plan_groups(ctx: AwsContext, spec: FleetSpec, note: _Note, warnings: list[s
         except ClientError as err:
             if not is_error(err, "ResourceNotFoundException"):
                 raise
-            note(THING_GROUP, name, CREATE, f"under {parent}" if parent else kind)
-            plans.append(GroupPlan(name, kind, parent, CREATE))
+            note(model.THING_GROUP, name, model.CREATE, f"under {parent}" if parent else kind)
+            plans.append(GroupPlan(name, kind, parent, model.CREATE))
             continue
         tags = resource_tags(ctx, str(found["thingGroupArn"]))
         if not owned_by(tags, spec.fleet):
             action, detail = (
-                CONFLICT,
+                model.CONFLICT,
                 (
                     f"exists without fleet {spec.fleet!r}'s ownership tag; a job on it could reach devices of others "
                     "(use --group-prefix to give this fleet's groups other names)"
                 ),
             )
         elif found.get("queryString"):
-            action, detail = CONFLICT, "is a dynamic group; a static group is needed"
+            action, detail = model.CONFLICT, "is a dynamic group; a static group is needed"
         else:
-            action, detail = PRESENT, ""
+            action, detail = model.PRESENT, ""
             found_parent = (found.get("thingGroupMetadata") or {}).get("parentGroupName")
             if found_parent != parent:
                 warnings.append(
                     f"group {name} sits under {found_parent or 'no parent'}, not {parent or 'no parent'}; AWS cannot "
                     "move a group, so it is left as is"
                 )
-        note(THING_GROUP, name, action, detail)
+        note(model.THING_GROUP, name, action, detail)
         plans.append(GroupPlan(name, kind, parent, action))
     return plans
 
@@ -383,7 +366,7 @@ def _plan_things(
         )
 
     country_groups = {spec.country_group(c) for c in spec.countries}
-    members = _group_members(ctx, [g.name for g in groups if g.kind == COUNTRY_GROUP and g.action == PRESENT])
+    members = _group_members(ctx, [g.name for g in groups if g.kind == COUNTRY_GROUP and g.action == model.PRESENT])
     for work in works:
         wanted_group = spec.country_group(work.device.country)
         if work.create or work.device.name not in members.get(wanted_group, set()):
@@ -398,24 +381,24 @@ def _plan_things(
             to_read, lambda w: _read_shadows(ctx, w), concurrency=ctx.concurrency, progress=progress,
             label="checking shadows",
         )  # fmt: skip
-        result.raise_for_failures("read the shadows of the fleet's things", SHADOW, lambda w: w.device.name)
+        result.raise_for_failures("read the shadows of the fleet's things", model.SHADOW, lambda w: w.device.name)
     for work in works:
         if work.create:
             work.classic = work.device.classic_reported()
             work.package = work.device.package_reported()
 
     for work in works:
-        counts[THING][CREATE if work.create else UPDATE if work.update else PRESENT] += 1
+        counts[model.THING][model.CREATE if work.create else model.UPDATE if work.update else model.PRESENT] += 1
         if work.add_to and work.remove_from:
-            counts[MEMBERSHIP][UPDATE] += 1
+            counts[model.MEMBERSHIP][model.UPDATE] += 1
         elif work.add_to:
-            counts[MEMBERSHIP][CREATE] += 1
+            counts[model.MEMBERSHIP][model.CREATE] += 1
         elif work.remove_from:
-            counts[MEMBERSHIP][UPDATE] += 1
+            counts[model.MEMBERSHIP][model.UPDATE] += 1
         else:
-            counts[MEMBERSHIP][PRESENT] += 1
+            counts[model.MEMBERSHIP][model.PRESENT] += 1
         for wanted, exists in ((work.classic, work.classic_exists), (work.package, work.package_exists)):
-            counts[SHADOW][PRESENT if wanted is None else UPDATE if exists else CREATE] += 1
+            counts[model.SHADOW][model.PRESENT if wanted is None else model.UPDATE if exists else model.CREATE] += 1
     return [work for work in works if work.pending]
 
 
@@ -430,7 +413,7 @@ def _group_members(ctx: AwsContext, groups: list[str]) -> dict[str, set[str]]:
         return names
 
     result = run_parallel(groups, members, concurrency=ctx.concurrency)
-    result.raise_for_failures("list the members of the fleet's groups", THING_GROUP)
+    result.raise_for_failures("list the members of the fleet's groups", model.THING_GROUP)
     return {o.item: o.value or set() for o in result.outcomes}
 
 
