@@ -20,7 +20,7 @@ lint: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --maxprocesses 4
 
 demo: $(STAMP)
 	$(BIN)/iotfleet demo
