@@ -92,7 +92,7 @@ def test_device_errors(iot: Any, jobs_data: Any) -> None:
     call(iot, "create_job", jobId="j", targets=[group_arn], document=DOCUMENT)
     call(jobs_data, "start_next_pending_job_execution", thingName=thing)
     cases = [
-        (dict(status="SUCCEEDED", expectedVersion=1), ("VersionConflictException", 409)),
+        (dict(status="SUCCEEDED", expectedVersion=1), ("InvalidStateTransitionException", 409)),
         (dict(status="QUEUED"), ("InvalidStateTransitionException", 409)),
         (dict(status="TIMED_OUT"), ("InvalidStateTransitionException", 409)),
         (
