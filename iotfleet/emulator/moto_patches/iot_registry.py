@@ -7,7 +7,8 @@
 * a parent group that does not exist is a 404 (moto crashed with a 500);
 * a ``nextToken`` moto did not issue is a 400 InvalidRequestException (moto crashed, or answered with
   ``InvalidToken``, a code IoT does not have);
-* a deleted thing leaves its groups (moto left it listed in them);
+* a deleted thing leaves its groups (moto left it listed in them), and keeps its shadows (see
+  :mod:`.shadows`: they are kept by thing name);
 * UpdateThing and DeleteThing honour ``expectedVersion``, and UpdateThing bumps the version;
 * a thing type is deleted only once it has been deprecated for 5 minutes and no thing uses it (moto
   deleted at once and recorded no date).
@@ -26,6 +27,8 @@ from moto.iot.exceptions import VersionConflictException as _MotoIotVersionConfl
 from moto.iot.models import FakeThing, FakeThingGroup, IoTBackend
 from moto.iot.responses import IoTResponse
 from moto.utilities.utils import get_partition
+
+from iotfleet.emulator.moto_patches import shadows
 
 THING_TYPE_DELETION_DELAY = 300
 """Seconds a thing type must have been deprecated before AWS deletes it."""
@@ -121,9 +124,12 @@ def create_thing(
         )
     _check_attribute_count(((attribute_payload or {}).get("attributes") or {}), thing_type_name)
     _refuse_deprecated_type(self, thing_type_name)
-    return ORIGINALS["IoTBackend.create_thing"](  # type: ignore[no-any-return]
+    created: FakeThing = ORIGINALS["IoTBackend.create_thing"](
         self, thing_name, thing_type_name, attribute_payload, billing_group_name
     )
+    # The thing's shadows are kept by name, apart from the registry (see shadows.py); the record shares them.
+    created.thing_shadows = shadows.shadows_of(self.account_id, self.region_name, thing_name)
+    return created
 
 
 def delete_thing(self: IoTBackend, thing_name: str) -> None:
