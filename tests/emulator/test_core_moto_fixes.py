@@ -275,6 +275,36 @@ def test_attribute_limits_follow_the_thing_type(boto_clients) -> None:
     assert "at 'attributePayload.attributes.a.value'" in bad_value.value.response["Error"]["Message"]
 
 
+def test_create_thing_type_returns_its_id_and_is_idempotent_for_the_same_properties(boto_clients) -> None:
+    iot = boto_clients.iot
+    properties = {"thingTypeDescription": "cars", "searchableAttributes": ["model", "country"]}
+    created = iot.create_thing_type(thingTypeName="Sedan", thingTypeProperties=properties)
+    assert_valid_output(iot, "create_thing_type", created)
+    described = iot.describe_thing_type(thingTypeName="Sedan")
+    assert created["thingTypeId"] == described["thingTypeId"]
+    assert created["thingTypeArn"] == described["thingTypeArn"]
+    iot.deprecate_thing_type(thingTypeName="Sedan")
+    same = iot.create_thing_type(
+        thingTypeName="Sedan",
+        thingTypeProperties={"searchableAttributes": ["country", "model"], "thingTypeDescription": "cars"},
+    )
+    assert (same["thingTypeId"], same["thingTypeArn"]) == (created["thingTypeId"], created["thingTypeArn"])
+    # The existing type is returned as it is, not replaced.
+    assert iot.describe_thing_type(thingTypeName="Sedan")["thingTypeMetadata"]["deprecated"] is True
+    for different in ({"thingTypeDescription": "cars", "searchableAttributes": ["model"]}, {}):
+        with pytest.raises(iot.exceptions.ResourceAlreadyExistsException) as conflict:
+            iot.create_thing_type(thingTypeName="Sedan", thingTypeProperties=different)
+        assert _code(conflict) == ("ResourceAlreadyExistsException", 409)
+        assert conflict.value.response["resourceId"] == created["thingTypeId"]
+        assert conflict.value.response["resourceArn"] == created["thingTypeArn"]
+    assert iot.describe_thing_type(thingTypeName="Sedan")["thingTypeProperties"]["searchableAttributes"] == [
+        "model",
+        "country",
+    ]
+    plain = iot.create_thing_type(thingTypeName="Plain")
+    assert iot.create_thing_type(thingTypeName="Plain", thingTypeProperties={})["thingTypeId"] == plain["thingTypeId"]
+
+
 def test_thing_types_are_deleted_five_minutes_after_deprecation(boto_clients, emulator) -> None:
     iot = boto_clients.iot
     iot.create_thing_type(thingTypeName="Sedan")
