@@ -17,16 +17,6 @@ from iotfleet.emulator.inprocess import LocalEmulator
 ROLE = "arn:aws:iam::123456789012:role/iot-jobs-presign"
 
 
-@pytest.fixture
-def iot(boto_clients: Any) -> Any:
-    return boto_clients.iot
-
-
-@pytest.fixture
-def jobs_data(boto_clients: Any) -> Any:
-    return boto_clients.jobs_data
-
-
 def test_device_walks_through_a_job(iot: Any, jobs_data: Any) -> None:
     group_arn, names = make_fleet(iot, 1)
     thing = names[0]

@@ -13,16 +13,6 @@ from test_jobs_api import DOCUMENT, call, error_of, make_fleet
 from iotfleet.emulator.inprocess import LocalEmulator
 
 
-@pytest.fixture
-def iot(boto_clients: Any) -> Any:
-    return boto_clients.iot
-
-
-@pytest.fixture
-def jobs_data(boto_clients: Any) -> Any:
-    return boto_clients.jobs_data
-
-
 def process(iot: Any, job_id: str) -> dict[str, Any]:
     return call(iot, "describe_job", jobId=job_id)["job"]["jobProcessDetails"]
 

@@ -7,20 +7,9 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-import pytest
 from test_jobs_api import DOCUMENT, call, make_fleet
 
 from iotfleet.emulator.inprocess import LocalEmulator
-
-
-@pytest.fixture
-def iot(boto_clients: Any) -> Any:
-    return boto_clients.iot
-
-
-@pytest.fixture
-def jobs_data(boto_clients: Any) -> Any:
-    return boto_clients.jobs_data
 
 
 def counters(iot: Any, job_id: str) -> dict[str, int]:

@@ -17,11 +17,6 @@ from iotfleet.emulator.pytest_plugin import CLIENT_CONFIG, CREDENTIALS
 ROLE = "arn:aws:iam::123456789012:role/iot-logging"
 
 
-@pytest.fixture
-def iot(boto_clients: Any) -> Any:
-    return boto_clients.iot
-
-
 def test_v2_logging_options_before_any_set_are_not_configured(iot: Any) -> None:
     with pytest.raises(iot.exceptions.NotConfiguredException) as excinfo:
         iot.get_v2_logging_options()

@@ -12,11 +12,6 @@ from test_jobs_api import error_of
 from iotfleet.emulator.inprocess import LocalEmulator
 
 
-@pytest.fixture
-def data(boto_clients: Any) -> Any:
-    return boto_clients.iot_data
-
-
 @pytest.mark.parametrize(
     "topic",
     [
@@ -28,8 +23,8 @@ def data(boto_clients: Any) -> Any:
         "é" * 128,  # 256 bytes of UTF-8
     ],
 )
-def test_valid_topics_are_published(data: Any, topic: str) -> None:
-    answer = data.publish(topic=topic, qos=1, payload=b'{"temperature": 21}')
+def test_valid_topics_are_published(iot_data: Any, topic: str) -> None:
+    answer = iot_data.publish(topic=topic, qos=1, payload=b'{"temperature": 21}')
     assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
 
 
@@ -46,9 +41,9 @@ def test_valid_topics_are_published(data: Any, topic: str) -> None:
         ("$aws/rules/ingest/a/b/c/d/e/f/g/h/i", "8 forward slashes"),
     ],
 )
-def test_wildcards_and_oversized_topics_are_refused(data: Any, topic: str, fragment: str) -> None:
+def test_wildcards_and_oversized_topics_are_refused(iot_data: Any, topic: str, fragment: str) -> None:
     with pytest.raises(ClientError) as excinfo:
-        data.publish(topic=topic, payload=b"{}")
+        iot_data.publish(topic=topic, payload=b"{}")
     assert error_of(excinfo) == ("InvalidRequestException", 400)
     assert fragment in excinfo.value.response["Error"]["Message"]
 
