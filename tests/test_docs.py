@@ -35,6 +35,7 @@ SHELL_BLOCKS = {"", "sh", "bash", "shell", "console"}
 FLAG = re.compile(r"(?<![\w-])(--?[a-zA-Z][\w-]*)")
 INLINE = re.compile(r"`(iotfleet [^`]+)`")
 SYNOPSIS_MARKS = ("[", "...", "(--", " | ")
+COMPLETE_VAR = "_IOTFLEET_COMPLETE"  # a shell-completion request, not a command line
 HELP_FLAGS = set(cli.context_settings["help_option_names"])
 SHELL_OPERATORS = {"|", "||", "&&", ";", ">", ">>", "<", "2>", "&"}
 
@@ -135,7 +136,7 @@ def command_lines(page: Page, text: str | None = None) -> Iterator[Line]:
             else:
                 logical.append((start + offset, line))
         for number, line in logical:
-            if re.match(r"([A-Z_]+=\S+\s+)*iotfleet\s", line + " "):
+            if re.match(r"([A-Z_]+=\S+\s+)*iotfleet\s", line + " ") and COMPLETE_VAR not in line:
                 yield Line(f"{page.name}:{number}", line, _is_synopsis(line))
     for match in INLINE.finditer(page.text if text is None else text):
         number = page.text[: page.text.find(match.group(0))].count("\n") + 1
@@ -202,7 +203,7 @@ def parse(arguments: list[str]) -> list[tuple[tuple[str, ...], set[str]]]:
             assert name is not None and sub is not None
             command, path = sub, (*path, name)
             ctx = sub.make_context(name, rest, parent=ctx)
-    except click.exceptions.Exit:  # --help or --version: parsed up to there
+    except (click.exceptions.Exit, click.exceptions.NoArgsIsHelpError):  # --help, --version, a bare group
         found.append((path, set()))
         return found
     except click.UsageError as error:
