@@ -122,7 +122,8 @@ def create(
     if name is not None:
         name = naming.check_group_name(name, "NAME")
     fleet = command_fleet(state, fleet)
-    text = guided_query(state, fleet) if text is None else query_for(fleet)
+    # The builder's query names the fleet, now that it is known.
+    text = guided_query(state, fleet) if text is None else query_for(fleet) or text
     name = naming.check_group_name(state.prompts.value("NAME", "Group name", current=name), "NAME")
     existing = grp.check_new_dynamic_group(state.aws, name, text, fleet)
     if existing is not None:
