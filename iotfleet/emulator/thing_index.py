@@ -68,7 +68,9 @@ class ThingIndex:
     def ensure(self, builder: DocumentBuilder) -> None:
         """Build the index if it is not built for the current configuration and fleet."""
         current = builder.settings.thing
-        if self.config == current and len(self.docs) == accessors.thing_count(builder.account_id, builder.region):
+        if self.config == current and len(self.docs) == accessors.thing_count(
+            builder.account_id, builder.region
+        ):
             return
         docs: dict[str, ThingDocument] = {}
         for doc in builder.documents():
