@@ -83,16 +83,37 @@ def thing_name(index: int) -> str:
     return f"dev-{index:06d}"
 
 
-def parallel(calls: int, work: Callable[[int], None], threads: int = THREADS) -> float:
-    """Run ``work(0..calls-1)`` on ``threads`` threads; calls per second."""
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time process ``pid`` has used, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def parallel(
+    calls: int, work: Callable[[int], None], server_pid: int | None, threads: int = THREADS
+) -> dict[str, float]:
+    """Run ``work(0..calls-1)`` on ``threads`` threads: calls per second, and CPU milliseconds per call of
+    the server (when its pid is given) and of this client process.
+
+    The CPU times say what the rate would be on an idle machine: on a shared one the wall-clock rate
+    also measures the other processes."""
+    server_before = cpu_seconds(server_pid) if server_pid else 0.0
+    client_before = cpu_seconds(os.getpid())
     start = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(work, range(calls), chunksize=64))  # re-raises a failed call: no rate for a failed run
-    return calls / (time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    out = {
+        "per_second": calls / elapsed,
+        "client_cpu_ms": (cpu_seconds(os.getpid()) - client_before) * 1000 / calls,
+    }
+    if server_pid:
+        out["server_cpu_ms"] = (cpu_seconds(server_pid) - server_before) * 1000 / calls
+    return out
 
 
-def create_fleet(url: str, size: int, *, shadows: bool) -> dict[str, float]:
-    """Create ``size`` things (and their shadows); calls per second of each phase."""
+def create_fleet(url: str, size: int, *, shadows: bool, server_pid: int | None = None) -> dict[str, Any]:
+    """Create ``size`` things (and their shadows); the rate and CPU per call of each phase."""
     iot = plain_client(url, "iot", THREADS)
     for type_name in TYPES:
         iot.create_thing_type(thingTypeName=type_name)
@@ -105,17 +126,20 @@ def create_fleet(url: str, size: int, *, shadows: bool) -> dict[str, float]:
             attributePayload={"attributes": attributes},
         )
 
-    rates = {"create_things_per_second": parallel(size, create)}
+    rates = {"create": parallel(size, create, server_pid)}
     if shadows:
         data = plain_client(url, "iot-data", THREADS)
 
         def report(index: int) -> None:
-            reported = {"battery": index * 37 % 101, "firmware": {"version": "1.0.0" if index % 4 else "1.1.0"}}
+            reported = {
+                "battery": index * 37 % 101,
+                "firmware": {"version": "1.0.0" if index % 4 else "1.1.0"},
+            }
             data.update_thing_shadow(
                 thingName=thing_name(index), payload=json.dumps({"state": {"reported": reported}}).encode()
             )["payload"].read()  # read, so the connection is reused
 
-        rates["shadow_updates_per_second"] = parallel(size, report)
+        rates["shadow"] = parallel(size, report, server_pid)
     return rates
 
 
@@ -142,7 +166,9 @@ def query_latencies(iot: Any, samples: int) -> dict[str, dict[str, float]]:
     """Latencies of every search shape and statistics query, in the emulator's current search mode."""
     out: dict[str, dict[str, float]] = {}
     for shape, query in SEARCHES.items():
-        out[f"search {shape}"] = latencies(lambda q=query: iot.search_index(queryString=q, maxResults=100), samples)
+        out[f"search {shape}"] = latencies(
+            lambda q=query: iot.search_index(queryString=q, maxResults=100), samples
+        )
     for label, query in STATISTICS.items():
         out[f"statistics {label}"] = latencies(
             lambda q=query: iot.get_statistics(queryString=q, aggregationField=AGGREGATION_FIELD), samples
@@ -189,7 +215,7 @@ def emulator_run(size: int, samples: int, scan_samples: int) -> dict[str, Any]:
         iot.update_indexing_configuration(thingIndexingConfiguration=INDEXING)
         warm_up(iot)  # every field the queries use is indexed before the fleet exists
         print(f"  emulator: creating {size:,} things and shadows", file=sys.stderr, flush=True)
-        result: dict[str, Any] = {"size": size, **create_fleet(url, size, shadows=True)}
+        result: dict[str, Any] = {"size": size, **create_fleet(url, size, shadows=True, server_pid=pid)}
         print("  emulator: querying through the index", file=sys.stderr, flush=True)
         result["index"] = query_latencies(iot, samples)
         result["index_matches_scan"] = same_answers(iot, control)
@@ -224,17 +250,28 @@ def executions_run(devices: int) -> dict[str, Any]:
         settings = TargetSettings.resolve(
             target="local", endpoint_url=url, concurrency=16, quota_overrides=NO_QUOTAS, env={}
         )
-        model = BehaviourModel.from_options(success_rate=100, failure_weights="install=1", latency="0", seed=1)
+        model = BehaviourModel.from_options(
+            success_rate=100, failure_weights="install=1", latency="0", seed=1
+        )
+        pid = int(control.health()["pid"])
         with AwsContext(settings) as ctx:
             plan = plan_simulation(ctx, job_id="scale-sim")
+            server_before, client_before = cpu_seconds(pid), cpu_seconds(os.getpid())
             start = time.perf_counter()
             outcome = run_simulation(ctx, plan, model, SimulationOptions())
             elapsed = time.perf_counter() - start
+            server_cpu, client_cpu = (
+                cpu_seconds(pid) - server_before,
+                cpu_seconds(os.getpid()) - client_before,
+            )
+    executions = len(outcome.executions)
     return {
         "devices": devices,
-        "executions": len(outcome.executions),
+        "executions": executions,
         "device_errors": len(outcome.failures),
-        "executions_per_second": len(outcome.executions) / elapsed,
+        "executions_per_second": executions / elapsed,
+        "server_cpu_ms": server_cpu * 1000 / max(executions, 1),
+        "client_cpu_ms": client_cpu * 1000 / max(executions, 1),
     }
 
 
@@ -252,11 +289,21 @@ def _stage(name: str) -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=_sizes, default=[10_000, 100_000], help="fleet sizes (default 10000,100000)")
-    parser.add_argument("--moto-sizes", type=_sizes, default=[10_000], help="sizes also run on stock moto (default 10000)")
-    parser.add_argument("--samples", type=int, default=30, help="timed calls per query through the index (default 30)")
-    parser.add_argument("--scan-samples", type=int, default=5, help="timed calls per query through the scan (default 5)")
-    parser.add_argument("--executions", type=int, default=10_000, help="devices of the executions run (0: skip)")
+    parser.add_argument(
+        "--sizes", type=_sizes, default=[10_000, 100_000], help="fleet sizes (default 10000,100000)"
+    )
+    parser.add_argument(
+        "--moto-sizes", type=_sizes, default=[10_000], help="sizes also run on stock moto (default 10000)"
+    )
+    parser.add_argument(
+        "--samples", type=int, default=30, help="timed calls per query through the index (default 30)"
+    )
+    parser.add_argument(
+        "--scan-samples", type=int, default=5, help="timed calls per query through the scan (default 5)"
+    )
+    parser.add_argument(
+        "--executions", type=int, default=10_000, help="devices of the executions run (0: skip)"
+    )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--save", type=Path, help="also write the JSON document to this file")
