@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -30,6 +31,30 @@ ValuesReader = Callable[[ThingDocument], list[Any]]
 ExistsReader = Callable[[ThingDocument], bool]
 
 
+@dataclass
+class Tally:
+    """The values of a field over some things, as aggregations need them.
+
+    ``alone`` counts, for each value, the things that hold that value and no other (most things hold one
+    value); ``others`` lists the values (in order, repeats kept) of each thing that holds several.
+    """
+
+    alone: dict[Key, int]
+    others: list[tuple[Key, ...]]
+
+    @classmethod
+    def of(cls, values: Iterable[tuple[Key, ...]]) -> Tally:
+        """The tally of each thing's values, one tuple per thing."""
+        alone: dict[Key, int] = {}
+        others: list[tuple[Key, ...]] = []
+        for keys in values:
+            if len(keys) == 1:
+                alone[keys[0]] = alone.get(keys[0], 0) + 1
+            elif keys:
+                others.append(keys)
+        return cls(alone, others)
+
+
 class FieldIndex:
     """The values of one field across the things of the index (see the module docstring)."""
 
@@ -40,6 +65,8 @@ class FieldIndex:
         """thing name -> its values for the field, in document order, repeats kept."""
         self.holders: set[str] = set()
         """The things that have a value anywhere under the field (``field:*``); with ``exists`` only."""
+        self.several: set[str] = set()
+        """The things that hold more than one value."""
         self._postings: dict[Key, set[str]] = {}
         self._by_text: dict[str, set[Key]] = {}
         self._by_number: dict[Number, set[Key]] = {}
@@ -58,6 +85,8 @@ class FieldIndex:
             keys = self._keys(doc)
             if keys:
                 self.values_of[name] = keys
+                if len(keys) > 1:
+                    self.several.add(name)
                 for key in set(keys):
                     postings = self._postings.get(key)
                     if postings is None:
@@ -82,6 +111,10 @@ class FieldIndex:
                 self.values_of[name] = new
             else:
                 self.values_of.pop(name, None)
+            if len(new) > 1:
+                self.several.add(name)
+            else:
+                self.several.discard(name)
         if self._exists is not None:
             if doc is not None and (new or self._exists(doc)):
                 self.holders.add(name)
@@ -200,6 +233,27 @@ class FieldIndex:
             for number in self._numbers.irange(minimum=low_number, maximum=high_number):
                 keys |= self._by_number[number]
         return keys | self._unordered
+
+    # --- aggregating ------------------------------------------------------------------------------
+
+    def tally(self, names: set[str] | None) -> Tally:
+        """The :class:`Tally` of the field over ``names`` (None: every thing).
+
+        Things holding one value are counted per value from the postings (a set intersection per value,
+        or a look-up per thing when there are fewer things than values); the others one by one.
+        """
+        values_of = self.values_of
+        if names is not None and len(names) < len(self._postings):
+            return Tally.of(values_of.get(name, ()) for name in names)
+        several = self.several if names is None else self.several & names
+        alone: dict[Key, int] = {}
+        for key, postings in self._postings.items():
+            count = len(postings) if names is None else len(postings & names)
+            if several and count:
+                count -= len(postings & several)
+            if count:
+                alone[key] = count
+        return Tally(alone, [values_of[name] for name in several])
 
     def __len__(self) -> int:
         return len(self.values_of)

@@ -34,7 +34,7 @@ from iotfleet.emulator.errors import (
     ServiceError,
 )
 from iotfleet.emulator.extension import Call, handles
-from iotfleet.emulator.field_index import Key
+from iotfleet.emulator.field_index import Tally
 from iotfleet.emulator.index_documents import DocumentBuilder, search_result
 from iotfleet.emulator.indexing import (
     GROUPS_INDEX,
@@ -177,10 +177,7 @@ class AggregationField:
 
 
 class Selected:
-    """The things a query selected, by the index or by a scan: how many, and their values of a field.
-
-    Values come as index keys (``(type, value)``), so each distinct value is converted once.
-    """
+    """The things a query selected, by the index or by a scan: how many, and their values of a field."""
 
     def __init__(self, call: Call, builder: DocumentBuilder, query: CompiledQuery) -> None:
         self._docs: list[ThingDocument] | None = None
@@ -192,25 +189,28 @@ class Selected:
     def __len__(self) -> int:
         return len(self._docs) if self._docs is not None else len(self._matches)
 
-    def keys(self, field: AggregationField) -> Iterator[tuple[Key, ...]]:
-        """For each selected thing, its values of ``field``."""
+    def tally(self, field: AggregationField) -> Tally:
+        """The selected things' values of ``field``."""
         if self._docs is not None:
-            return (tuple((type(value), value) for value in field.raw(doc)) for doc in self._docs)
-        return self._matches.keys("\0aggregation:" + field.name, field.reader)
+            return Tally.of(tuple((type(value), value) for value in field.raw(doc)) for doc in self._docs)
+        return self._matches.tally("\0aggregation:" + field.name, field.reader)
 
-    def numbers(self, field: AggregationField) -> Iterator[list[float]]:
-        """For each selected thing, its values of ``field`` that fit the field's type, as numbers."""
-        converted: dict[Key, float | None] = {}
-        for keys in self.keys(field):
-            numbers = []
-            for key in keys:
-                if key in converted:
-                    number = converted[key]
-                else:
-                    number = converted[key] = field.number(key[1])
-                if number is not None:
-                    numbers.append(number)
-            yield numbers
+
+def _numbers(field: AggregationField, tally: Tally) -> tuple[list[float], int]:
+    """The values that fit the field's type, as numbers (repeats kept), and how many things hold one."""
+    values: list[float] = []
+    things = 0
+    for key, count in tally.alone.items():
+        number = field.number(key[1])
+        if number is not None:
+            values += [number] * count
+            things += count
+    for keys in tally.others:
+        numbers = [number for number in (field.number(value) for _kind, value in keys) if number is not None]
+        if numbers:
+            values += numbers
+            things += 1
+    return values, things
 
 
 def _as_bool(value: Any) -> bool | None:
@@ -291,12 +291,11 @@ def get_statistics(call: Call) -> dict[str, Any]:
     if name is None:
         return {"statistics": {"count": len(Selected(call, builder, query))}}
     field = aggregation_field(builder.settings, name)
-    selected = Selected(call, builder, query)
+    tally = Selected(call, builder, query).tally(field)
     if field.kind == "String":
-        return {"statistics": {"count": sum(1 for keys in selected.keys(field) if keys)}}
-    per_thing = [numbers for numbers in selected.numbers(field) if numbers]
-    values = [value for numbers in per_thing for value in numbers]
-    return {"statistics": statistics(values, things=len(per_thing))}
+        return {"statistics": {"count": sum(tally.alone.values()) + len(tally.others)}}
+    values, things = _numbers(field, tally)
+    return {"statistics": statistics(values, things=things)}
 
 
 # --- GetCardinality, GetPercentiles, GetBucketsAggregation --------------------------------------
@@ -306,8 +305,10 @@ def get_statistics(call: Call) -> dict[str, Any]:
 def get_cardinality(call: Call) -> dict[str, Any]:
     builder, query = _prepare(call)
     field = aggregation_field(builder.settings, call.params.get("aggregationField"))
-    distinct = {key for keys in Selected(call, builder, query).keys(field) for key in keys}
-    return {"cardinality": len({_bucket_key(value) for _kind, value in distinct})}
+    tally = Selected(call, builder, query).tally(field)
+    distinct = {_bucket_key(value) for _kind, value in tally.alone}
+    distinct.update(_bucket_key(value) for keys in tally.others for _kind, value in keys)
+    return {"cardinality": len(distinct)}
 
 
 def percentiles(values: list[float], percents: Iterable[float]) -> list[dict[str, float]]:
@@ -334,7 +335,7 @@ def get_percentiles(call: Call) -> dict[str, Any]:
         raise InvalidRequestException("every percent must be between 0 and 100")
     if len(percents) > 100:
         raise InvalidRequestException("at most 100 percentiles can be requested")
-    values = [value for numbers in Selected(call, builder, query).numbers(field) for value in numbers]
+    values, _things = _numbers(field, Selected(call, builder, query).tally(field))
     return {"percentiles": percentiles(values, percents)}
 
 
@@ -347,8 +348,11 @@ def get_buckets_aggregation(call: Call) -> dict[str, Any]:
     if not isinstance(max_buckets, int) or not 1 <= max_buckets <= 10000:
         raise InvalidRequestException("termsAggregation.maxBuckets must be between 1 and 10000")
     selected = Selected(call, builder, query)
+    tally = selected.tally(field)
     counts: Counter[str] = Counter()
-    for keys in selected.keys(field):
+    for key, count in tally.alone.items():
+        counts[_bucket_key(key[1])] += count
+    for keys in tally.others:
         counts.update({_bucket_key(value) for _kind, value in keys})
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:max_buckets]
     return {

@@ -31,7 +31,7 @@ from sortedcontainers import SortedList
 
 from iotfleet.emulator.events import GROUP_MEMBERSHIP_CHANGED, THING_CHANGED, THING_DELETED
 from iotfleet.emulator.extension import Call, after, on_state_init
-from iotfleet.emulator.field_index import FieldIndex, Key, ValuesReader
+from iotfleet.emulator.field_index import FieldIndex, Tally, ValuesReader
 from iotfleet.emulator.index_documents import SHADOW_DOCUMENTS, DocumentBuilder
 from iotfleet.emulator.moto_patches import accessors
 from iotfleet.query import And, CompiledQuery, Exists, Match, MatchAll, Node, Not, Or, ThingDocument
@@ -212,11 +212,9 @@ class Matches:
             return walk
         return (name for name in walk if name in names)
 
-    def keys(self, field: str, read: ValuesReader) -> Iterator[tuple[Key, ...]]:
-        """For each matching thing, its values of the field ``field`` (read with ``read``) as index keys."""
-        values_of = self._index.field(field, read).values_of
-        empty: tuple[Key, ...] = ()
-        return (values_of.get(name, empty) for name in self)
+    def tally(self, field: str, read: ValuesReader) -> Tally:
+        """The values of the matching things for the field index ``field`` (read with ``read``)."""
+        return self._index.field(field, read).tally(self._names)
 
 
 def thing_index(state: EmulatorState, account_id: str, region: str) -> ThingIndex:
@@ -238,7 +236,9 @@ def uses_index(state: EmulatorState) -> bool:
 @on_state_init
 def _follow_the_registry(state: EmulatorState) -> None:
     def changed(account_id: str, region: str, thing_name: str, **_: Any) -> None:
-        thing_index(state, account_id, region).refresh(DocumentBuilder(state, account_id, region), thing_name)
+        index = thing_index(state, account_id, region)
+        if index.config is not None:
+            index.refresh(DocumentBuilder(state, account_id, region), thing_name)
 
     def deleted(account_id: str, region: str, thing_name: str) -> None:
         thing_index(state, account_id, region).remove(thing_name)
