@@ -158,6 +158,14 @@ def monitor_rows(report: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _scale_label(size: int) -> str:
+    return f"scale {size // 1000}k" if size % 1000 == 0 else f"scale {size:,}"
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
+
+
 def _cpu(measured: dict[str, float]) -> str:
     """CPU per call of the emulator and of the client process, as the emulator-scale benchmark measures it."""
     return f"CPU {measured['server_cpu_ms']:.2f} ms emulator, {measured['client_cpu_ms']:.2f} ms client"
@@ -179,11 +187,11 @@ def scale_rows(report: dict[str, Any]) -> list[Row]:
             bound = f"scan {_ms(scan['p50_ms'])}" + (f", stock moto {_ms(stock['p50_ms'])}" if stock else "")
             out.append(
                 Row(
-                    benchmark=f"scale {size // 1000}k",
+                    benchmark=_scale_label(size),
                     measured=f"{name}: p50 / p95",
                     result=f"{_ms(indexed['p50_ms'])} / {_ms(indexed['p95_ms'])}",
                     bound=bound,
-                    ratio=f"{scan['p50_ms'] / indexed['p50_ms']:.0f}x faster than the scan",
+                    ratio=f"scan / index: {_times(scan['p50_ms'] / indexed['p50_ms'])}",
                     goal=f"p50 ≤ {goal:.0f} ms",
                     met=indexed["p50_ms"] <= goal,
                 )
@@ -193,7 +201,7 @@ def scale_rows(report: dict[str, Any]) -> list[Row]:
             creating = label == "CreateThing"
             out.append(
                 Row(
-                    benchmark=f"scale {size // 1000}k",
+                    benchmark=_scale_label(size),
                     measured=f"{label} from 8 threads",
                     result=f"{phase['per_second']:,.0f} calls/s ({_cpu(phase)})",
                     bound=f"stock moto {stock_rate:,.0f} calls/s" if creating and stock_rate else "",
@@ -207,7 +215,7 @@ def scale_rows(report: dict[str, Any]) -> list[Row]:
         rss = run["memory_after_scan"]
         out.append(
             Row(
-                benchmark=f"scale {size // 1000}k",
+                benchmark=_scale_label(size),
                 measured="emulator RSS (peak)",
                 result=f"{rss['rss_mb']:,.0f} MB ({rss['peak_rss_mb']:,.0f} MB)",
                 bound="",
