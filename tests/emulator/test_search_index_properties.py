@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from iotfleet.emulator.indexing import set_connectivity
+from iotfleet.emulator.moto_patches import accessors
 from iotfleet.emulator.moto_patches.gateway import DEFAULT_ACCOUNT
 from iotfleet.emulator.pytest_plugin import REGION
 from iotfleet.query import (
@@ -269,3 +270,14 @@ def test_a_configuration_change_rebuilds_the_index(emulator: Any, boto_clients: 
     assert iot.get_statistics(queryString="shadow.reported.on:true")["statistics"]["count"] == 1
     found = iot.search_index(queryString="shadow.reported.on:true")["things"]
     assert [thing["thingName"] for thing in found] == ["lamp"]
+
+
+def test_a_thing_created_without_an_event_is_indexed_on_the_next_query(emulator: Any, boto_clients: Any) -> None:
+    iot = boto_clients.iot
+    iot.update_indexing_configuration(thingIndexingConfiguration={"thingIndexingMode": "REGISTRY"})
+    iot.create_thing(thingName="seen")
+    assert iot.get_statistics(queryString="*")["statistics"]["count"] == 1
+    with emulator.state.lock:  # straight into the registry: no call, no event
+        accessors.iot_backend(DEFAULT_ACCOUNT, REGION).create_thing("unseen", None, None)
+    found = iot.search_index(queryString="thingName:*seen")["things"]
+    assert sorted(thing["thingName"] for thing in found) == ["seen", "unseen"]
