@@ -12,6 +12,7 @@ from iotfleet.emulator import (
     publish,  # noqa: F401
     registry_lists,  # noqa: F401
     search,  # noqa: F401
+    thing_index,  # noqa: F401
 )
 from iotfleet.emulator.package_catalog import handlers as package_catalog_handlers  # noqa: F401
 

@@ -1,4 +1,4 @@
-"""The settings of one emulator: where it listens, TLS, quotas, fault injection and the time scale.
+"""The settings of one emulator: where it listens, TLS, quotas, fault injection, the time scale and the search mode.
 
 Every way of running the emulator takes one :class:`EmulatorSettings`: the in-process emulator
 (:class:`~iotfleet.emulator.inprocess.LocalEmulator`), the foreground server
@@ -27,6 +27,8 @@ DEFAULT_PORT = 4567
 """The port of ``python -m iotfleet.emulator`` and ``iotfleet local start`` when none is given."""
 
 MODULE = "iotfleet.emulator"
+SEARCH_MODES = ("index", "scan")
+"""How fleet-indexing queries find things: through the thing index, or by reading every thing (for comparison)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class EmulatorSettings:
     fault_seed: int = 0
     fault_operations: Sequence[str] | None = None
     time_scale: float = 1.0
+    search_mode: str = "index"
 
     def __post_init__(self) -> None:
         # Copies, so a caller changing its own dict or list later does not change these settings.
@@ -75,6 +78,8 @@ class EmulatorSettings:
             args += ["--fault-ops", ",".join(self.fault_operations)]
         if self.time_scale != 1.0:
             args += ["--time-scale", str(self.time_scale)]
+        if self.search_mode != "index":
+            args += ["--search-mode", self.search_mode]
         return args
 
     @staticmethod
@@ -92,7 +97,9 @@ class EmulatorSettings:
         p.add_argument("--fault-seed", type=int, default=0, help="seed of the fault sequence")
         p.add_argument("--fault-ops", action="append", default=None, metavar="OPS",
                        help="comma-separated operations that may fail (CreateThing, iot:CreateThing, iot-jobs-data:*)")
-        p.add_argument("--time-scale", type=float, default=1.0, help="emulator seconds per real second")  # fmt: skip
+        p.add_argument("--time-scale", type=float, default=1.0, help="emulator seconds per real second")
+        p.add_argument("--search-mode", choices=SEARCH_MODES, default="index",
+                       help="answer fleet-indexing queries from the thing index (default) or by a scan of every thing")  # fmt: skip
 
     @classmethod
     def from_namespace(cls, args: argparse.Namespace) -> EmulatorSettings:
@@ -123,4 +130,5 @@ class EmulatorSettings:
             fault_seed=args.fault_seed,
             fault_operations=operations,
             time_scale=args.time_scale,
+            search_mode=args.search_mode,
         )

@@ -321,6 +321,11 @@ def resource_exists(account_id: str, region: str, kind: str, name: str) -> bool:
     raise ValueError(f"not a taggable moto resource kind: {kind}")
 
 
+def thing_count(account_id: str, region: str) -> int:
+    """How many things (account, region) has."""
+    return len(iot_backend(account_id, region).things)
+
+
 def thing_names(account_id: str, region: str) -> list[str]:
     return [t.thing_name for t in iot_backend(account_id, region).things.values()]
 

@@ -315,7 +315,7 @@ def _apply_thing(ctx: AwsContext, spec: FleetSpec, task: _ThingProgress) -> None
         request = {"thingName": name, "payload": json.dumps({"state": {"reported": reported}}).encode()}
         if shadow:
             request["shadowName"] = shadow
-        ctx.iot_data.update_thing_shadow(**request)
+        ctx.iot_data.update_thing_shadow(**request)["payload"].read()  # read: the connection is reused
         task.done.append((model.SHADOW, model.UPDATE if exists else model.CREATE))
 
 
