@@ -11,6 +11,7 @@ from iotfleet.emulator import (
     registry_lists,  # noqa: F401
     search,  # noqa: F401
 )
+from iotfleet.emulator.identity import handlers_certificates, handlers_policies  # noqa: F401
 from iotfleet.emulator.package_catalog import handlers as package_catalog_handlers  # noqa: F401
 
 # isort: split
