@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cleanup_setup import aws_context, mutating_calls
+from cleanup_setup import aws_context, calls, mutating_calls
 from identity_setup import all_certificates, lean_spec, thing_certificates
 
 from iotfleet.aws.context import AwsContext
+from iotfleet.aws.quotas import DEFAULT_QUOTAS
 from iotfleet.emulator.errors import InvalidRequestException
 from iotfleet.emulator.extension import Call, temporary_handler
 from iotfleet.emulator.inprocess import LocalEmulator
@@ -171,3 +172,18 @@ def test_files_that_are_not_the_key_stores_are_never_deleted(ctx: AwsContext, tm
     assert mine.read_text() == "mine"
     assert sorted(p.name for p in mine.parent.iterdir()) == ["notes.txt"]
     assert identity_left(ctx) == (0, 0, False)
+
+
+def test_every_identity_call_is_paced_at_its_own_quota(ctx: AwsContext, emulator: LocalEmulator, tmp_path: Path) -> None:
+    emulator.reset_counters()
+    for fleet, source in ((FLEET, "ca"), ("cloud", "aws")):
+        assert provision(ctx, lean_spec(fleet, 2, cert_source=source), keys_dir=tmp_path / fleet).ok
+        assert apply_cleanup(ctx, plan_cleanup(ctx, fleet, keys_dir=tmp_path / fleet)).ok
+    identity_calls = [
+        key for key in calls(emulator)
+        if key.startswith("iot:") and any(word in key for word in ("Certificate", "Polic", "Principal", "Registration"))
+    ]  # fmt: skip
+    assert len(identity_calls) >= 15
+    unpaced = [key for key in identity_calls if key not in DEFAULT_QUOTAS]
+    assert unpaced == []
+    assert all(DEFAULT_QUOTAS[key] <= 100 for key in identity_calls)
