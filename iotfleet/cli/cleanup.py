@@ -189,7 +189,9 @@ def _render_plan(console: Console, plan: CleanupPlan, dry_run: bool) -> None:
 
 
 def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    if n == 1:
+        return f"{n} {noun}"
+    return f"{n} {noun[:-1]}ies" if noun.endswith("y") else f"{n} {noun}s"
 
 
 def _setting_line(change: SettingChange) -> str:
