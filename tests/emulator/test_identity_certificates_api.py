@@ -6,11 +6,11 @@ import re
 
 import pytest
 from botocore.exceptions import ClientError
+from certificate_setup import ACCOUNT, CONNECT, NOW, REGION, document, error_of, new_ca, registered_ca
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
-from identity_setup import ACCOUNT, CONNECT, NOW, REGION, document, error_of, new_ca, registered_ca
 
 from iotfleet.emulator.extension import handler_for
 from iotfleet.emulator.testing import assert_valid_output

@@ -6,8 +6,8 @@ import json
 
 import pytest
 from botocore.exceptions import ClientError
+from certificate_setup import CONNECT, document, error_of, registered_ca
 from cryptography.hazmat.primitives import serialization
-from identity_setup import CONNECT, document, error_of, registered_ca
 
 from iotfleet.emulator.identity.registry import identity_registry
 from iotfleet.emulator.testing import assert_valid_output

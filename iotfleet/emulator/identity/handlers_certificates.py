@@ -29,11 +29,13 @@ def registry_of(call: Call) -> IdentityRegistry:
 
 
 def marker_page(
-    call: Call, items: Sequence[T], created: Callable[[T], tuple[float, str]]
+    call: Call, items: Sequence[T], created: Callable[[T], tuple[float, str]] | None = None
 ) -> tuple[list[T], dict[str, Any]]:
-    """One page of ``items`` ordered by creation (newest first unless ``ascendingOrder``), and its ``nextMarker``."""
-    ordered = sorted(items, key=created, reverse=not call.params.get("ascendingOrder", False))
-    chunk, marker = page(ordered, int(call.params.get("pageSize") or DEFAULT_PAGE_SIZE), call.params.get("marker"))
+    """One page of ``items`` (``marker``, ``pageSize``) and its ``nextMarker``; with ``created``, ordered by
+    creation, newest first unless ``ascendingOrder``."""
+    if created is not None:
+        items = sorted(items, key=created, reverse=not call.params.get("ascendingOrder", False))
+    chunk, marker = page(items, int(call.params.get("pageSize") or DEFAULT_PAGE_SIZE), call.params.get("marker"))
     return chunk, ({"nextMarker": marker} if marker else {})
 
 
@@ -176,7 +178,8 @@ def list_certificates(call: Call) -> dict[str, Any]:
 def list_certificates_by_ca(call: Call) -> dict[str, Any]:
     registry = registry_of(call)
     ca = registry.ca_certificate(call.params["caCertificateId"])
-    chunk, more = marker_page(call, registry.certificates_by_ca(ca.certificate_id), lambda c: (c.created, c.certificate_id))
+    signed = registry.certificates_by_ca(ca.certificate_id)
+    chunk, more = marker_page(call, signed, lambda c: (c.created, c.certificate_id))
     return {"certificates": [c.summary() for c in chunk], **more}
 
 

@@ -70,7 +70,10 @@ def create_policy_version(call: Call) -> dict[str, Any]:
     params = call.params
     registry = registry_of(call)
     version = registry.create_policy_version(
-        params["policyName"], params.get("policyDocument"), bool(params.get("setAsDefault", False)), call.state.clock.now()
+        params["policyName"],
+        params.get("policyDocument"),
+        bool(params.get("setAsDefault", False)),
+        call.state.clock.now(),
     )
     policy = registry.policy(params["policyName"])
     return {
@@ -193,8 +196,8 @@ def list_attached_policies(call: Call) -> dict[str, Any]:
     target = call.params["target"]
     targets = _group_and_parents(call, target) if call.params.get("recursive") else [target]
     policies = list({p.name: p for t in targets for p in registry.policies_of(t)}.values())
-    chunk, token = page(policies, int(call.params.get("pageSize") or DEFAULT_PAGE_SIZE), call.params.get("marker"))
-    return {"policies": [p.summary() for p in chunk], **({"nextMarker": token} if token else {})}
+    chunk, more = marker_page(call, policies)
+    return {"policies": [p.summary() for p in chunk], **more}
 
 
 @handles("iot", "ListPrincipalPolicies")
@@ -208,9 +211,8 @@ def list_principal_policies(call: Call) -> dict[str, Any]:
 def list_targets_for_policy(call: Call) -> dict[str, Any]:
     registry = registry_of(call)
     registry.policy(call.params["policyName"])
-    targets = registry.targets_of(call.params["policyName"])
-    chunk, token = page(targets, int(call.params.get("pageSize") or DEFAULT_PAGE_SIZE), call.params.get("marker"))
-    return {"targets": chunk, **({"nextMarker": token} if token else {})}
+    chunk, more = marker_page(call, registry.targets_of(call.params["policyName"]))
+    return {"targets": chunk, **more}
 
 
 @handles("iot", "ListPolicyPrincipals")
@@ -218,8 +220,8 @@ def list_policy_principals(call: Call) -> dict[str, Any]:
     registry = registry_of(call)
     registry.policy(call.params["policyName"])
     principals = [t for t in registry.targets_of(call.params["policyName"]) if not _THING_GROUP_ARN.fullmatch(t)]
-    chunk, token = page(principals, int(call.params.get("pageSize") or DEFAULT_PAGE_SIZE), call.params.get("marker"))
-    return {"principals": chunk, **({"nextMarker": token} if token else {})}
+    chunk, more = marker_page(call, principals)
+    return {"principals": chunk, **more}
 
 
 @after("iot", "DeleteThingGroup")
@@ -248,7 +250,8 @@ def attach_thing_principal(call: Call) -> dict[str, Any]:
     registry = registry_of(call)
     _require_thing(call, params["thingName"])
     _require_principal(registry, params["principal"])
-    registry.attach_thing(params["thingName"], params["principal"], params.get("thingPrincipalType") or NON_EXCLUSIVE_THING)
+    attachment = params.get("thingPrincipalType") or NON_EXCLUSIVE_THING
+    registry.attach_thing(params["thingName"], params["principal"], attachment)
     return {}
 
 

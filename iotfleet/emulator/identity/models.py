@@ -32,6 +32,23 @@ def utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, tz=timezone.utc)
 
 
+def _description(record: Certificate | CaCertificate) -> dict[str, Any]:
+    """What DescribeCertificate and DescribeCACertificate both say of a certificate."""
+    return {
+        "certificateArn": record.arn,
+        "certificateId": record.certificate_id,
+        "status": record.status,
+        "certificatePem": record.pem,
+        "ownedBy": record.owner,
+        "creationDate": utc(record.created),
+        "lastModifiedDate": utc(record.modified or record.created),
+        "customerVersion": record.generation,
+        "generationId": str(record.generation),
+        "validity": {"notBefore": record.not_before, "notAfter": record.not_after},
+        "certificateMode": record.mode,
+    }
+
+
 @dataclass
 class Certificate:
     """A device certificate (registered, or created by the service). Its id is the SHA-256 of its DER."""
@@ -61,20 +78,7 @@ class Certificate:
 
     def describe(self) -> dict[str, Any]:
         """The DescribeCertificate ``certificateDescription``."""
-        answer: dict[str, Any] = {
-            "certificateArn": self.arn,
-            "certificateId": self.certificate_id,
-            "status": self.status,
-            "certificatePem": self.pem,
-            "ownedBy": self.owner,
-            "creationDate": utc(self.created),
-            "lastModifiedDate": utc(self.modified or self.created),
-            "customerVersion": self.generation,
-            "transferData": {},
-            "generationId": str(self.generation),
-            "validity": {"notBefore": self.not_before, "notAfter": self.not_after},
-            "certificateMode": self.mode,
-        }
+        answer = {**_description(self), "transferData": {}}
         if self.ca_certificate_id:
             answer["caCertificateId"] = self.ca_certificate_id
         return answer
@@ -111,20 +115,8 @@ class CaCertificate:
         }
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "certificateArn": self.arn,
-            "certificateId": self.certificate_id,
-            "status": self.status,
-            "certificatePem": self.pem,
-            "ownedBy": self.owner,
-            "creationDate": utc(self.created),
-            "autoRegistrationStatus": self.auto_registration,
-            "lastModifiedDate": utc(self.modified or self.created),
-            "customerVersion": self.generation,
-            "generationId": str(self.generation),
-            "validity": {"notBefore": self.not_before, "notAfter": self.not_after},
-            "certificateMode": self.mode,
-        }
+        """The DescribeCACertificate ``certificateDescription``."""
+        return {**_description(self), "autoRegistrationStatus": self.auto_registration}
 
 
 @dataclass

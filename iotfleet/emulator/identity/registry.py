@@ -219,7 +219,9 @@ class IdentityRegistry:
         when = utc(now)
         ca = parse_certificate(pem, "CA certificate", when)
         if not is_ca(ca):
-            raise CertificateValidationException("The CA certificate is not a CA: it has no basic constraints CA:TRUE")
+            raise CertificateValidationException(
+                "The CA certificate is not a CA: it has no basic constraints CA:TRUE"
+            )
         if mode == DEFAULT_MODE:
             self._check_verification(ca, verification_pem, when)
         identifier = certificate_id(ca)
@@ -424,7 +426,8 @@ class IdentityRegistry:
         self.policy_version(name, version_id)
         if version_id == policy.default_version_id:
             raise DeleteConflictException(
-                "Cannot delete the default version of a policy; make another version the default, or delete the policy"
+                "Cannot delete the default version of a policy; make another version the default, or delete "
+                "the policy"
             )
         del policy.versions[version_id]
 

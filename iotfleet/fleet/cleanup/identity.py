@@ -133,7 +133,9 @@ def _scan_cas(ctx: AwsContext, fleet: str, scan: IdentityScan) -> list[Resource]
     return owned
 
 
-def _scan_store(ctx: AwsContext, fleet: str, store: KeyStore, scan: IdentityScan) -> tuple[Resource | None, dict[str, str]]:
+def _scan_store(
+    ctx: AwsContext, fleet: str, store: KeyStore, scan: IdentityScan
+) -> tuple[Resource | None, dict[str, str]]:
     """The key store, when it is this fleet's in this account and region, and its certificate id per thing."""
     try:
         binding = store.binding()
@@ -199,7 +201,8 @@ def _deletable_rest(
     kept: list[str] = []
     if policy is not None:
         if staying:
-            scan.skipped.append(Skipped(POLICY, policy.name, f"still attached to {len(staying)} target(s), e.g. {staying[0]}"))
+            reason = f"still attached to {len(staying)} target(s), e.g. {staying[0]}"
+            scan.skipped.append(Skipped(POLICY, policy.name, reason))
             kept.append("policy")
         else:
             scan.owned.append(policy)
@@ -218,7 +221,8 @@ def _deletable_rest(
         return
     if kept or (certificates and not deleting_certificates):
         what = ", ".join(kept) or "certificates"
-        scan.skipped.append(Skipped(KEY_STORE, key_store.name, f"the fleet's {what} remain in AWS; the keys are kept"))
+        reason = f"the fleet's {what} remain in AWS; the keys are kept"
+        scan.skipped.append(Skipped(KEY_STORE, key_store.name, reason))
     else:
         scan.owned.append(key_store)
 
@@ -303,7 +307,9 @@ def remove_key_store(ctx: AwsContext, key_store: Resource) -> Removed | None:
     """Delete the key store's own files; a folder holding anything else is left, and said so."""
     removed, left = KeyStore(key_store.name).remove()
     if left:
-        raise KeysLeft(f"{removed} key store file(s) deleted; kept {left[0]}: it holds files that are not the store's")
+        raise KeysLeft(
+            f"{removed} key store file(s) deleted; kept {left[0]}: it holds files that are not the store's"
+        )
     return {"key files": removed} if removed else None
 
 

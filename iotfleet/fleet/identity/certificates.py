@@ -195,7 +195,10 @@ def sign_device_certificate(
 
 
 def verification_certificate(
-    ca_key: CertificateIssuerPrivateKeyTypes, ca_certificate: x509.Certificate, registration_code: str, now: dt.datetime
+    ca_key: CertificateIssuerPrivateKeyTypes,
+    ca_certificate: x509.Certificate,
+    registration_code: str,
+    now: dt.datetime,
 ) -> x509.Certificate:
     """The certificate AWS IoT asks for to register a CA: CN = the account's registration code, signed by the CA.
 

@@ -197,11 +197,12 @@ class KeyStore:
         if loose:
             return DeviceEntry(thing, folder, pem, identifier, has_key=True, problem=loose, unsafe=True)
         if certificate is None:
-            return DeviceEntry(thing, folder, None, None, has_key=True, problem=f"{key_path} has no {CERTIFICATE_FILE}")
+            return DeviceEntry(thing, folder, has_key=True, problem=f"{key_path} has no {CERTIFICATE_FILE}")
         try:
             key = load_private_key(key_path.read_bytes())
         except (OSError, ValueError) as exc:
-            return DeviceEntry(thing, folder, pem, identifier, True, f"{key_path} cannot be read: {type(exc).__name__}")
+            problem = f"{key_path} cannot be read: {type(exc).__name__}"
+            return DeviceEntry(thing, folder, pem, identifier, has_key=True, problem=problem)
         if not key_matches(certificate, key):
             return DeviceEntry(thing, folder, pem, identifier, True, f"{key_path} is not the key of {cert_path}")
         return DeviceEntry(thing, folder, pem, identifier, has_key=True)

@@ -136,7 +136,8 @@ def plan_fleet_identity(
     )  # fmt: skip
     problem = store.binding_problem(spec.fleet, account, region)
     if problem:
-        note(model.KEY_STORE, str(store.root), model.CONFLICT, f"{problem}; pass --keys-dir for a key store of its own")
+        detail = f"{problem}; pass --keys-dir for a key store of its own"
+        note(model.KEY_STORE, str(store.root), model.CONFLICT, detail)
     elif store.binding() is None:
         plan.bind = True
         note(model.KEY_STORE, str(store.root), model.CREATE, "folders 0700, private keys 0600")
@@ -190,7 +191,8 @@ def _plan_ca(ctx: AwsContext, spec: FleetSpec, store: KeyStore, note: _Note) -> 
             note(model.CA_CERTIFICATE, owned[0].rsplit("/", 1)[1], model.PRESENT, f"its key is not in {store.root}")
         else:
             ca.action = model.CREATE
-            note(model.CA_CERTIFICATE, "fleet CA", model.CREATE, "EC P-256, made here, registered with a verification certificate")
+            detail = "EC P-256, made here, registered with a verification certificate"
+            note(model.CA_CERTIFICATE, "fleet CA", model.CREATE, detail)
         return ca
     ca.certificate, ca.key = local
     ca.certificate_id = certificate_id(ca.certificate)
