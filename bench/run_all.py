@@ -59,9 +59,9 @@ class Row:
 
 
 def provision_rows(report: dict[str, Any]) -> list[Row]:
-    devices = report["devices"]
     rows = []
     for scenario in report["scenarios"]:
+        devices = scenario.get("devices", report["devices"])
         wall, bound, ratio = scenario["wall_seconds"], scenario["bound_seconds"], scenario["ratio"]
         failures, goal = scenario["failures"], scenario["goal"]
         source = _bound_source(

@@ -21,7 +21,8 @@ which AWS reports only in CloudWatch. A static add at the limit fails with Inval
 unless ``overrideDynamicGroups`` lets it evict the thing from its most recently created dynamic group.
 
 Static-group operations aimed at a dynamic group (adding or removing things, a dynamic parent,
-UpdateThingGroup, DeleteThingGroup, attaching a policy) are refused with InvalidRequestException.
+UpdateThingGroup, DeleteThingGroup) are refused with InvalidRequestException; attaching a policy to one is
+refused by the policy operations (:mod:`iotfleet.emulator.identity.handlers_policies`).
 Indexing cannot be turned off while dynamic groups exist, nor changed so that a group's query no
 longer validates.
 """
@@ -517,15 +518,6 @@ def delete_thing_group(call: Call) -> dict[str, Any]:
     for thing_name in members:
         membership.settle_thing(thing_name)
     return answer
-
-
-@handles("iot", "AttachPolicy")
-def attach_policy(call: Call) -> dict[str, Any]:
-    target = call.params.get("target") or ""
-    group = dynamic_groups(call.state, call.account_id, call.region).by_arn(target)
-    if group is not None:
-        raise InvalidRequestException(f"Policies cannot be attached to dynamic thing group {group.name}")
-    return call.moto()
 
 
 @tag_holder
