@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
@@ -20,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from iotfleet.aws.errors import Interrupted, UsageError
+from iotfleet.cli.files import html_target
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState
 from iotfleet.fleet.explore import report
@@ -442,11 +442,7 @@ def parse_failure_details(value: str) -> int | None:
 
 
 def write_html_report(state: CliState, job_id: str, path: str, failure_details: int | None) -> report.ReportData:
-    target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"{path} is a directory; give a file name such as report.html", "--html")
-    if not target.parent.exists():
-        raise UsageError(f"the folder {target.parent} does not exist", "--html")
+    target = html_target(path)
     data = report.gather_report(state.aws, job_id, failure_details=failure_details, progress=state.progress())
     written = report.write_report(target, report.render_html(data))
     answer = {"file": str(written), **data.as_dict()}
