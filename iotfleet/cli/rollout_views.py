@@ -10,7 +10,6 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from iotfleet.cli.jobs_views import STATUS_STYLES
 from iotfleet.cli.output import key_values
 from iotfleet.fleet.explore.times import iso_time
 from iotfleet.fleet.rollout.controller import Step
@@ -29,13 +28,15 @@ STATE_STYLES = {
 }
 WAVE_STYLES = {"PENDING": "bright_black", "RUNNING": "blue", "PASSED": "green", "FAILED": "red", "STOPPED": "yellow"}
 EVENTS_SHOWN = 6
+PHASES = {"CANCELING": "canceling the wave jobs", "DRAINING": "waiting for the executions in progress",
+          "ROLLING_BACK": "the rollback job runs", "DONE": "done"}  # fmt: skip
 
 
 def state_text(record: RolloutRecord) -> Text:
     text = Text(record.state, style=STATE_STYLES.get(record.state, ""))
     if record.stop is not None and not record.ended:
-        text.append(f"  ({'rolling back' if record.stop.rollback else 'stopping'}: {record.stop.phase.lower()})",
-                    style="magenta")  # fmt: skip
+        doing = "rolling back" if record.stop.rollback else "stopping"
+        text.append(f"  ({doing}: {PHASES.get(record.stop.phase, record.stop.phase)})", style="magenta")
     if record.paused_from:
         text.append(f"  (was {record.paused_from})", style="bright_black")
     return text
@@ -62,38 +63,32 @@ def summary(record: RolloutRecord) -> Text:
     return key_values(rows)
 
 
+def _count_cells(stats: Any) -> list[str]:
+    if stats is None:
+        return ["-", "-", "-", "-"]
+    counts = stats.counts
+    rate = "-" if counts.success_rate is None else f"{counts.success_rate:.1f}%"
+    return [f"{counts['SUCCEEDED']:,}", f"{counts.failures:,}", f"{counts.pending:,}", rate]
+
+
 def waves_table(current: RolloutSnapshot) -> Table:
+    """One row per wave (and one for the rollback job): its devices, status, job counters and gate."""
     table = Table(show_edge=False, header_style="bold")
-    for column in ("Wave", "Up to", "Devices", "Status", "Job", "Succeeded", "Failed", "Pending", "Success", "Gate"):
-        table.add_column(column, justify="right" if column in ("Devices", "Succeeded", "Failed", "Pending") else "left")
-    rows = [(w, current.jobs.get(w.job_id)) for w in current.record.waves]
-    stop = current.record.stop
-    for wave, stats in rows:
-        counts = stats.counts if stats is not None else None
+    for column in ("Wave", "Devices", "Status", "Succeeded", "Failed", "Pending", "Success", "Gate"):
+        table.add_column(column, justify="left" if column in ("Wave", "Status", "Gate") else "right", no_wrap=True)
+    for wave in current.record.waves:
         gate = wave.gate or {}
         decision = gate.get("decision") or ("baking" if wave.ready_at else "-")
         table.add_row(
-            str(wave.number), percent_label(wave.percent), f"{wave.size:,}",
+            f"{wave.number} · {percent_label(wave.percent)}", f"{wave.size:,}",
             Text(wave.status, style=WAVE_STYLES.get(wave.status, "")),
-            Text(stats.status, style=STATUS_STYLES.get(stats.status, "")) if stats else Text("-"),
-            "-" if counts is None else f"{counts['SUCCEEDED']:,}",
-            "-" if counts is None else f"{counts.failures:,}",
-            "-" if counts is None else f"{counts.pending:,}",
-            "-" if counts is None or counts.success_rate is None else f"{counts.success_rate:.1f}%",
-            decision,
+            *_count_cells(current.jobs.get(wave.job_id)), decision,
         )  # fmt: skip
+    stop = current.record.stop
     if stop is not None and stop.job_id:
-        stats = current.jobs.get(stop.job_id)
-        counts = stats.counts if stats is not None else None
         table.add_row(
-            "rollback", "-", "-" if stop.devices is None else f"{stop.devices:,}",
-            Text(stop.phase, style="magenta"),
-            Text(stats.status, style=STATUS_STYLES.get(stats.status, "")) if stats else Text("-"),
-            "-" if counts is None else f"{counts['SUCCEEDED']:,}",
-            "-" if counts is None else f"{counts.failures:,}",
-            "-" if counts is None else f"{counts.pending:,}",
-            "-" if counts is None or counts.success_rate is None else f"{counts.success_rate:.1f}%",
-            f"to {current.record.rollback_version}",
+            "rollback", "-" if stop.devices is None else f"{stop.devices:,}", Text(stop.phase, style="magenta"),
+            *_count_cells(current.jobs.get(stop.job_id)), f"to {current.record.rollback_version}",
         )  # fmt: skip
     return table
 

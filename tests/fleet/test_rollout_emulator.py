@@ -332,3 +332,29 @@ def test_cleanup_deletes_the_records_groups_and_jobs_a_rollout_made(emulator: Lo
         jobs = {j["jobId"]: j["status"] for j in ctx.iot.list_jobs()["jobs"]}
         assert all(jobs.get(job, "DELETION_IN_PROGRESS") == "DELETION_IN_PROGRESS" for job in ("r1-wave-1", "r1-wave-2"))
         assert plan_cleanup(ctx, FLEET, "jobs").resources("rollout record") == []
+
+
+def test_the_controller_takes_a_failed_pass_again_at_the_next_interval(emulator: LocalEmulator) -> None:
+    with provisioned(emulator, 10) as ctx:
+        driver = Driver(ctx, emulator)
+        driver.start(rollout_spec())
+
+        class Devices:
+            """The controller's clock: each wait lets the devices run their jobs, and time pass."""
+
+            def time(self) -> float:
+                return emulator.clock.now()
+
+            def monotonic(self) -> float:
+                return emulator.clock.now()
+
+            def sleep(self, seconds: float) -> None:
+                emulator.set_faults(0.0)  # the outage is over
+                if not driver.run_jobs(driver.store.load("r1")):
+                    emulator.advance(120)
+
+        emulator.set_faults(1.0, 0, ["s3:GetObject"])  # the record cannot be read: the first pass fails
+        record = driver.controller().run(interval=1.0, clock=Devices())
+        assert record.state == COMPLETED
+        assert [s.kind for s in driver.steps][0] == "error"
+        assert job_ids(ctx) == ["r1-wave-1", "r1-wave-2", "r1-wave-3"]

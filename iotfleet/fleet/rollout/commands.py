@@ -13,7 +13,7 @@ one pass right after each command, so an abort cancels the wave jobs at once.
 * **abort** (not ended, not already stopping): cancel the wave jobs; with ``rollback``, also roll the updated
   devices back (ROLLED_BACK), else end ABORTED.
 * **retry-failed**: a new job for exactly the devices whose execution of a wave job FAILED or TIMED_OUT
-  (not after a rollback: those devices are meant to stay on the old version).
+  (not once a rollback has begun: those devices are meant to stay on the old version).
 """
 
 from __future__ import annotations
@@ -122,9 +122,9 @@ def plan_rollout_retry(
 ) -> RetryPlan:
     """The retry of a rollout's failed and timed-out devices, over every started wave's job (reads only)."""
     record = store.load(rollout_id)
-    if record.state == ROLLED_BACK:
+    if record.state == ROLLED_BACK or (record.stop is not None and record.stop.rollback):
         raise UsageError(
-            f"rollout {rollout_id} was rolled back: its devices are meant to stay on {record.rollback_version}",
+            f"rollout {rollout_id} is rolled back: its devices are meant to stay on {record.rollback_version}",
             "ID",
         )
     jobs = [wave.job_id for wave in record.started_waves()]

@@ -29,7 +29,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from iotfleet.aws.context import AwsContext
+from iotfleet.aws.errors import AwsOperationError, OperationFailed
 from iotfleet.clock import Clock
 from iotfleet.fleet.explore.statistics import ProcessCounts
 from iotfleet.fleet.jobs.create import MAX_TARGETS
@@ -63,6 +66,7 @@ from iotfleet.fleet.rollout.record import PASSED as WAVE_PASSED
 from iotfleet.fleet.rollout.spec import format_duration
 
 MAX_STEPS_PER_PASS = 50
+MAX_FAILED_PASSES = 5
 GATE_REASON = "ROLLOUT_GATE_FAILED"
 ABORT_REASON = "ROLLOUT_ABORTED"
 
@@ -114,9 +118,24 @@ class Controller:
         return record
 
     def run(self, *, interval: float, clock: Clock) -> RolloutRecord:
-        """Passes every ``interval`` seconds until the rollout has ended and let go of its groups."""
+        """Passes every ``interval`` seconds until the rollout has ended and let go of its groups.
+
+        A pass that fails in AWS (after the access layer's own retries) is reported as an ``error`` step and
+        taken again at the next interval, since every step is safe to repeat; after
+        :data:`MAX_FAILED_PASSES` failures in a row the last error is raised. A usage error is raised at once.
+        """
+        failed = 0
         while True:
-            record = self.advance()
+            try:
+                record = self.advance()
+            except (ClientError, BotoCoreError, AwsOperationError, OperationFailed) as err:
+                failed += 1
+                if failed >= MAX_FAILED_PASSES:
+                    raise
+                self.on_step(Step("error", f"this pass failed and is taken again in {interval:g}s: {err}"))
+                clock.sleep(interval)
+                continue
+            failed = 0
             if record.ended and record.groups_released:
                 return record
             clock.sleep(interval)
@@ -170,7 +189,8 @@ class Controller:
             comment = f"iotfleet rollout {record.rollout_id}: {stop.reason}"
             canceled = [w.job_id for w in record.started_waves()
                         if effects.cancel_job(self.ctx, w.job_id, reason, comment)]  # fmt: skip
-            message = f"canceled {len(canceled)} wave job(s): queued executions will not run"
+            message = (f"canceled {', '.join(canceled)}: their queued executions will not run" if canceled
+                       else "every wave job had already ended: nothing to cancel")  # fmt: skip
             return _canceled(canceled, now), Step("canceled", message)
         if stop.phase == DRAINING:
             running = effects.in_progress(self.ctx, [w.job_id for w in record.started_waves()])
@@ -305,7 +325,7 @@ def _canceled(canceled: list[str], now: float) -> Mutation:
         for wave in record.waves:
             if wave.status == WAVE_RUNNING:
                 wave.status = STOPPED
-        record.event(now, "canceled", f"canceled wave job(s): {', '.join(canceled) or 'none was active'}")
+        record.event(now, "canceled", f"canceled {', '.join(canceled)}" if canceled else "no wave job was active")
         if stop.rollback:
             stop.phase = DRAINING
             return

@@ -88,11 +88,14 @@ def parse_duration(value: str | int, param: str = "--bake") -> int:
 
 
 def format_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    """``30m``, ``1h30m``, ``11m51s``, ``0s``: the largest units first, zero parts left out."""
+    left = int(round(seconds))
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, left = divmod(left, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
 
 
 @dataclass(frozen=True)
