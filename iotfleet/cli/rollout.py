@@ -14,7 +14,6 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.live import Live
 
 from iotfleet.aws.errors import Interrupted, OperationFailed, UsageError
 from iotfleet.cli import rollout_views as views
@@ -22,10 +21,10 @@ from iotfleet.cli.files import html_target
 from iotfleet.cli.jobs_create import job_settings_options, settings_from_options
 from iotfleet.cli.jobs_retry import show_retry
 from iotfleet.cli.options import fleet_option, role_option
-from iotfleet.cli.output import table
+from iotfleet.cli.output import follow, table
 from iotfleet.cli.state import CliState, pass_state
 from iotfleet.clock import SYSTEM_CLOCK
-from iotfleet.fleet.explore.report import write_report
+from iotfleet.fleet.explore.pages import write_report
 from iotfleet.fleet.explore.times import iso_time
 from iotfleet.fleet.jobs.checks import parse_tags
 from iotfleet.fleet.rollout import commands
@@ -257,24 +256,16 @@ def watch_command(state: CliState, rollout_id: str, interval: float, fleet: str)
     """
     store = _store(state, fleet)
     output = state.output
+
+    def line(current: RolloutSnapshot) -> str:
+        waves = " ".join(f"w{w.number}={w.status}" for w in current.record.waves)
+        return f"{iso_time(current.at)} {current.record.state} {waves}"
+
     try:
-        if output.json:
-            final = watch_rollout(store, rollout_id, interval=interval, on_snapshot=lambda _: None)
-        elif output.console.is_terminal:
-            with Live(console=output.console, refresh_per_second=4, auto_refresh=False) as live:
-
-                def update(current: RolloutSnapshot) -> None:
-                    live.update(views.dashboard(current), refresh=True)
-
-                final = watch_rollout(store, rollout_id, interval=interval, on_snapshot=update)
-        else:
-
-            def line(current: RolloutSnapshot) -> None:
-                record = current.record
-                waves = " ".join(f"w{w.number}={w.status}" for w in record.waves)
-                output.console.print(f"{iso_time(current.at)} {record.state} {waves}", markup=False)
-
-            final = watch_rollout(store, rollout_id, interval=interval, on_snapshot=line)
+        final = follow(
+            output, lambda show: watch_rollout(store, rollout_id, interval=interval, on_snapshot=show),
+            panel=views.dashboard, line=line,
+        )  # fmt: skip
     except KeyboardInterrupt:
         raise Interrupted(f"stopped watching rollout {rollout_id}; the rollout itself goes on") from None
 

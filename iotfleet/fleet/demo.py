@@ -35,7 +35,7 @@ from iotfleet.clock import SYSTEM_CLOCK
 from iotfleet.fleet import firmware, groups
 from iotfleet.fleet.cleanup.apply import CleanupResult, apply_cleanup
 from iotfleet.fleet.cleanup.plan import plan_cleanup
-from iotfleet.fleet.explore.report import write_report
+from iotfleet.fleet.explore.pages import write_report
 from iotfleet.fleet.jobs.settings import AbortCriterion, ExponentialRollout, JobSettings
 from iotfleet.fleet.naming import check_fleet_name, check_positive_int
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE

@@ -105,14 +105,16 @@ def test_a_bad_canary_is_rolled_back_and_later_waves_never_start(emulator: Local
         assert sorted(t.rsplit("/", 1)[1] for t in rollback["targets"]) == updated  # exactly those devices
         assert record.stop is not None and record.stop.devices == len(updated)
         assert rollback["destinationPackageVersions"][0].endswith(f"/{PACKAGE}/version/{OLD}")
+        assert rollback["description"] == f"Rollout r1: roll back to {OLD}"
         assert job_tags(ctx, "r1-wave-1")["iotfleet:rollout-gate"] == WAVE_FAILED
 
 
 def test_approval_holds_each_next_wave_and_pause_holds_any_wave(emulator: LocalEmulator) -> None:
     with provisioned(emulator, 20) as ctx:
         driver = Driver(ctx, emulator)
-        driver.start(rollout_spec(approve=True))
+        driver.start(rollout_spec(approve=True, groups=("NorthAmerica_Fleet",), query=None, description="Night run"))
         store = driver.store
+        assert driver.store.load("r1").devices == 20  # the continent group's child groups hold the devices
 
         def now() -> float:
             return ctx.service_time().timestamp()
@@ -131,6 +133,7 @@ def test_approval_holds_each_next_wave_and_pause_holds_any_wave(emulator: LocalE
         assert approved.state == RUNNING and approved.wave(2).approved_at is not None
         record = driver.controller().advance()
         assert record.wave(2).status == WAVE_RUNNING and "r1-wave-2" in job_ids(ctx)
+        assert ctx.iot.describe_job(jobId="r1-wave-2")["job"]["description"] == "Night run"
 
         # Paused while wave 2 runs: its gate is still decided, but wave 3 does not start, whatever the time.
         assert commands.pause(ctx, store, "r1", now()).state == PAUSED

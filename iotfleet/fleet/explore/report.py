@@ -17,16 +17,12 @@ Cost of :func:`gather_report`, in API calls:
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from bisect import bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import resources
-from pathlib import Path
-from string import Template
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -35,6 +31,7 @@ from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import error_code
 from iotfleet.fleet.explore.executions import ExecutionRow, list_executions
 from iotfleet.fleet.explore.jobs import JobDetails, job_details
+from iotfleet.fleet.explore.pages import clock_label, escape, fill_page, when
 from iotfleet.fleet.explore.statistics import (
     CRITICAL,
     EXCELLENT,
@@ -313,31 +310,6 @@ def render_html(data: ReportData) -> str:
     return fill_page("iotfleet.fleet.explore", "job_report.html", values)
 
 
-def fill_page(package: str, name: str, values: dict[str, str]) -> str:
-    """The page template ``templates/<name>`` of ``package``, filled, with the reports' shared style sheet."""
-    style = resources.files("iotfleet.fleet.explore").joinpath("templates/report.css").read_text("utf-8")
-    template = Template(resources.files(package).joinpath(f"templates/{name}").read_text("utf-8"))
-    return template.substitute({**values, "style": style})
-
-
-def write_report(path: str | Path, page: str) -> Path:
-    target = Path(path)
-    target.write_text(page, encoding="utf-8")
-    return target
-
-
-def escape(text: Any) -> str:
-    """Text made safe for HTML (attributes included)."""
-    return html.escape("" if text is None else str(text), quote=True)
-
-
-def when(epoch: float | None) -> str:
-    """A moment as UTC text, for pages."""
-    if epoch is None:
-        return "-"
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _pct(part: int, whole: int) -> str:
     return f"{100.0 * part / whole:.1f}%" if whole else "-"
 
@@ -466,10 +438,6 @@ def _timeline_svg(points: list[TimelinePoint]) -> str:
         if any(p.counts.get(s) for p in points)
     )
     return "".join(parts) + f'<div class="legend">{legend}</div>'
-
-
-def clock_label(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%H:%M:%S")
 
 
 def _duration(seconds: float) -> str:

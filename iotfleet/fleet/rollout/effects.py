@@ -75,7 +75,7 @@ def start_wave(ctx: AwsContext, store: RolloutStore, record: RolloutRecord, wave
         **record.wave_request,
         "jobId": wave.job_id,
         "targets": [group_arn],
-        "description": record.wave_request.get("description") or description,
+        "description": record.description or description,
         "tags": [*record.wave_tags, {"Key": WAVE_TAG, "Value": str(wave.number)}],
     }
     return ensure_job(ctx, request)

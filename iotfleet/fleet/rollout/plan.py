@@ -179,6 +179,7 @@ def _rollback(
     prepared = prepare_job(ctx, checked, targets={"rollback": "placeholder"})
     request = _template(prepared.request)
     request["tags"] = [*checked.tags, {"Key": ROLLOUT_TAG, "Value": rollout_id}]
+    request["description"] = prepared.request["description"]
     return version, request
 
 

@@ -16,14 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from iotfleet.aws.context import AwsContext
-from iotfleet.fleet.explore.report import (
-    HEALTH_COLOURS,
-    JOB_STATUS_COLOURS,
-    clock_label,
-    escape,
-    fill_page,
-    when,
-)
+from iotfleet.fleet.explore.pages import clock_label, escape, fill_page, when
+from iotfleet.fleet.explore.report import HEALTH_COLOURS, JOB_STATUS_COLOURS
 from iotfleet.fleet.explore.statistics import JobStats
 from iotfleet.fleet.rollout.record import (
     COMPLETED,
@@ -92,7 +86,7 @@ def render_html(report: RolloutReport) -> str:
         "footer": escape(f"Generated {when(report.now)} by iotfleet from the rollout's record (revision "
                          f"{record.revision}) and its jobs' counters"),
     }  # fmt: skip
-    return fill_page("iotfleet.fleet.rollout", "rollout_report.html", values)
+    return fill_page("iotfleet.fleet.rollout", "rollout_report.html", values, "rollout_report.css")
 
 
 def _cards(report: RolloutReport) -> str:
