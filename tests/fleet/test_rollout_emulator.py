@@ -4,6 +4,8 @@ ever taken twice, even when the controller dies between creating a job and recor
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from rollout_setup import (
     FLEET,
@@ -25,6 +27,7 @@ from iotfleet.aws.errors import UsageError
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet.cleanup.apply import apply_cleanup
 from iotfleet.fleet.cleanup.plan import plan_cleanup
+from iotfleet.fleet.jobs.settings import AbortCriterion, JobSettings
 from iotfleet.fleet.provision import inventory
 from iotfleet.fleet.rollout import commands
 from iotfleet.fleet.rollout.record import (
@@ -42,7 +45,8 @@ from iotfleet.fleet.rollout.record import (
     WAVE_RUNNING,
     RolloutStore,
 )
-from iotfleet.fleet.rollout.spec import GateSpec, parse_waves
+from iotfleet.fleet.rollout.report import gather, render_html
+from iotfleet.fleet.rollout.spec import Condition, GateSpec, parse_waves
 from iotfleet.fleet.rollout.watch import watch_rollout
 
 
@@ -107,6 +111,24 @@ def test_a_bad_canary_is_rolled_back_and_later_waves_never_start(emulator: Local
         assert rollback["destinationPackageVersions"][0].endswith(f"/{PACKAGE}/version/{OLD}")
         assert rollback["description"] == f"Rollout r1: roll back to {OLD}"
         assert job_tags(ctx, "r1-wave-1")["iotfleet:rollout-gate"] == WAVE_FAILED
+
+        page = render_html(gather(ctx, driver.store, "r1"))
+        assert "Wave 1 · 20% · 4" in page and "Wave 2 · 50% · 6" in page and ">Rollback<" in page  # the timeline
+        assert html.escape(gate["reasons"][0]) in page  # the decision, with the figures it was taken on
+        assert f"{len(updated)} device(s) back to {OLD}" in page
+
+
+def test_the_wave_jobs_abort_criteria_are_the_fast_brake(emulator: LocalEmulator) -> None:
+    with provisioned(emulator, 20) as ctx:
+        brake = JobSettings(abort=(AbortCriterion("FAILED", 30, 2),))
+        lenient = GateSpec((Condition.parse("success>=0"),), bake_seconds=600)  # the gate alone never fails
+        driver = Driver(ctx, emulator, wave_model=model(40.0, seed=7))
+        driver.start(rollout_spec(waves=parse_waves("20%,50%,100%"), gate=lenient, settings=brake))
+        record = driver.drive()
+        assert ctx.iot.describe_job(jobId="r1-wave-1")["job"]["status"] == "CANCELED"  # AWS applied the brake
+        assert record.state == ROLLED_BACK
+        assert "the wave's job was canceled" in record.wave(1).gate["reasons"][0]
+        assert versions(ctx) == {OLD: 20}
 
 
 def test_approval_holds_each_next_wave_and_pause_holds_any_wave(emulator: LocalEmulator) -> None:
