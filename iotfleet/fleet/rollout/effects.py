@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import is_error
 from iotfleet.fleet import job_targets
+from iotfleet.fleet.explore.executions import list_executions
 from iotfleet.fleet.explore.statistics import ProcessCounts
 from iotfleet.fleet.explore.times import to_epoch
 from iotfleet.fleet.groups import index_error
@@ -145,7 +146,9 @@ def job_done(job: dict[str, Any] | None) -> bool:
 
 
 def updated_devices(ctx: AwsContext, store: RolloutStore, record: RolloutRecord) -> list[str]:
-    """The devices of the started waves that report the new version now (fleet index, 100 a page per wave)."""
+    """The devices of the started waves that took the new version: those the fleet index sees reporting it
+    (100 a page, per wave group), and those whose wave execution SUCCEEDED (250 a page), which the index may
+    not show yet, since it lags the shadows by seconds on AWS."""
     membership = store.membership(record.rollout_id)
     found: set[str] = set()
     for wave in record.started_waves():
@@ -154,6 +157,9 @@ def updated_devices(ctx: AwsContext, store: RolloutStore, record: RolloutRecord)
         for thing in matching_things(ctx, text, lambda err, text=text: index_error(err, text, "ID")):
             if str(thing["thingName"]) in members:
                 found.add(str(thing["thingName"]))
+        if find_job(ctx, wave.job_id) is not None:
+            found.update(row.thing_name for row in list_executions(ctx, wave.job_id, "SUCCEEDED", check_job=False)
+                         if row.thing_name in members)  # fmt: skip
     return sorted(found)
 
 
