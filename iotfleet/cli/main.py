@@ -47,6 +47,7 @@ from iotfleet.cli.output import FORMATS, Output
 from iotfleet.cli.packages import packages
 from iotfleet.cli.prompts import Prompter
 from iotfleet.cli.provision import provision
+from iotfleet.cli.rollout import rollout
 from iotfleet.cli.simulate import simulate
 from iotfleet.cli.state import CliState
 from iotfleet.cli.whoami import whoami
@@ -150,6 +151,7 @@ def _register() -> None:
     cli.add_command(packages)
     packages.add_command(packages_menu.menu)
     cli.add_command(jobs)
+    cli.add_command(rollout)
     cli.add_command(simulate)
     cli.add_command(local)
     cli.add_command(cleanup)

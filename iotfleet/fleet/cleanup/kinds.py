@@ -17,6 +17,7 @@ ONLY_KINDS = ("things", "groups", "jobs", "packages", "storage", "roles", "ident
 # Resource kinds, as the plan and the report name them.
 JOB = "job"
 JOB_TEMPLATE = "job template"
+ROLLOUT_RECORD = "rollout record"
 DYNAMIC_GROUP = "dynamic group"
 THING = "thing"
 STATIC_GROUP = "static group"
@@ -44,6 +45,8 @@ class Step:
 
 STEPS: tuple[Step, ...] = (
     Step("jobs", (JOB, JOB_TEMPLATE), "jobs", "cancel with force, then delete; delete job templates"),
+    # A rollout's jobs go with the jobs; its record (in the fleet's bucket) goes with them.
+    Step("rollouts", (ROLLOUT_RECORD,), "jobs", "delete every version of the record and the wave membership"),
     Step("dynamic-groups", (DYNAMIC_GROUP,), "groups", "delete"),
     # A thing's certificates go with it: detached from it first, they could not be found again.
     Step("certificates", (CERTIFICATE,), "things", "detach from the fleet's things; deactivate; delete"),

@@ -107,9 +107,10 @@ class PreparedJob:
         return str(self.request["jobId"])
 
 
-def _slug(text: str, limit: int) -> str:
-    slug = re.sub(r"[^a-zA-Z0-9_-]+", "_", text).strip("_-") or "x"
-    return slug[:limit].rstrip("_-") or "x"
+def slug(text: str, limit: int) -> str:
+    """``text`` as id characters (letters, digits, ``_``, ``-``), at most ``limit`` of them."""
+    cleaned = re.sub(r"[^a-zA-Z0-9_-]+", "_", text).strip("_-") or "x"
+    return cleaned[:limit].rstrip("_-") or "x"
 
 
 def default_job_id(kind: str, *parts: str, now: dt.datetime | None = None, suffix: str | None = None) -> str:
@@ -121,7 +122,7 @@ def default_job_id(kind: str, *parts: str, now: dt.datetime | None = None, suffi
     stamp = moment.strftime("%Y%m%dT%H%M%S")
     tail = f"{stamp}-{suffix or secrets.token_hex(2)}"
     budget = JOB_ID.max_len - len(kind) - len(tail) - 2 - len(parts)
-    pieces = [_slug(part, max(4, budget // max(1, len(parts)))) for part in parts if part]
+    pieces = [slug(part, max(4, budget // max(1, len(parts)))) for part in parts if part]
     middle = "-".join(pieces)
     job_id = f"{kind}-{middle}-{tail}" if middle else f"{kind}-{tail}"
     if len(job_id) > JOB_ID.max_len:
