@@ -39,6 +39,7 @@ from iotfleet.fleet.provision.result import ProvisionResult
 from iotfleet.fleet.spec import (
     FLAGS,
     FleetSpec,
+    check_device_count,
     default_countries,
     load_spec,
     resolve_countries,
@@ -61,7 +62,7 @@ def spec_from_options(ctx: click.Context, options: dict[str, Any]) -> tuple[Flee
     if _given(ctx, "fleet"):
         changes["fleet"] = options["fleet"]
     if options.get("devices") is not None:
-        changes["devices"] = naming.check_positive_int(options["devices"], "the device count", FLAGS["devices"])
+        changes["devices"] = check_device_count(options["devices"])
     for key in ("thing_types", "versions", "searchable_attributes"):
         if options.get(key) is not None:
             changes[key] = split_list(options[key])

@@ -37,7 +37,7 @@ from iotfleet.fleet.explore.statistics import JobStats
 from iotfleet.fleet.explore.watch import WatchSnapshot, watch_job
 from iotfleet.fleet.jobs.create import MAX_TARGETS, JobSpec, PreparedJob, create_job
 from iotfleet.fleet.jobs.settings import AbortCriterion, ExponentialRollout, JobSettings
-from iotfleet.fleet.naming import check_fleet_name, check_positive_int
+from iotfleet.fleet.naming import check_fleet_name
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE
 from iotfleet.fleet.packages.reported import Distribution, distribution
 from iotfleet.fleet.packages.upload import VersionUpload, upload_version
@@ -49,7 +49,7 @@ from iotfleet.fleet.simulate.behaviour import BehaviourModel, FailureWeights, La
 from iotfleet.fleet.simulate.device import ExecutionRecord
 from iotfleet.fleet.simulate.plan import plan_simulation
 from iotfleet.fleet.simulate.run import SimulationOptions, SimulationResult, run_simulation
-from iotfleet.fleet.spec import FleetSpec
+from iotfleet.fleet.spec import FleetSpec, check_device_count
 
 DEMO_FLEET = "demo"
 DEMO_PACKAGE = "SedanVehicle"
@@ -83,7 +83,7 @@ class DemoConfig:
 
     def validated(self) -> DemoConfig:
         check_fleet_name(self.fleet)
-        check_positive_int(self.devices, "the device count", "--devices")
+        check_device_count(self.devices, "--devices")
         if not 0.0 <= self.success_rate <= 100.0:
             raise UsageError(
                 f"the success rate must be between 0 and 100, not {self.success_rate:g}", "--success-rate"

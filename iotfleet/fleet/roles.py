@@ -18,6 +18,7 @@ few seconds. :func:`wait_until_visible` polls until the role and its policy can 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -26,7 +27,7 @@ from urllib.parse import unquote
 from botocore.exceptions import ClientError
 
 from iotfleet.aws.context import AwsContext
-from iotfleet.aws.errors import OperationFailed, ResourceFailure, is_error
+from iotfleet.aws.errors import OperationFailed, ResourceFailure, UsageError, is_error
 from iotfleet.fleet import naming
 from iotfleet.fleet.ownership import owned_by, tag_dict, tag_list
 from iotfleet.query.fields import PACKAGE_SHADOW
@@ -141,6 +142,25 @@ def find_role(ctx: AwsContext, name: str) -> dict[str, Any] | None:
         if is_error(err, "NoSuchEntity"):
             return None
         raise
+
+
+# An IAM role ARN: partition, 12-digit account, role/ and an optional path before the name.
+_ROLE_ARN = re.compile(r"arn:aws[a-zA-Z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
+
+
+def check_role_arn(value: str, param: str = "--role-arn") -> str:
+    """``value`` when it has the shape of an IAM role ARN; else a usage error naming ``param`` (no call)."""
+    if not _ROLE_ARN.fullmatch(value):
+        raise UsageError(f"{value!r} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)", param)
+    return value
+
+
+def check_role_exists(ctx: AwsContext, arn: str, param: str = "--role-arn") -> str:
+    """A role named by ARN must exist (one ``GetRole``): AWS would take the ARN and fail only later."""
+    check_role_arn(arn, param)
+    if find_role(ctx, arn.rsplit("/", 1)[1]) is None:
+        raise UsageError(f"role {arn} does not exist", param)
+    return arn
 
 
 def role_tags(ctx: AwsContext, role: dict[str, Any]) -> dict[str, str]:

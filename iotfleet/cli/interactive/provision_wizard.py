@@ -15,7 +15,14 @@ from typing import Any, TypeVar
 from iotfleet.cli.interactive.asking import ask_until_valid, prompt
 from iotfleet.cli.state import CliState
 from iotfleet.fleet import geography, naming
-from iotfleet.fleet.spec import FLAGS, FleetSpec, default_countries, resolve_countries, save_spec, split_list
+from iotfleet.fleet.spec import (
+    FleetSpec,
+    check_device_count,
+    default_countries,
+    resolve_countries,
+    save_spec,
+    split_list,
+)
 
 T = TypeVar("T")
 
@@ -75,7 +82,7 @@ def ask_spec(state: CliState, spec: FleetSpec, given: set[str]) -> FleetSpec:
 
     def devices() -> int:
         answer = prompt("Number of devices", default=str(spec.devices))
-        return naming.check_positive_int(str(answer), "the device count", FLAGS["devices"])
+        return check_device_count(str(answer))
 
     spec = replace(spec, devices=_ask(state, given, "devices", devices, spec.devices))
 

@@ -28,13 +28,14 @@ from botocore.exceptions import ClientError
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError, is_error
 from iotfleet.fleet.jobs import documents as docs
-from iotfleet.fleet.jobs.checks import check_deployable, check_description, check_tags, fleet_jobs_role_arn
+from iotfleet.fleet.jobs.checks import check_deployable, check_tags, fleet_jobs_role_arn
 from iotfleet.fleet.jobs.documents import CheckedDocument, PackageVersionRef
 from iotfleet.fleet.jobs.settings import SNAPSHOT, JobSettings
 from iotfleet.fleet.jobs.templates import describe_template
 from iotfleet.fleet.naming import (
     JOB_ID,
     JOB_TEMPLATE_ID,
+    check_description,
     check_group_name,
     check_job_id,
     check_package_name,
@@ -244,6 +245,17 @@ def resolve_targets(ctx: AwsContext, groups: Sequence[str], things: Sequence[str
     return [o.value for o in result.succeeded if o.value is not None]
 
 
+def _check_job_id_free(ctx: AwsContext, job_id: str) -> None:
+    """A job id given on purpose must not name a job that exists (one ``DescribeJob``), before any change."""
+    try:
+        ctx.iot.describe_job(jobId=job_id)
+    except ClientError as err:
+        if is_error(err, "ResourceNotFoundException"):
+            return
+        raise
+    raise UsageError(f"a job with id {job_id!r} already exists: pick another --job-id", "--job-id")
+
+
 def prepare_job(
     ctx: AwsContext,
     spec: JobSpec | CheckedJob,
@@ -261,6 +273,8 @@ def prepare_job(
     if settings.schedule is not None and (settings.schedule.start or settings.schedule.end):
         # Against the target's clock (one read), before any other read and before the create call.
         settings.schedule.check_against(ctx.service_time())
+    if spec.job_id is not None:
+        _check_job_id_free(ctx, checked.job_id)
     template: dict[str, Any] | None = None
     if spec.template is not None:
         template = describe_template(ctx, spec.template)
