@@ -229,12 +229,22 @@ def test_bucket_names_are_unique_and_fit_s3s_limit() -> None:
 
 
 def test_roles_allow_named_actions_only() -> None:
-    specs = roles.fleet_role_specs("demo", "bucket-1", "eu-west-1", "111122223333")
+    specs = roles.fleet_role_specs("demo", "bucket-1", "eu-west-1", "111122223333", thing_prefix="demo-car-")
     assert [s.name for s in specs] == ["iotfleet-demo-jobs-presign", "iotfleet-demo-package-config"]
     for spec in specs:
         for statement in spec.policy["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             assert all("*" not in action for action in actions)
     package = specs[1].policy["Statement"][0]
-    assert package["Resource"] == "arn:aws:iot:eu-west-1:111122223333:thing/*/$package"
-    assert roles.trust_policy()["Statement"][0]["Principal"] == {"Service": "iot.amazonaws.com"}
+    assert package["Resource"] == "arn:aws:iot:eu-west-1:111122223333:thing/demo-car-*/$package"
+    trust = roles.trust_policy("eu-west-1", "111122223333")["Statement"][0]
+    assert trust["Principal"] == {"Service": "iot.amazonaws.com"}
+
+
+def test_both_trust_policies_guard_against_a_confused_deputy() -> None:
+    for spec in roles.fleet_role_specs("demo", "bucket-1", "eu-west-1", "111122223333", thing_prefix="demo-"):
+        (statement,) = spec.trust["Statement"]
+        assert statement["Condition"] == {
+            "StringEquals": {"aws:SourceAccount": "111122223333"},
+            "ArnLike": {"aws:SourceArn": "arn:aws:iot:eu-west-1:111122223333:*"},
+        }

@@ -175,7 +175,7 @@ def _plan_roles(
     ctx: AwsContext, spec: FleetSpec, bucket: str, account: str, region: str, partition: str, note: _Note
 ) -> list[tuple[roles.RoleSpec, roles.RoleStatus]]:
     plans = []
-    for role in roles.fleet_role_specs(spec.fleet, bucket, region, account, partition):
+    for role in roles.fleet_role_specs(spec.fleet, bucket, region, account, partition, thing_prefix=spec.prefix):
         status = roles.inspect_role(ctx, role, spec.fleet)
         if not status.exists:
             note(model.ROLE, role.name, model.CREATE, role.purpose)
