@@ -5,8 +5,11 @@ so both sides agree on what "within quota" means. Keys use the botocore service 
 (``iot``, ``iot-data``, ``iot-jobs-data``, ``s3``, ``iam``, ``sts``) and the botocore operation name.
 
 Values follow AWS's documented IoT quotas where they exist. Two are product defaults rather than AWS
-numbers: 80 TPS for calls on things and 8 TPS for calls on thing types. Accounts differ, so every
-value can be overridden (see :func:`parse_overrides`).
+numbers: 80 TPS for calls on things and 8 TPS for calls on thing types, each kept only where AWS's
+default is at least that high; an operation whose default is lower is paced at its default, never above
+(``ListThingPrincipals``), and reads whose default is far higher use it (``DescribeThing``,
+``DescribeThingType``). The defaults are AWS's Service Quotas listing of IoT Core ("... API TPS"). Accounts
+differ, so every value can be overridden (see :func:`parse_overrides`).
 """
 
 from __future__ import annotations
@@ -21,19 +24,16 @@ _THING_OPERATIONS = (
     "CreateThing",
     "UpdateThing",
     "DeleteThing",
-    "DescribeThing",
     "AddThingToThingGroup",
     "RemoveThingFromThingGroup",
     "UpdateThingGroupsForThing",
     "ListThingGroupsForThing",
-    "ListThingPrincipals",
     "AttachThingPrincipal",
     "DetachThingPrincipal",
 )
 _THING_TYPE_OPERATIONS = (
     "CreateThingType",
     "UpdateThingType",
-    "DescribeThingType",
     "DeprecateThingType",
     "DeleteThingType",
     "ListThingTypes",
@@ -42,13 +42,17 @@ _THING_TYPE_OPERATIONS = (
 DEFAULT_QUOTAS: dict[str, float] = {
     **{f"iot:{op}": THING_TPS for op in _THING_OPERATIONS},
     **{f"iot:{op}": THING_TYPE_TPS for op in _THING_TYPE_OPERATIONS},
+    # Thing and thing-type calls whose AWS default differs from the product rates.
+    "iot:DescribeThing": 350.0,
+    "iot:ListThingPrincipals": 10.0,
+    "iot:DescribeThingType": 100.0,
     # Registry listing and groups.
     "iot:ListThings": 10.0,
     "iot:ListThingsInThingGroup": 25.0,
     "iot:CreateThingGroup": 25.0,
-    "iot:UpdateThingGroup": 25.0,
+    "iot:UpdateThingGroup": 15.0,
     "iot:DescribeThingGroup": 100.0,
-    "iot:DeleteThingGroup": 25.0,
+    "iot:DeleteThingGroup": 15.0,
     "iot:ListThingGroups": 10.0,
     "iot:CreateDynamicThingGroup": 5.0,
     "iot:UpdateDynamicThingGroup": 5.0,
@@ -59,8 +63,8 @@ DEFAULT_QUOTAS: dict[str, float] = {
     # Fleet indexing.
     "iot:SearchIndex": 15.0,
     "iot:GetStatistics": 15.0,
-    "iot:GetCardinality": 5.0,
-    "iot:GetIndexingConfiguration": 10.0,
+    "iot:GetCardinality": 15.0,
+    "iot:GetIndexingConfiguration": 20.0,
     "iot:UpdateIndexingConfiguration": 1.0,
     # Jobs control plane.
     "iot:CreateJob": 10.0,

@@ -58,8 +58,8 @@ def job_settings_options(*, targets: bool = True, schedule: bool = True) -> Call
             click.option("--max-per-minute", type=int, metavar="N", help="Constant rollout: at most N a minute (1-1000)."),
             click.option("--exp-base", type=int, metavar="N", help="Exponential rollout: starting rate a minute (1-1000)."),
             click.option("--exp-factor", type=str, metavar="F", help="Exponential rollout: rate multiplier (1.1-5, one decimal)."),
-            click.option("--exp-notified", type=int, metavar="N", help="Raise the rate after N more things are notified."),
-            click.option("--exp-succeeded", type=int, metavar="N", help="Raise the rate after N more things succeed."),
+            click.option("--exp-notified", type=int, metavar="N", help="Raise the rate after N more things are notified (with --exp-succeeded: whichever is met first)."),
+            click.option("--exp-succeeded", type=int, metavar="N", help="Raise the rate after N more things succeed (with --exp-notified: whichever is met first)."),
             click.option("--abort", "aborts", multiple=True, metavar="TYPE:PCT:MIN",
                          help="Cancel when PCT% of executions end in TYPE (FAILED, REJECTED, TIMED_OUT, ALL) once "
                          "MIN have run; repeatable."),

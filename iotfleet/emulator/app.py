@@ -5,6 +5,10 @@ operation (botocore model), count it, apply quotas and fault injection, check pr
 answer with a registered extension handler or pass the request to moto, all under one global lock.
 After a successful call, the after-hooks run and thing events are emitted. Nothing here is
 moto-specific: that lives in :mod:`iotfleet.emulator.moto_patches`.
+
+A SigV4 credential that is there but malformed (a region ``0``, no service, four elements) is a 400
+``IncompleteSignatureException`` (S3: ``AuthorizationHeaderMalformed`` in XML), and a well-formed region
+that IoT is not in is a 403 ``InvalidSignatureException``: bad headers never reach moto.
 """
 
 from __future__ import annotations
@@ -26,7 +30,12 @@ from iotfleet.emulator.errors import (
     UnknownOperationException,
 )
 from iotfleet.emulator.faults import S3_FAULT_CODES
-from iotfleet.emulator.moto_patches.gateway import MotoGateway, account_for_access_key, reset_moto
+from iotfleet.emulator.moto_patches.gateway import (
+    MotoGateway,
+    account_for_access_key,
+    reset_moto,
+    serves_region,
+)
 from iotfleet.emulator.moto_patches.installation import install as install_moto_patches
 from iotfleet.emulator.moto_patches.s3 import SECURE_TRANSPORT_KEY
 from iotfleet.emulator.protocol import (
@@ -40,6 +49,7 @@ from iotfleet.emulator.routing import (
     SERVICES,
     SIGNING_NAMES,
     CredentialScope,
+    MalformedCredential,
     credential_from_authorization,
     parse_credential,
     parse_query,
@@ -162,13 +172,16 @@ class EmulatorApp:
         query_string = environ.get("QUERY_STRING", "")
         query: dict[str, list[str]] | None = None
         auth = environ.get("HTTP_AUTHORIZATION")
-        scope: CredentialScope | None = credential_from_authorization(auth) if auth else None
         presigned = False
-        if scope is None and "X-Amz-Credential" in query_string:
-            query = parse_query(query_string)
-            scope = parse_credential(query.get("X-Amz-Credential", [""])[0])
-            presigned = True
-        elif scope is None and "AWSAccessKeyId=" in query_string:
+        try:
+            scope: CredentialScope | None = credential_from_authorization(auth) if auth else None
+            if scope is None and "X-Amz-Credential" in query_string:
+                query = parse_query(query_string)
+                presigned = True
+                scope = parse_credential(query.get("X-Amz-Credential", [""])[0])
+        except MalformedCredential as exc:
+            return self._malformed_credential(exc, presigned, request_id)
+        if scope is None and "AWSAccessKeyId=" in query_string:
             # Query-string authentication version 2: S3 presigned URLs only.
             query = parse_query(query_string)
             scope = CredentialScope(query.get("AWSAccessKeyId", [""])[0], "", "us-east-1", "s3")
@@ -184,6 +197,8 @@ class EmulatorApp:
             return self._error("rest-json", "", error, request_id)
         model = service_model(service)
         protocol = model.protocol
+        if not serves_region(service, scope.region):
+            return self._unknown_region(service, protocol, scope.region, request_id)
         if query is None:
             query = parse_query(query_string) if query_string else {}
         headers = _headers_of(environ)
@@ -315,6 +330,23 @@ class EmulatorApp:
             if "html" in content_type or b"Unable to find appropriate backend" in body:
                 raise NotImplementedException(f"the iotfleet emulator does not support {qualified}")
         return status, headers, body
+
+    def _malformed_credential(self, problem: MalformedCredential, presigned: bool, request_id: str) -> HttpResponse:
+        """A SigV4 credential that is there but malformed: 400, in the shape of the service it names, if any.
+
+        S3 answers ``AuthorizationHeaderMalformed`` (``AuthorizationQueryParametersError`` for a presigned
+        URL) in XML; the JSON services ``IncompleteSignatureException``.
+        """
+        message = str(problem)
+        if problem.signing_name == "s3":
+            code = "AuthorizationQueryParametersError" if presigned else "AuthorizationHeaderMalformed"
+            return self._error("rest-xml", "s3", ServiceError(code, message, 400), request_id)
+        return self._error("rest-json", "", ServiceError("IncompleteSignatureException", message, 400), request_id)
+
+    def _unknown_region(self, service: str, protocol: str, region: str, request_id: str) -> HttpResponse:
+        """A well-formed region that the service has no endpoint in: AWS's 403 for a wrongly scoped credential."""
+        message = f"Credential should be scoped to a valid region, not '{region}'."
+        return self._error(protocol, service, ServiceError("InvalidSignatureException", message, 403), request_id)
 
     @staticmethod
     def _error(protocol: str, service: str, error: ServiceError, request_id: str) -> HttpResponse:

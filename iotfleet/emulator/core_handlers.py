@@ -2,15 +2,15 @@
 
 - ``iot:DescribeEndpoint``: the emulator's own address (``host:port``, no scheme), so a client that
   builds ``https://<endpointAddress>`` as AWS documents reaches this emulator (start it with TLS).
-- ``iot-data:ListNamedShadowsForThing``: live named shadows only, with ``pageSize``/``nextToken``
-  pagination and the ``timestamp`` AWS returns.
+- ``iot-data:ListNamedShadowsForThing``: live named shadows only, for any thing name (shadows need no
+  registry entry), with ``pageSize``/``nextToken`` pagination and the ``timestamp`` AWS returns.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from iotfleet.emulator.errors import InvalidRequestException, ResourceNotFoundException
+from iotfleet.emulator.errors import InvalidRequestException
 from iotfleet.emulator.extension import Call, handles
 from iotfleet.emulator.moto_patches import accessors
 from iotfleet.emulator.pagination import page
@@ -29,9 +29,7 @@ def describe_endpoint(call: Call) -> dict[str, Any]:
 
 @handles("iot-data", "ListNamedShadowsForThing")
 def list_named_shadows_for_thing(call: Call) -> dict[str, Any]:
-    thing_name = call.params["thingName"]
-    if accessors.thing(call.account_id, call.region, thing_name) is None:
-        raise ResourceNotFoundException(f"No thing exists with name: {thing_name}")
+    thing_name = call.params["thingName"]  # any valid name: shadows need no registry entry
     page_size = call.params.get("pageSize", 25)
     if not 1 <= page_size <= 100:
         raise InvalidRequestException("pageSize must be between 1 and 100")

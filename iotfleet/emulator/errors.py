@@ -75,6 +75,13 @@ class TerminalStateException(NamedServiceError):
     status = 410
 
 
+class NotConfiguredException(NamedServiceError):
+    """An account setting read before it was ever set (GetV2LoggingOptions)."""
+
+    code = "NotConfiguredException"
+    status = 404
+
+
 class ThrottlingException(NamedServiceError):
     code = "ThrottlingException"
     status = 429

@@ -8,6 +8,8 @@ from iotfleet.emulator import (
     core_handlers,  # noqa: F401
     dynamic_groups,  # noqa: F401
     indexing,  # noqa: F401
+    logging_options,  # noqa: F401
+    publish,  # noqa: F401
     registry_lists,  # noqa: F401
     search,  # noqa: F401
 )

@@ -54,38 +54,58 @@ def _timestamp(value: Any) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-def _from_json(shape: Shape, value: Any) -> Any:
-    """A JSON body value converted to botocore's Python shape (member names, bytes, datetimes)."""
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "long": (int,),
+    "float": (int, float),
+    "double": (int, float),
+    "boolean": (bool,),
+}
+"""The JSON values a body member of each scalar type accepts (a bool is never a number)."""
+
+
+def _from_json(shape: Shape, value: Any, where: str) -> Any:
+    """A JSON body value converted to botocore's Python shape (member names, bytes, datetimes).
+
+    A value of the wrong JSON type (``"expectedVersion": "abc"``, a number for a string) is an
+    InvalidRequestException naming the member, as AWS rejects it before the operation runs.
+    """
     if value is None:
         return None
     if isinstance(shape, StructureShape):
         if not isinstance(value, dict):
-            raise InvalidRequestException(f"{shape.name} must be a JSON object")
+            raise InvalidRequestException(f"{where or shape.name} must be a JSON object")
         result: dict[str, Any] = {}
         for name, member in shape.members.items():
             wire = member.serialization.get("name", name)
             if wire in value:
-                result[name] = _from_json(member, value[wire])
+                result[name] = _from_json(member, value[wire], f"{where}.{name}" if where else name)
         return result
     if isinstance(shape, ListShape):
         if not isinstance(value, list):
-            raise InvalidRequestException(f"{shape.name} must be a JSON array")
-        return [_from_json(shape.member, item) for item in value]
+            raise InvalidRequestException(f"{where} must be a JSON array")
+        return [_from_json(shape.member, item, f"{where}.{index + 1}.member") for index, item in enumerate(value)]
     if isinstance(shape, MapShape):
         if not isinstance(value, dict):
-            raise InvalidRequestException(f"{shape.name} must be a JSON object")
-        return {key: _from_json(shape.value, item) for key, item in value.items()}
+            raise InvalidRequestException(f"{where} must be a JSON object")
+        return {key: _from_json(shape.value, item, f"{where}.{key}.value") for key, item in value.items()}
     kind = shape.type_name
     if kind == "blob":
         try:
             return base64.b64decode(value)
         except (ValueError, TypeError) as exc:
-            raise InvalidRequestException(f"{shape.name} is not valid base64") from exc
+            raise InvalidRequestException(f"{where} is not valid base64") from exc
     if kind == "timestamp":
         try:
             return _timestamp(value)
         except (ValueError, TypeError, OverflowError) as exc:
-            raise InvalidRequestException(f"{shape.name}: {value!r} is not a timestamp") from exc
+            raise InvalidRequestException(f"{where}: {value!r} is not a timestamp") from exc
+    accepted = _JSON_TYPES.get(kind)
+    if accepted is not None and (
+        not isinstance(value, accepted) or (isinstance(value, bool) and kind != "boolean")
+    ):
+        raise InvalidRequestException(f"{where}: {json.dumps(value)} is not a valid {kind}")
     return value
 
 
@@ -153,7 +173,7 @@ def parse_request(
             if body:
                 params[payload_name] = body.decode("utf-8")
         elif body:
-            params[payload_name] = _from_json(member, _load_json(body))
+            params[payload_name] = _from_json(member, _load_json(body), payload_name)
     elif body_members and body:
         document = _load_json(body)
         if not isinstance(document, dict):
@@ -161,7 +181,7 @@ def parse_request(
         for name, member in body_members.items():
             wire = member.serialization.get("name", name)
             if wire in document:
-                params[name] = _from_json(member, document[wire])
+                params[name] = _from_json(member, document[wire], name)
     return params
 
 

@@ -9,6 +9,7 @@ service's botocore model: method plus ``requestUri`` template, matched by a per-
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote
@@ -28,6 +29,14 @@ SIGNING_NAMES: dict[str, str] = {
 SERVICES: tuple[str, ...] = tuple(SIGNING_NAMES.values())
 
 
+SIGV4_ALGORITHM = "AWS4-HMAC-SHA256"
+
+_ACCESS_KEY = re.compile(r"^[\w+=.@-]{1,128}$", re.ASCII)
+_DATE = re.compile(r"^\d{8}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_SIGNING_NAME = re.compile(r"^[a-z0-9-]{1,64}$")
+
+
 @dataclass(frozen=True)
 class CredentialScope:
     """The parts of a SigV4 credential: ``AKID/date/region/signing-name/aws4_request``."""
@@ -38,20 +47,63 @@ class CredentialScope:
     signing_name: str
 
 
-def parse_credential(credential: str) -> CredentialScope | None:
+class MalformedCredential(ValueError):
+    """A SigV4 credential that is there but is not ``keyid/date/region/service/aws4_request``.
+
+    The message is AWS's wording for it. ``signing_name`` is the service element when there is one, so
+    the error can be answered in that service's shape.
+    """
+
+    def __init__(self, message: str, signing_name: str | None = None) -> None:
+        super().__init__(message)
+        self.signing_name = signing_name
+
+
+def parse_credential(credential: str) -> CredentialScope:
+    """The scope of a SigV4 ``Credential`` value; raises :class:`MalformedCredential` when it has none.
+
+    Each element is checked for its form (a region such as ``us-east-1``, an 8-digit date, a service
+    name), not for whether this endpoint serves it: that is the app's question.
+    """
     parts = credential.split("/")
-    if len(parts) != 5 or parts[4] != "aws4_request":
-        return None
-    return CredentialScope(parts[0], parts[1], parts[2], parts[3])
+    named = parts[3] if len(parts) > 3 else None
+    if len(parts) != 5:
+        raise MalformedCredential(
+            "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, "
+            f"got '{credential}'",
+            named,
+        )
+    access_key, date, region, signing_name, terminator = parts
+    problem = None
+    if terminator != "aws4_request":
+        problem = f"Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'."
+    elif _ACCESS_KEY.match(access_key) is None:
+        problem = f"Credential has no valid access key id: '{access_key}'."
+    elif _DATE.match(date) is None:
+        problem = f"Credential should be scoped to a date of the form yyyyMMdd, not '{date}'."
+    elif _REGION.match(region) is None:
+        problem = f"Credential should be scoped to a valid region, not '{region}'."
+    elif _SIGNING_NAME.match(signing_name) is None:
+        problem = f"Credential should be scoped to a valid service, not '{signing_name}'."
+    if problem is not None:
+        raise MalformedCredential(problem, named)
+    return CredentialScope(access_key, date, region, signing_name)
 
 
 def credential_from_authorization(header: str) -> CredentialScope | None:
-    """The credential scope of an ``AWS4-HMAC-SHA256 Credential=...,`` Authorization header."""
-    start = header.find("Credential=")
-    if start < 0:
+    """The credential scope of an ``AWS4-HMAC-SHA256 Credential=...,`` Authorization header.
+
+    None when the header is not a SigV4 one (the request is then anonymous); a SigV4 header without a
+    well-formed credential raises :class:`MalformedCredential`.
+    """
+    algorithm, _, rest = header.strip().partition(" ")
+    if algorithm != SIGV4_ALGORITHM:
         return None
-    end = header.find(",", start)
-    return parse_credential(header[start + len("Credential=") : end if end >= 0 else None].strip())
+    for item in rest.split(","):
+        name, equals, value = item.strip().partition("=")
+        if equals and name == "Credential":
+            return parse_credential(value.strip())
+    raise MalformedCredential("Authorization header requires 'Credential' parameter.")
 
 
 @functools.cache

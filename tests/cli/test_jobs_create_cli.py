@@ -75,8 +75,6 @@ def test_invalid_sources_and_targets_exit_2_with_no_call(
         (["--exp-base", "5", "--exp-factor", "5.5", "--exp-notified", "3"], "--exp-factor", "between 1.1 and 5"),
         (["--exp-base", "5", "--exp-factor", "1.25", "--exp-notified", "3"], "--exp-factor", "one decimal"),
         (["--exp-base", "5", "--exp-factor", "2"], "--exp-notified", "rateIncreaseCriteria"),
-        (["--exp-base", "5", "--exp-factor", "2", "--exp-notified", "1", "--exp-succeeded", "1"], "--exp-notified",
-         "exactly one"),  # fmt: skip
         (["--exp-base", "1001", "--exp-factor", "2", "--exp-notified", "1"], "--exp-base", "between 1 and 1000"),
         (["--abort", "FAILED:150:5"], "--abort", "at most 100"),
         (["--abort", "FAILED:10:0"], "--abort", "at least 1"),
@@ -177,6 +175,23 @@ def test_custom_job_dry_run_then_create(
     assert job["description"] == "weekly reboot"
     again = iotfleet(*args)
     assert again.exit_code == 2 and "already exists" in again.stderr  # type: ignore[attr-defined]
+
+
+def test_an_exponential_rollout_takes_both_criteria(
+    iotfleet: Run, things: dict[str, str], emulator: LocalEmulator, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "reboot.json", '{"operation": "reboot"}')
+    created = iotfleet("--output", "json", "jobs", "create", "--document", path, "--group", "canary",
+                       "--exp-base", "5", "--exp-factor", "2", "--exp-notified", "10", "--exp-succeeded", "4",
+                       "--job-id", "both-criteria")  # fmt: skip
+    assert created.exit_code == 0, created.stderr  # type: ignore[attr-defined]
+    with aws_context(emulator) as ctx:
+        job = ctx.iot.describe_job(jobId="both-criteria")["job"]
+    assert job["jobExecutionsRolloutConfig"]["exponentialRate"] == {
+        "baseRatePerMinute": 5,
+        "incrementFactor": 2.0,
+        "rateIncreaseCriteria": {"numberOfNotifiedThings": 10, "numberOfSucceededThings": 4},
+    }
 
 
 def test_template_from_flags_then_a_job_from_it(

@@ -80,7 +80,8 @@ def test_the_wizard_creates_an_ota_job_with_advanced_settings(
         "1", "dev-2",  # group canary, thing dev-2
         "1",  # SNAPSHOT
         "y",  # advanced settings
-        "3", "5", "1.55", "1", "2", "5", "1.5", "1", "2",  # exponential; 1.55 is refused and all asked again
+        "3", "5", "1.55", "1", "2",  # exponential; 1.55 is refused and all asked again
+        "5", "1.5", "3", "2", "4",  # ... raised after 2 notified or 4 succeeded things, whichever comes first
         "y", "FAILED:10:5", "y", "TIMED_OUT:20:3", "n",  # two abort criteria
         "y", "30",  # timeout
         "y", "FAILED:2", "y", "TIMED_OUT:1",  # two retry criteria (the most AWS allows)
@@ -95,7 +96,8 @@ def test_the_wizard_creates_an_ota_job_with_advanced_settings(
     with aws_context(emulator) as ctx:
         job = ctx.iot.describe_job(jobId=answer["jobId"])["job"]  # type: ignore[index]
     assert job["jobExecutionsRolloutConfig"]["exponentialRate"] == {
-        "baseRatePerMinute": 5, "incrementFactor": 1.5, "rateIncreaseCriteria": {"numberOfNotifiedThings": 2},
+        "baseRatePerMinute": 5, "incrementFactor": 1.5,
+        "rateIncreaseCriteria": {"numberOfNotifiedThings": 2, "numberOfSucceededThings": 4},
     }  # fmt: skip
     assert [c["failureType"] for c in job["abortConfig"]["criteriaList"]] == ["FAILED", "TIMED_OUT"]
     assert job["timeoutConfig"] == {"inProgressTimeoutInMinutes": 30}

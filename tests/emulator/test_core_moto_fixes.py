@@ -53,9 +53,6 @@ def test_shadow_bad_documents_and_deleted_shadows(boto_clients) -> None:
             data.update_thing_shadow(thingName="t1", payload=payload)
         assert _code(caught) == ("InvalidRequestException", 400)
         assert caught.value.response["Error"]["Message"] == message
-    with pytest.raises(ClientError) as missing_thing:
-        data.update_thing_shadow(thingName="nope", payload=b'{"state":{}}')
-    assert _code(missing_thing)[1] == 404
     data.update_thing_shadow(thingName="t1", shadowName="cfg", payload=b'{"state":{"reported":{"a":1}}}')
     data.delete_thing_shadow(thingName="t1", shadowName="cfg")
     with pytest.raises(ClientError) as again:
@@ -67,6 +64,46 @@ def test_shadow_bad_documents_and_deleted_shadows(boto_clients) -> None:
     recreated = _shadow(data.update_thing_shadow(thingName="t1", shadowName="cfg", payload=b'{"state":{"reported":{"b":2}}}'))
     assert recreated["version"] == 3
     assert _shadow(data.get_thing_shadow(thingName="t1", shadowName="cfg"))["state"] == {"reported": {"b": 2}}
+
+
+def test_shadows_need_no_registry_entry(boto_clients) -> None:
+    data = boto_clients.iot_data
+    assert boto_clients.iot.list_things()["things"] == []
+    classic = _shadow(data.update_thing_shadow(thingName="unregistered", payload=b'{"state":{"reported":{"a":1}}}'))
+    assert classic["version"] == 1
+    data.update_thing_shadow(thingName="unregistered", shadowName="cfg", payload=b'{"state":{"desired":{"b":2}}}')
+    assert _shadow(data.get_thing_shadow(thingName="unregistered"))["state"] == {"reported": {"a": 1}}
+    assert _shadow(data.get_thing_shadow(thingName="unregistered", shadowName="cfg"))["state"]["desired"] == {"b": 2}
+    assert data.list_named_shadows_for_thing(thingName="unregistered")["results"] == ["cfg"]
+    data.delete_thing_shadow(thingName="unregistered", shadowName="cfg")
+    assert data.list_named_shadows_for_thing(thingName="unregistered")["results"] == []
+    with pytest.raises(ClientError) as missing:
+        data.get_thing_shadow(thingName="never-used")
+    assert _code(missing) == ("ResourceNotFoundException", 404)
+    with pytest.raises(ClientError) as bad_name:
+        data.get_thing_shadow(thingName="no spaces")
+    assert _code(bad_name) == ("InvalidRequestException", 400)
+    # A thing registered later under that name has the shadow already.
+    boto_clients.iot.create_thing(thingName="unregistered")
+    assert _shadow(data.get_thing_shadow(thingName="unregistered"))["version"] == 1
+    assert boto_clients.iot.list_things()["things"][0]["thingName"] == "unregistered"
+
+
+def test_delete_thing_keeps_its_shadows(boto_clients) -> None:
+    iot, data = boto_clients.iot, boto_clients.iot_data
+    iot.create_thing(thingName="t1")
+    data.update_thing_shadow(thingName="t1", payload=b'{"state":{"reported":{"fw":"1.0"}}}')
+    data.update_thing_shadow(thingName="t1", shadowName="$package", payload=b'{"state":{"reported":{"p":{"version":"1"}}}}')
+    iot.delete_thing(thingName="t1")
+    with pytest.raises(ClientError) as gone:
+        iot.describe_thing(thingName="t1")
+    assert _code(gone) == ("ResourceNotFoundException", 404)
+    assert _shadow(data.get_thing_shadow(thingName="t1"))["state"] == {"reported": {"fw": "1.0"}}
+    assert data.list_named_shadows_for_thing(thingName="t1")["results"] == ["$package"]
+    # Created again, the thing finds its old shadows (they were never deleted).
+    iot.create_thing(thingName="t1")
+    updated = _shadow(data.update_thing_shadow(thingName="t1", payload=b'{"state":{"reported":{"fw":"2.0"}}}'))
+    assert updated["version"] == 2
 
 
 def test_list_named_shadows_for_thing(boto_clients) -> None:
@@ -82,9 +119,7 @@ def test_list_named_shadows_for_thing(boto_clients) -> None:
     second = data.list_named_shadows_for_thing(thingName="t1", pageSize=2, nextToken=first["nextToken"])
     assert second["results"] == ["b"] and "nextToken" not in second
     assert isinstance(first["timestamp"], int)
-    with pytest.raises(ClientError) as missing:
-        data.list_named_shadows_for_thing(thingName="nope")
-    assert _code(missing) == ("ResourceNotFoundException", 404)
+    assert data.list_named_shadows_for_thing(thingName="nope")["results"] == []  # no registry entry needed
     with pytest.raises(ClientError) as bad_token:
         data.list_named_shadows_for_thing(thingName="t1", nextToken="garbage")
     assert _code(bad_token) == ("InvalidRequestException", 400)
@@ -238,6 +273,36 @@ def test_attribute_limits_follow_the_thing_type(boto_clients) -> None:
     with pytest.raises(ClientError) as bad_value:
         iot.create_thing(thingName="odd", attributePayload={"attributes": {"a": "no spaces allowed"}})
     assert "at 'attributePayload.attributes.a.value'" in bad_value.value.response["Error"]["Message"]
+
+
+def test_create_thing_type_returns_its_id_and_is_idempotent_for_the_same_properties(boto_clients) -> None:
+    iot = boto_clients.iot
+    properties = {"thingTypeDescription": "cars", "searchableAttributes": ["model", "country"]}
+    created = iot.create_thing_type(thingTypeName="Sedan", thingTypeProperties=properties)
+    assert_valid_output(iot, "create_thing_type", created)
+    described = iot.describe_thing_type(thingTypeName="Sedan")
+    assert created["thingTypeId"] == described["thingTypeId"]
+    assert created["thingTypeArn"] == described["thingTypeArn"]
+    iot.deprecate_thing_type(thingTypeName="Sedan")
+    same = iot.create_thing_type(
+        thingTypeName="Sedan",
+        thingTypeProperties={"searchableAttributes": ["country", "model"], "thingTypeDescription": "cars"},
+    )
+    assert (same["thingTypeId"], same["thingTypeArn"]) == (created["thingTypeId"], created["thingTypeArn"])
+    # The existing type is returned as it is, not replaced.
+    assert iot.describe_thing_type(thingTypeName="Sedan")["thingTypeMetadata"]["deprecated"] is True
+    for different in ({"thingTypeDescription": "cars", "searchableAttributes": ["model"]}, {}):
+        with pytest.raises(iot.exceptions.ResourceAlreadyExistsException) as conflict:
+            iot.create_thing_type(thingTypeName="Sedan", thingTypeProperties=different)
+        assert _code(conflict) == ("ResourceAlreadyExistsException", 409)
+        assert conflict.value.response["resourceId"] == created["thingTypeId"]
+        assert conflict.value.response["resourceArn"] == created["thingTypeArn"]
+    assert iot.describe_thing_type(thingTypeName="Sedan")["thingTypeProperties"]["searchableAttributes"] == [
+        "model",
+        "country",
+    ]
+    plain = iot.create_thing_type(thingTypeName="Plain")
+    assert iot.create_thing_type(thingTypeName="Plain", thingTypeProperties={})["thingTypeId"] == plain["thingTypeId"]
 
 
 def test_thing_types_are_deleted_five_minutes_after_deprecation(boto_clients, emulator) -> None:

@@ -36,16 +36,6 @@ def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:
     return error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]
 
 
-@pytest.fixture
-def iot(boto_clients: Any) -> Any:
-    return boto_clients.iot
-
-
-@pytest.fixture
-def jobs_data(boto_clients: Any) -> Any:
-    return boto_clients.jobs_data
-
-
 def test_create_describe_and_document(iot: Any) -> None:
     group_arn, names = make_fleet(iot, 3)
     single = iot.describe_thing(thingName=names[0])["thingArn"]

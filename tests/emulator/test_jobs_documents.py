@@ -120,6 +120,16 @@ def test_substitution_escapes_for_json_and_leaves_unknowns() -> None:
                               "rateIncreaseCriteria": {"numberOfSucceededThings": 5}}}, (0, 10), 12),
         ({"exponentialRate": {"baseRatePerMinute": 900, "incrementFactor": 5.0,
                               "rateIncreaseCriteria": {"numberOfSucceededThings": 1}}}, (0, 10**6), 1000),
+        # Both criteria: the increases are those of whichever criterion has been met more often.
+        ({"exponentialRate": {"baseRatePerMinute": 10, "incrementFactor": 2.0,
+                              "rateIncreaseCriteria": {"numberOfNotifiedThings": 100,
+                                                       "numberOfSucceededThings": 10}}}, (99, 9), 10),
+        ({"exponentialRate": {"baseRatePerMinute": 10, "incrementFactor": 2.0,
+                              "rateIncreaseCriteria": {"numberOfNotifiedThings": 100,
+                                                       "numberOfSucceededThings": 10}}}, (99, 25), 40),
+        ({"exponentialRate": {"baseRatePerMinute": 10, "incrementFactor": 2.0,
+                              "rateIncreaseCriteria": {"numberOfNotifiedThings": 100,
+                                                       "numberOfSucceededThings": 10}}}, (300, 25), 80),
     ],
 )
 def test_rollout_rate(config: dict | None, counts: tuple[int, int], expected: int) -> None:

@@ -167,8 +167,8 @@ def test_fan_out_one_execution_per_thing_without_duplicates(engine: JobsEngine, 
     job = create(engine, targets=[group_arn("fleet"), group_arn("other"), thing_arn("dev-000")])
     assert sorted(job.executions) == ["dev-000", "dev-001", "dev-002", "solo"]
     assert statuses(engine) == {"QUEUED": 4}
-    numbers = [e.execution_number for e in job.current_executions()]
-    assert len(set(numbers)) == 4
+    # executionNumber counts per (job, thing): every thing's first execution of the job is 1.
+    assert [e.execution_number for e in job.current_executions()] == [1, 1, 1, 1]
 
 
 def test_child_groups_are_part_of_a_group_target(engine: JobsEngine, registry: FakeRegistry) -> None:
@@ -209,8 +209,9 @@ def test_stale_expected_version_is_rejected_and_changes_nothing(engine: JobsEngi
     fleet(registry, 1)
     create(engine)
     engine.start_next("dev-000")
-    with pytest.raises(VersionConflictException):
+    with pytest.raises(InvalidStateTransitionException) as stale:
         engine.device_update("dev-000", "job1", "SUCCEEDED", expected_version=1)
+    assert stale.value.fields["executionState"]["versionNumber"] == 2
     assert engine.describe_execution("job1", "dev-000").status == "IN_PROGRESS"
 
 
@@ -345,10 +346,20 @@ def test_rollout_validation(engine: JobsEngine, registry: FakeRegistry) -> None:
         {"exponentialRate": {"baseRatePerMinute": 1, "incrementFactor": 1.55,
                              "rateIncreaseCriteria": {"numberOfNotifiedThings": 1}}},
         {"exponentialRate": {"baseRatePerMinute": 1, "incrementFactor": 2.0, "rateIncreaseCriteria": {}}},
+        {"exponentialRate": {"baseRatePerMinute": 1, "incrementFactor": 2.0,
+                             "rateIncreaseCriteria": {"numberOfNotifiedThings": 5, "numberOfSucceededThings": 0}}},
     ]
     for config in bad:
         with pytest.raises(InvalidRequestException):
             create(engine, jobExecutionsRolloutConfig=config)
+    both = {"numberOfNotifiedThings": 5, "numberOfSucceededThings": 2}
+    job = create(
+        engine,
+        jobExecutionsRolloutConfig={
+            "exponentialRate": {"baseRatePerMinute": 1, "incrementFactor": 2.0, "rateIncreaseCriteria": both}
+        },
+    )
+    assert (job.rate.notified_threshold, job.rate.succeeded_threshold) == (5, 2)
 
 
 # -------------------------------------------------------------------------------- abort
@@ -477,13 +488,13 @@ def test_retries_create_new_execution_numbers(engine: JobsEngine, registry: Fake
     engine.device_update("dev-000", "job1", "FAILED")
     second = engine.describe_execution("job1", "dev-000")
     assert second.status == "QUEUED"
-    assert second.execution_number > first.execution_number
+    assert (first.execution_number, second.execution_number) == (1, 2)
     assert second.retry_attempt == 1
     engine.start_next("dev-000")
     advance(clock, engine, 300)
     third = engine.describe_execution("job1", "dev-000")
     assert third.status == "QUEUED"
-    assert third.execution_number > second.execution_number
+    assert third.execution_number == 3
     assert third.retry_attempt == 2
     assert engine.describe_execution("job1", "dev-000", first.execution_number).status == "FAILED"
     engine.device_update("dev-000", "job1", "FAILED")  # FAILED retries used up

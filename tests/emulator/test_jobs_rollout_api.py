@@ -7,20 +7,9 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-import pytest
 from test_jobs_api import DOCUMENT, call, make_fleet
 
 from iotfleet.emulator.inprocess import LocalEmulator
-
-
-@pytest.fixture
-def iot(boto_clients: Any) -> Any:
-    return boto_clients.iot
-
-
-@pytest.fixture
-def jobs_data(boto_clients: Any) -> Any:
-    return boto_clients.jobs_data
 
 
 def counters(iot: Any, job_id: str) -> dict[str, int]:
@@ -81,6 +70,45 @@ def test_exponential_rollout(iot: Any, jobs_data: Any, emulator: LocalEmulator) 
     assert counters(iot, "x") == {"Succeeded": 4, "Queued": 8}
     emulator.advance(60)  # still 4 succeeded: 8 more
     assert counters(iot, "x") == {"Succeeded": 4, "Queued": 16}
+
+
+def test_exponential_rollout_with_both_criteria_steps_up_when_either_is_met(
+    iot: Any, jobs_data: Any, emulator: LocalEmulator
+) -> None:
+    group_arn, names = make_fleet(iot, 30)
+    rate = {
+        "baseRatePerMinute": 2,
+        "incrementFactor": 2.0,
+        "rateIncreaseCriteria": {"numberOfNotifiedThings": 6, "numberOfSucceededThings": 2},
+    }
+    created = call(
+        iot,
+        "create_job",
+        jobId="both",
+        targets=[group_arn],
+        document=DOCUMENT,
+        jobExecutionsRolloutConfig={"exponentialRate": rate},
+    )
+    assert created["jobId"] == "both"
+    assert call(iot, "describe_job", jobId="both")["job"]["jobExecutionsRolloutConfig"]["exponentialRate"] == rate
+
+    def succeed(things: list[str]) -> None:
+        for name in things:
+            call(jobs_data, "update_job_execution", thingName=name, jobId="both", status="SUCCEEDED")
+
+    assert counters(iot, "both") == {"Queued": 2}  # minute 0: the base rate
+    succeed(names[:2])  # 2 succeeded: the succeeded criterion is met once, before the notified one
+    steps = []
+    for _ in range(4):
+        emulator.advance(60)
+        details = counters(iot, "both")
+        steps.append(details.get("Queued", 0) + details.get("Succeeded", 0))
+    # Notified after each step: 2+4=6 (rate 4: succeeded met once), 10 (rate 4: notified 6 met once too,
+    # still one increase), 14 (rate 4), 22 (rate 8: notified 12 met twice).
+    assert steps == [6, 10, 14, 22]
+    succeed(names[2:8])  # 8 succeeded: the succeeded criterion is met four times
+    emulator.advance(60)  # rate 2 * 2**4 = 32: the 8 left are all released
+    assert counters(iot, "both") == {"Succeeded": 8, "Queued": 22}
 
 
 def abort_on(failure_type: str, threshold: float, minimum: int) -> dict[str, Any]:

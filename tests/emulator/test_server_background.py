@@ -91,6 +91,42 @@ def test_tls_describe_endpoint_builds_a_working_https_url(home: Path) -> None:
         requests.get(f"https://{address}/_emulator/health", timeout=10)
 
 
+def test_device_code_downloading_presigned_urls_with_requests_trusts_requests_ca_bundle(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the README says next to TLS: boto3 reads AWS_CA_BUNDLE, requests reads REQUESTS_CA_BUNDLE."""
+    for name in ("AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    started = background.start(EmulatorSettings(host="127.0.0.1", port=0, tls=True))
+    assert started.ca_path
+    monkeypatch.setenv("AWS_CA_BUNDLE", started.ca_path)  # enough for boto3 ...
+    session = boto3.session.Session(aws_access_key_id="k", aws_secret_access_key="s", region_name="us-east-1")
+    config = Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "path"})
+    s3, iot, jobs = (
+        session.client(service, endpoint_url=started.endpoint_url, config=config)
+        for service in ("s3", "iot", "iot-jobs-data")
+    )
+    s3.create_bucket(Bucket="firmware")
+    s3.put_object(Bucket="firmware", Key="fw.bin", Body=b"firmware image")
+    group = iot.create_thing_group(thingGroupName="fleet")["thingGroupArn"]
+    iot.create_thing(thingName="dev-1")
+    iot.add_thing_to_thing_group(thingGroupName="fleet", thingName="dev-1")
+    iot.create_job(
+        jobId="ota",
+        targets=[group],
+        document=json.dumps({"url": "${aws:iot:s3-presigned-url:https://s3.amazonaws.com/firmware/fw.bin}"}),
+        presignedUrlConfig={"roleArn": "arn:aws:iam::123456789012:role/iot-presign", "expiresInSec": 300},
+    )
+    execution = jobs.start_next_pending_job_execution(thingName="dev-1")["execution"]
+    url = json.loads(execution["jobDocument"])["url"]
+    assert url.startswith("https://localhost:")
+    # ... but not for requests, which device code downloads with.
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(url, timeout=10)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", started.ca_path)
+    assert requests.get(url, timeout=10).content == b"firmware image"
+
+
 def test_cli_local_start_status_stop(home: Path) -> None:
     from click.testing import CliRunner
 

@@ -74,6 +74,9 @@ def test_cleanup_deletes_every_resource_of_the_fleet_and_puts_settings_back(
             assert missing(ctx.iot.describe_thing, thingName=thing)
             assert missing(ctx.iot_data.get_thing_shadow, thingName=thing)
             assert missing(ctx.iot_data.get_thing_shadow, thingName=thing, shadowName="$package")
+        # DeleteThing leaves a thing's shadows in place (on AWS and on the emulator): cleanup deleted them.
+        assert missing(ctx.iot_data.get_thing_shadow, thingName=fleet.things[0], shadowName="diagnostics")
+        assert shadow_names(ctx, fleet.things[0]) == []
         for group in [*fleet.country_groups, fleet.continent_group, fleet.dynamic_group]:
             assert missing(ctx.iot.describe_thing_group, thingGroupName=group)
         for package in fleet.packages:

@@ -1,15 +1,15 @@
-"""Logging options recorded in a fleet's state are put back. The emulator (like moto) has no V2 logging
-operations, so botocore's Stubber stands in for AWS here."""
+"""Logging options recorded in a fleet's state are put back, on the emulator (which keeps the account's
+logging options as AWS does)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from botocore.stub import Stubber
+from cleanup_setup import aws_context, calls
 
 from iotfleet.aws.context import AwsContext
-from iotfleet.aws.settings import TargetSettings
+from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet.cleanup.account_settings import (
     HAND_OVER,
     LOGGING,
@@ -34,46 +34,47 @@ IOTFLEET = {
 
 
 @pytest.fixture
-def ctx() -> Iterator[AwsContext]:
-    settings = TargetSettings.resolve(target="local", endpoint_url="http://127.0.0.1:9", env={})
-    with AwsContext(settings) as context:
+def ctx(emulator: LocalEmulator) -> Iterator[AwsContext]:
+    with aws_context(emulator) as context:
         yield context
 
 
-def test_logging_options_iotfleet_changed_are_put_back(ctx: AwsContext) -> None:
+def logging_now(ctx: AwsContext) -> dict[str, object]:
+    answer = ctx.iot.get_v2_logging_options()
+    return {key: answer[key] for key in ("roleArn", "defaultLogLevel", "disableAllLogs") if key in answer}
+
+
+def test_logging_options_iotfleet_changed_are_put_back(ctx: AwsContext, emulator: LocalEmulator) -> None:
+    ctx.iot.set_v2_logging_options(**IOTFLEET)
     state = FleetState("demo", logging_previous=dict(BEFORE))
-    with Stubber(ctx.iot) as stub:
-        stub.add_response("get_v2_logging_options", dict(IOTFLEET))
-        stub.add_response("set_v2_logging_options", {}, expected_params=dict(BEFORE))
-        change, skipped = _plan_logging(ctx, state, [], None)
-        assert skipped is None and change is not None
-        assert (change.name, change.action, change.current, change.target) == (
-            LOGGING,
-            RESTORE,
-            IOTFLEET,
-            BEFORE,
-        )
-        restore_setting(ctx, change)
-        stub.assert_no_pending_responses()
+    change, skipped = _plan_logging(ctx, state, [], None)
+    assert skipped is None and change is not None
+    assert (change.name, change.action, change.current, change.target) == (LOGGING, RESTORE, IOTFLEET, BEFORE)
+    emulator.reset_counters()
+    restore_setting(ctx, change)
+    assert calls(emulator) == {"iot:SetV2LoggingOptions": 1}
+    assert logging_now(ctx) == BEFORE
 
 
-def test_logging_options_already_as_before_need_nothing(ctx: AwsContext) -> None:
-    with Stubber(ctx.iot) as stub:
-        stub.add_response("get_v2_logging_options", dict(BEFORE))
-        change, _ = _plan_logging(ctx, FleetState("demo", logging_previous=dict(BEFORE)), [], None)
-        assert change is not None and change.action == NOTHING
+def test_logging_options_already_as_before_need_nothing(ctx: AwsContext, emulator: LocalEmulator) -> None:
+    ctx.iot.set_v2_logging_options(**BEFORE)
+    change, _ = _plan_logging(ctx, FleetState("demo", logging_previous=dict(BEFORE)), [], None)
+    assert change is not None and change.action == NOTHING
+    emulator.reset_counters()
+    restore_setting(ctx, change)
+    assert calls(emulator) == {}
 
 
 def test_logging_options_never_configured_read_as_empty(ctx: AwsContext) -> None:
-    with Stubber(ctx.iot) as stub:
-        stub.add_client_error("get_v2_logging_options", "NotConfiguredException", http_status_code=404)
-        change, _ = _plan_logging(ctx, FleetState("demo", logging_previous=dict(BEFORE)), [], None)
-        assert change is not None and change.current == {} and change.action == RESTORE
+    change, _ = _plan_logging(ctx, FleetState("demo", logging_previous=dict(BEFORE)), [], None)
+    assert change is not None and change.current == {} and change.action == RESTORE
+    restore_setting(ctx, change)
+    assert logging_now(ctx) == BEFORE
 
 
-def test_logging_options_stay_while_another_fleet_exists(ctx: AwsContext) -> None:
-    with Stubber(ctx.iot) as stub:
-        stub.add_response("get_v2_logging_options", dict(IOTFLEET))
-        heir = Heir("other", "iotfleet-other-bucket")
-        change, _ = _plan_logging(ctx, FleetState("demo", logging_previous=dict(BEFORE)), ["other"], heir)
-        assert change is not None and change.action == HAND_OVER and change.target == IOTFLEET
+def test_logging_options_stay_while_another_fleet_exists(ctx: AwsContext, emulator: LocalEmulator) -> None:
+    ctx.iot.set_v2_logging_options(**IOTFLEET)
+    heir = Heir("other", "iotfleet-other-bucket")
+    change, _ = _plan_logging(ctx, FleetState("demo", logging_previous=dict(BEFORE)), ["other"], heir)
+    assert change is not None and change.action == HAND_OVER and change.target == IOTFLEET
+    assert logging_now(ctx) == IOTFLEET

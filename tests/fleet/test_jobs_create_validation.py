@@ -50,7 +50,7 @@ def ota_spec(**changes: object) -> JobSpec:
         (lambda: ExponentialRollout(5, 1.55, notified_things=1), "--exp-factor", "one decimal"),
         (lambda: ExponentialRollout(5, "abc", notified_things=1), "--exp-factor", "must be a number"),
         (lambda: ExponentialRollout(5, 2.0), "--exp-notified", "rateIncreaseCriteria"),
-        (lambda: ExponentialRollout(5, 2.0, 1, 1), "--exp-notified", "rateIncreaseCriteria"),
+        (lambda: ExponentialRollout(5, 2.0, 1, 0), "--exp-succeeded", "at least 1"),
         (lambda: ExponentialRollout(5, 2.0, notified_things=0), "--exp-notified", "at least 1"),
         (lambda: ExponentialRollout(5, 2.0, succeeded_things=0), "--exp-succeeded", "at least 1"),
         (lambda: AbortCriterion.parse("FAILED:101:5"), "--abort", "at most 100"),
@@ -106,6 +106,14 @@ def test_settings_outside_aws_ranges_are_usage_errors(build, param: str, fragmen
         build()
     assert caught.value.param == param
     assert fragment in caught.value.message
+
+
+def test_an_exponential_rollout_may_set_both_criteria() -> None:
+    rollout = ExponentialRollout(10, 2.0, notified_things="50", succeeded_things=20)  # type: ignore[arg-type]
+    assert rollout.to_api()["exponentialRate"]["rateIncreaseCriteria"] == {
+        "numberOfNotifiedThings": 50,
+        "numberOfSucceededThings": 20,
+    }
 
 
 def test_settings_render_every_createjob_field() -> None:

@@ -88,12 +88,22 @@ def ask_rollout(state: CliState) -> job_settings.Rollout | None:
             base = prompt("Starting rate per minute (1-1000)", default=10)
             factor = prompt("Increment factor (1.1-5, one decimal)", default="2.0")
             trigger = choose(
-                state, "Raise the rate after", ["a number of notified things", "a number of succeeded things"]
+                state,
+                "Raise the rate after",
+                [
+                    "a number of notified things",
+                    "a number of succeeded things",
+                    "either, whichever is met first",
+                ],
             )
-            count = prompt("How many", default=10)
-            if trigger.endswith("notified things"):
-                return job_settings.ExponentialRollout(base, factor, notified_things=count)
-            return job_settings.ExponentialRollout(base, factor, succeeded_things=count)
+            notified = succeeded = None
+            if not trigger.startswith("a number of succeeded"):
+                notified = prompt("How many notified things", default=10)
+            if not trigger.startswith("a number of notified"):
+                succeeded = prompt("How many succeeded things", default=10)
+            return job_settings.ExponentialRollout(
+                base, factor, notified_things=notified, succeeded_things=succeeded
+            )
 
         return ask_until_valid(state, exponential)
     return None

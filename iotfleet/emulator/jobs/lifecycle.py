@@ -22,6 +22,12 @@ once; things that leave have their QUEUED or IN_PROGRESS execution REMOVED (and 
 dropped). A continuous job stays IN_PROGRESS until canceled, or until its scheduled end stops the
 rollout and its executions finish.
 
+**Deleted things.** A thing that is deleted is no longer scheduled to execute any job, whatever its
+target selection: its QUEUED or IN_PROGRESS execution ends REMOVED (AWS counts it in
+``numberOfRemovedThings``), a release still waiting for the rollout is dropped, and a snapshot job whose
+other executions are done completes. A thing created again under the same name keeps that REMOVED
+history and has nothing pending.
+
 **Deletion.** DeleteJob moves the job to DELETION_IN_PROGRESS, hides its executions from devices, and
 removes it ``deletion_seconds`` later; its id cannot be reused until then.
 """
@@ -87,7 +93,6 @@ class JobLifecycle:
         self._thing_jobs: dict[str, set[str]] = {}  # thing -> ids of jobs with executions on it
         self._timeouts: list[tuple[float, int, str, str, int]] = []
         self._sequence = itertools.count(1)
-        self._execution_numbers = itertools.count(1)
         self._now = clock()
 
     # ------------------------------------------------------------------ time
@@ -173,7 +178,7 @@ class JobLifecycle:
         job.status = JOB_IN_PROGRESS
         job.started = True
         job.last_updated_at = when
-        things = self.targets.resolve(job.targets)
+        things = self.targets.resolve_existing(job.targets)
         job.members = set(things)
         job.pending = deque(things)
         job.next_tick = job.schedule.next_open(when)
@@ -212,7 +217,7 @@ class JobLifecycle:
         execution = JobExecution(
             job_id=job.job_id,
             thing_name=thing,
-            execution_number=next(self._execution_numbers),
+            execution_number=job.next_execution_number(thing),
             queued_at=when,
             retry_attempt=0 if retry_of is None else retry_of.retry_attempt + 1,
         )
@@ -309,6 +314,13 @@ class JobLifecycle:
             if targeted and thing not in job.members:
                 self._join(job, thing, now)
             elif not targeted and thing in job.members:
+                self._leave(job, thing, now)
+
+    def thing_deleted(self, thing: str) -> None:
+        """DeleteThing: end the thing's pending executions of every job REMOVED (see the module docstring)."""
+        now = self.advance()
+        for job in list(self._jobs.values()):
+            if job.status != JOB_DELETION_IN_PROGRESS and (thing in job.members or thing in job.executions):
                 self._leave(job, thing, now)
 
     def reconcile_memberships(self) -> None:

@@ -3,9 +3,9 @@
 An execution moves QUEUED -> IN_PROGRESS -> SUCCEEDED | FAILED | REJECTED by the device's own reports
 (a device may also finish straight from QUEUED); TIMED_OUT, CANCELED and REMOVED are set only by the
 service. Every change bumps ``version_number``, which devices and operators can pass back as
-``expectedVersion`` for optimistic locking. A retry is a new execution record with a new, larger
-``execution_number``; the records of one (job, thing) pair form its attempt history, and the last one
-is the thing's current execution.
+``expectedVersion`` for optimistic locking. ``execution_number`` counts per (job, thing) pair, as on
+AWS: the first execution of a job on a thing is 1, its first retry 2, and so on. The records of one
+pair form its attempt history, and the last one is the thing's current execution.
 
 Times are epoch seconds (floats) from the emulator's clock.
 """
@@ -156,12 +156,20 @@ class JobExecution:
         deadline = self.deadline()
         return None if deadline is None else max(0, int(deadline - now))
 
+    def version_mismatch(self, expected_version: int | None) -> str | None:
+        """Why ``expected_version`` is stale, or None when it is absent or current."""
+        if expected_version is None or expected_version == self.version_number:
+            return None
+        return (
+            f"The expected version {expected_version} does not match the current version "
+            f"{self.version_number} of the job execution of {self.job_id} on {self.thing_name}"
+        )
+
     def check_version(self, expected_version: int | None) -> None:
-        if expected_version is not None and expected_version != self.version_number:
-            raise VersionConflictException(
-                f"The expected version {expected_version} does not match the current version "
-                f"{self.version_number} of the job execution",
-            )
+        """The control plane's check (CancelJobExecution declares VersionConflictException)."""
+        mismatch = self.version_mismatch(expected_version)
+        if mismatch is not None:
+            raise VersionConflictException(mismatch)
 
     def set_step_timer(self, minutes: int | None, now: float) -> None:
         """Replace the step timer: ``None`` keeps it, -1 clears it, n minutes starts a new one."""
@@ -188,8 +196,8 @@ class JobExecution:
         """A device's status report (UpdateJobExecution / StartNextPendingJobExecution).
 
         Raises InvalidStateTransitionException when the execution has already ended (AWS's own
-        example: SUCCEEDED to IN_PROGRESS; the error body then carries the ``executionState``) or for a
-        status a device may not set, and VersionConflictException on a stale ``expected_version``.
+        example: SUCCEEDED to IN_PROGRESS; the error body then carries the ``executionState``), for a
+        status a device may not set, and for a stale ``expected_version``.
         """
         if self.is_terminal:
             raise InvalidStateTransitionException(
@@ -197,7 +205,21 @@ class JobExecution:
                 f"state {self.status}",
                 executionState=self.state(),
             )
-        self.check_version(expected_version)
+        mismatch = self.version_mismatch(expected_version)
+        if mismatch is not None:
+            # A stale expectedVersion is InvalidStateTransitionException (409) with the current
+            # executionState in the body. The jobs API documents the rejection as "a VersionMismatch
+            # error, and an ErrorResponse that contains the current job execution status data", but
+            # VersionMismatch is an MQTT error code: the iot-jobs-data model declares neither it nor
+            # VersionConflictException for UpdateJobExecution, so boto3 could map neither to a modelled
+            # exception. Of the codes it does declare (InvalidRequestException, ResourceNotFoundException,
+            # ThrottlingException, ServiceUnavailableException, CertificateValidationException,
+            # InvalidStateTransitionException), InvalidStateTransitionException is the only conflict
+            # (409) and the only one whose body carries the executionState, which is what the
+            # documented VersionMismatch answer gives a device so that it need not describe the
+            # execution again. InvalidRequestException would say the request was malformed, which a
+            # stale version is not.
+            raise InvalidStateTransitionException(mismatch, executionState=self.state())
         if status not in DEVICE_STATUSES:
             raise InvalidStateTransitionException(
                 f"A device cannot move a job execution from {self.status} to {status}; "
@@ -273,6 +295,7 @@ class Job:
     members: set[str] = field(default_factory=set)
     notified: set[str] = field(default_factory=set)  # things that ever had an execution released
     executions: dict[str, list[JobExecution]] = field(default_factory=dict)  # thing -> attempts
+    last_execution_numbers: dict[str, int] = field(default_factory=dict)  # thing -> last number issued
     retries_used: dict[str, dict[str, int]] = field(default_factory=dict)  # thing -> type -> count
     failures_seen: dict[str, set[str]] = field(default_factory=dict)  # thing -> failure statuses
     deletion_due: float | None = None
@@ -280,6 +303,15 @@ class Job:
     def __post_init__(self) -> None:
         if not self.last_updated_at:
             self.last_updated_at = self.created_at
+
+    def next_execution_number(self, thing_name: str) -> int:
+        """The executionNumber of the next execution of this job on ``thing_name`` (1 for its first).
+
+        Numbers are never reused, even after DeleteJobExecution removed an attempt.
+        """
+        number = self.last_execution_numbers.get(thing_name, 0) + 1
+        self.last_execution_numbers[thing_name] = number
+        return number
 
     def current(self, thing_name: str) -> JobExecution | None:
         attempts = self.executions.get(thing_name)

@@ -16,6 +16,11 @@ The rules, from AWS's description of job rollout rates and chosen where AWS leav
   (base 50, factor 2, N 1000: 50/min until 1000 things, 100 until 2000, 200 until 3000, 400 ...). The
   rate is read at the start of each step, so an increase earned during a minute applies from the
   next one.
+* ``rateIncreaseCriteria`` may set both thresholds, as AWS's developer guide example does; the rate then
+  increases when either is met. The k-th increase is earned as soon as ``k * numberOfNotifiedThings``
+  things were notified or ``k * numberOfSucceededThings`` succeeded, whichever comes first, so the
+  number of increases is the larger of the two counts: ``max(floor(n / Nn), floor(s / Ns))``. With one
+  threshold this is the rule above.
 * Things that join a continuous job's target groups after the rollout started are released at once,
   outside the rate: AWS documents that the rollout rate only governs the things targeted when the
   job was created.
@@ -35,7 +40,7 @@ STEP_SECONDS = 60.0
 
 @dataclass(frozen=True)
 class RolloutRate:
-    """A job's rollout rate: constant, or exponential with its increase criterion."""
+    """A job's rollout rate: constant, or exponential with its increase criteria (one or both)."""
 
     base: int
     factor: float = 1.0
@@ -82,14 +87,16 @@ class RolloutRate:
             )
         notified = criteria.get("numberOfNotifiedThings")
         succeeded = criteria.get("numberOfSucceededThings")
-        if (notified is None) == (succeeded is None):
+        if notified is None and succeeded is None:
             raise InvalidRequestException(
-                "exponentialRate.rateIncreaseCriteria needs exactly one of numberOfNotifiedThings "
-                "and numberOfSucceededThings"
+                "exponentialRate.rateIncreaseCriteria needs numberOfNotifiedThings, numberOfSucceededThings "
+                "or both"
             )
-        threshold = notified if notified is not None else succeeded
-        if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
-            raise InvalidRequestException("rateIncreaseCriteria thresholds must be integers of at least 1")
+        for threshold in (notified, succeeded):
+            if threshold is not None and (
+                isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1
+            ):
+                raise InvalidRequestException("rateIncreaseCriteria thresholds must be integers of at least 1")
         return cls(base, float(factor), notified, succeeded)
 
     @property
@@ -98,12 +105,12 @@ class RolloutRate:
 
     def per_minute(self, notified: int, succeeded: int) -> int:
         """The number of releases allowed in the minute that starts now."""
-        if self.notified_threshold is not None:
-            increases = notified // self.notified_threshold
-        elif self.succeeded_threshold is not None:
-            increases = succeeded // self.succeeded_threshold
-        else:
+        if not self.is_exponential:
             return self.base
+        increases = max(
+            notified // self.notified_threshold if self.notified_threshold is not None else 0,
+            succeeded // self.succeeded_threshold if self.succeeded_threshold is not None else 0,
+        )
         # Past ~60 increases any factor >= 1.1 has reached the cap; stop before floats overflow.
         if increases > 200:
             return MAX_RATE_PER_MINUTE

@@ -2,8 +2,8 @@
 
 * The engine is created on first use, with an :class:`EmulatorRegistry` and the emulator's clock.
 * When the clock jumps (``advance``), every engine processes what fell due, under the global lock.
-* ``group_membership_changed`` and ``thing_deleted`` events, and deleted thing groups, reach the
-  continuous jobs.
+* ``group_membership_changed`` events and deleted thing groups reach the continuous jobs;
+  ``thing_deleted`` reaches every job (the thing's pending executions end REMOVED).
 * Jobs and job templates answer the tagging operations through a tag holder.
 """
 
@@ -61,9 +61,14 @@ def _follow_the_emulator(state: EmulatorState) -> None:
         if found is not None:
             found.thing_membership_changed(thing_name)
 
+    def on_deleted(account_id: str, region: str, thing_name: str, **_: Any) -> None:
+        found = _existing(state, account_id, region)
+        if found is not None:
+            found.thing_deleted(thing_name)
+
     state.clock.on_advance(on_advance)
     state.events.subscribe(GROUP_MEMBERSHIP_CHANGED, on_membership)
-    state.events.subscribe(THING_DELETED, on_membership)
+    state.events.subscribe(THING_DELETED, on_deleted)
 
 
 @after("iot", "DeleteThingGroup")

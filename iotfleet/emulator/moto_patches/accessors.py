@@ -23,6 +23,7 @@ from moto.utilities.utils import get_partition
 
 from iotfleet.emulator.errors import ResourceNotFoundException, ServiceError
 from iotfleet.emulator.events import GROUP_MEMBERSHIP_CHANGED, THING_CHANGED
+from iotfleet.emulator.moto_patches import shadows as shadow_records
 from iotfleet.emulator.moto_patches.installation import current_state
 from iotfleet.emulator.moto_patches.iot_registry import group_arn, thing_arn
 
@@ -250,13 +251,12 @@ def _emit(event: str, **fields: Any) -> None:
 
 
 def shadows(account_id: str, region: str, thing_name: str) -> dict[str | None, dict[str, Any]]:
-    """The thing's live shadows: ``{None: classic, "name": named, ...}``, each as GetThingShadow returns it
-    (``state`` with desired/reported/delta, ``metadata``, ``version``, ``timestamp``)."""
-    backend = iot_backend(account_id, region)
-    found = backend.things.get(thing_arn(backend, thing_name))
-    if found is None:
-        return {}
-    return {name: shadow.to_dict() for name, shadow in found.thing_shadows.items() if not shadow.deleted}
+    """The live shadows of a thing name: ``{None: classic, "name": named, ...}``, each as GetThingShadow
+    returns it (``state`` with desired/reported/delta, ``metadata``, ``version``, ``timestamp``).
+
+    Shadows need no registry entry, as on AWS: any thing name may have them."""
+    live = shadow_records.live_shadows(account_id, region, thing_name)
+    return {name: shadow.to_dict() for name, shadow in live.items()}
 
 
 def write_shadow(

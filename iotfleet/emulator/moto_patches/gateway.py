@@ -2,9 +2,9 @@
 
 The front app (:mod:`iotfleet.emulator.app`) has already found the operation and the URI labels of a
 request; :class:`MotoGateway` hands both to moto so it does not route the request again. Here too are
-the other ways the emulator reaches moto's machinery as a whole: wiping every backend, the account moto
-attributes an access key to (moto serves IAM and STS as shipped), and how moto wants underscored header
-names passed.
+the other ways the emulator reaches moto's machinery as a whole: wiping every backend, the regions moto
+keeps state for, the account moto attributes an access key to (moto serves IAM and STS as shipped), and
+how moto wants underscored header names passed.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from moto.core.request import should_preserve_original_header_name as _should_pr
 from moto.core.responses import BaseResponse
 from moto.core.utils import camelcase_to_underscores
 from moto.iam.models import get_account_id_from
+from moto.iot.models import iot_backends
 from moto.iot.responses import IoTResponse
 from moto.iotdata.responses import IoTDataPlaneResponse
 from moto.moto_server.werkzeug_app import (
@@ -148,6 +149,17 @@ class MotoGateway:
 def reset_moto() -> None:
     """Wipe every moto backend (all services, accounts and regions)."""
     BackendDict.reset()
+
+
+_REGIONAL_SERVICES = ("iot", "iot-data", "iot-jobs-data")
+"""Services whose state moto keeps per region (the jobs data plane shares IoT's regions)."""
+
+
+def serves_region(service: str, region: str) -> bool:
+    """Whether moto keeps state for ``service`` in ``region`` (IoT's regions; S3, IAM and STS take any)."""
+    if service not in _REGIONAL_SERVICES:
+        return True
+    return region in iot_backends[DEFAULT_ACCOUNT_ID]
 
 
 def account_for_access_key(access_key: str) -> str:

@@ -7,8 +7,11 @@
 * a parent group that does not exist is a 404 (moto crashed with a 500);
 * a ``nextToken`` moto did not issue is a 400 InvalidRequestException (moto crashed, or answered with
   ``InvalidToken``, a code IoT does not have);
-* a deleted thing leaves its groups (moto left it listed in them);
+* a deleted thing leaves its groups (moto left it listed in them), and keeps its shadows (see
+  :mod:`.shadows`: they are kept by thing name);
 * UpdateThing and DeleteThing honour ``expectedVersion``, and UpdateThing bumps the version;
+* CreateThingType returns the ``thingTypeId``; creating an existing thing type again with the same
+  properties returns it, with other properties it conflicts (moto replaced it: new id, deprecation lost);
 * a thing type is deleted only once it has been deprecated for 5 minutes and no thing uses it (moto
   deleted at once and recorded no date).
 """
@@ -19,6 +22,7 @@ from typing import Any
 
 import moto.iot.models as _iot_models
 from moto.core.exceptions import InvalidToken as _MotoInvalidToken
+from moto.core.responses import ActionResult
 from moto.iot.exceptions import InvalidRequestException as _MotoIotInvalidRequest
 from moto.iot.exceptions import ResourceAlreadyExistsException as _MotoIotAlreadyExists
 from moto.iot.exceptions import ResourceNotFoundException as _MotoIotNotFound
@@ -26,6 +30,8 @@ from moto.iot.exceptions import VersionConflictException as _MotoIotVersionConfl
 from moto.iot.models import FakeThing, FakeThingGroup, IoTBackend
 from moto.iot.responses import IoTResponse
 from moto.utilities.utils import get_partition
+
+from iotfleet.emulator.moto_patches import shadows
 
 THING_TYPE_DELETION_DELAY = 300
 """Seconds a thing type must have been deprecated before AWS deletes it."""
@@ -44,8 +50,10 @@ ORIGINALS: dict[str, Any] = {
     "IoTBackend.create_thing_group": IoTBackend.create_thing_group,
     "IoTBackend.update_thing_group": IoTBackend.update_thing_group,
     "IoTBackend.delete_thing_group": IoTBackend.delete_thing_group,
+    "IoTBackend.create_thing_type": IoTBackend.create_thing_type,
     "IoTBackend.deprecate_thing_type": IoTBackend.deprecate_thing_type,
     "IoTBackend.delete_thing_type": IoTBackend.delete_thing_type,
+    "IoTResponse.create_thing_type": IoTResponse.create_thing_type,
     "IoTResponse.update_thing": IoTResponse.update_thing,
     "IoTResponse.delete_thing": IoTResponse.delete_thing,
     "IoTResponse.list_thing_types": IoTResponse.list_thing_types,
@@ -59,8 +67,10 @@ EXPECTED_PARAMETERS: dict[str, tuple[str, ...]] = {
     "IoTBackend.create_thing_group": ("thing_group_name", "parent_group_name", "thing_group_properties"),
     "IoTBackend.update_thing_group": ("thing_group_name", "thing_group_properties", "expected_version"),
     "IoTBackend.delete_thing_group": ("thing_group_name",),
+    "IoTBackend.create_thing_type": ("thing_type_name", "thing_type_properties"),
     "IoTBackend.deprecate_thing_type": ("thing_type_name", "undo_deprecate"),
     "IoTBackend.delete_thing_type": ("thing_type_name",),
+    "IoTResponse.create_thing_type": (),
     "IoTResponse.update_thing": (),
     "IoTResponse.delete_thing": (),
     "IoTResponse.list_thing_types": (),
@@ -72,6 +82,11 @@ _PAGED_LISTINGS = ("list_things", "list_billing_groups")
 
 def thing_arn(backend: IoTBackend, thing_name: str) -> str:
     return f"arn:{get_partition(backend.region_name)}:iot:{backend.region_name}:{backend.account_id}:thing/{thing_name}"
+
+
+def thing_type_arn(backend: IoTBackend, thing_type_name: str) -> str:
+    partition = get_partition(backend.region_name)
+    return f"arn:{partition}:iot:{backend.region_name}:{backend.account_id}:thingtype/{thing_type_name}"
 
 
 def group_arn(backend: IoTBackend, group_name: str) -> str:
@@ -121,9 +136,12 @@ def create_thing(
         )
     _check_attribute_count(((attribute_payload or {}).get("attributes") or {}), thing_type_name)
     _refuse_deprecated_type(self, thing_type_name)
-    return ORIGINALS["IoTBackend.create_thing"](  # type: ignore[no-any-return]
+    created: FakeThing = ORIGINALS["IoTBackend.create_thing"](
         self, thing_name, thing_type_name, attribute_payload, billing_group_name
     )
+    # The thing's shadows are kept by name, apart from the registry (see shadows.py); the record shares them.
+    created.thing_shadows = shadows.shadows_of(self.account_id, self.region_name, thing_name)
+    return created
 
 
 def delete_thing(self: IoTBackend, thing_name: str) -> None:
@@ -251,6 +269,42 @@ def _invalid_token_as_iot_error(listing: Any) -> Any:
 # --- thing types ----------------------------------------------------------------------------------------
 
 
+def _comparable_properties(properties: dict[str, Any] | None) -> dict[str, Any]:
+    """Thing type properties as given, for comparison: empty members dropped, attribute names in order."""
+    comparable: dict[str, Any] = {}
+    for key, value in (properties or {}).items():
+        if value in (None, "", [], {}):
+            continue
+        comparable[key] = sorted(value) if key == "searchableAttributes" else value
+    return comparable
+
+
+def create_thing_type(
+    self: IoTBackend, thing_type_name: str, thing_type_properties: dict[str, Any] | None
+) -> tuple[str, str]:
+    existing = self.thing_types.get(thing_type_arn(self, thing_type_name))
+    if existing is not None:
+        if _comparable_properties(existing.thing_type_properties) == _comparable_properties(thing_type_properties):
+            return existing.thing_type_name, existing.arn
+        raise _MotoIotAlreadyExists(
+            f"Thing Type {thing_type_name} already exists in account with different properties",
+            existing.thing_type_id,
+            existing.arn,
+        )
+    return ORIGINALS["IoTBackend.create_thing_type"](  # type: ignore[no-any-return]
+        self, thing_type_name, thing_type_properties
+    )
+
+
+def create_thing_type_response(self: IoTResponse) -> Any:
+    name, arn = self.iot_backend.create_thing_type(
+        thing_type_name=self._get_param("thingTypeName"),
+        thing_type_properties=self._get_param("thingTypeProperties"),
+    )
+    thing_type = self.iot_backend.thing_types[arn]
+    return ActionResult({"thingTypeName": name, "thingTypeArn": arn, "thingTypeId": thing_type.thing_type_id})
+
+
 def deprecate_thing_type(self: IoTBackend, thing_type_name: str, undo_deprecate: bool) -> Any:
     thing_type = ORIGINALS["IoTBackend.deprecate_thing_type"](self, thing_type_name, undo_deprecate)
     if undo_deprecate:
@@ -290,5 +344,7 @@ def apply() -> None:
     IoTResponse.list_thing_types = list_thing_types  # type: ignore[method-assign]
     for listing in _PAGED_LISTINGS:
         setattr(IoTResponse, listing, _invalid_token_as_iot_error(getattr(IoTResponse, listing)))
+    IoTBackend.create_thing_type = create_thing_type  # type: ignore[method-assign]
+    IoTResponse.create_thing_type = create_thing_type_response  # type: ignore[method-assign]
     IoTBackend.deprecate_thing_type = deprecate_thing_type  # type: ignore[method-assign]
     IoTBackend.delete_thing_type = delete_thing_type  # type: ignore[method-assign]

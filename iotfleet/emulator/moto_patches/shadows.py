@@ -1,8 +1,13 @@
 """Classic and named shadows in moto (``moto.iotdata``): the fixes where moto differs from AWS.
 
-``version`` in an update is optimistic locking against the current version, where a shadow that never
-existed is at version 0 (moto crashed on it); the state document is validated as AWS does; deleting a
-deleted shadow is a 404, and deleted named shadows are not listed.
+* Shadows are kept by thing name, apart from the registry, as on AWS ("we don't enforce a mapping
+  between a thing's registry name and its shadow state"): Update/Get/DeleteThingShadow and
+  ListNamedShadowsForThing work for any valid thing name, and DeleteThing leaves the thing's shadows in
+  place (moto kept them on the registry's thing record, so they needed one and died with it). A thing
+  in the registry shares the same shadows, so a thing created again under an old name finds them.
+* ``version`` in an update is optimistic locking against the current version, where a shadow that
+  never existed is at version 0 (moto crashed on it); the state document is validated as AWS does;
+  deleting a deleted shadow is a 404, and deleted named shadows are not listed.
 """
 
 from __future__ import annotations
@@ -13,21 +18,49 @@ from typing import Any
 from moto.iotdata.exceptions import ConflictException as _MotoShadowConflict
 from moto.iotdata.exceptions import InvalidRequestException as _MotoShadowInvalid
 from moto.iotdata.exceptions import ResourceNotFoundException as _MotoShadowNotFound
-from moto.iotdata.models import FakeShadow, IoTDataPlaneBackend
+from moto.iotdata.models import FakeShadow, IoTDataPlaneBackend, iotdata_backends
 
 # The moto functions as shipped: the ones replaced below, and the one they build shadows with.
 ORIGINALS: dict[str, Any] = {
     "IoTDataPlaneBackend.update_thing_shadow": IoTDataPlaneBackend.update_thing_shadow,
+    "IoTDataPlaneBackend.get_thing_shadow": IoTDataPlaneBackend.get_thing_shadow,
     "IoTDataPlaneBackend.delete_thing_shadow": IoTDataPlaneBackend.delete_thing_shadow,
     "IoTDataPlaneBackend.list_named_shadows_for_thing": IoTDataPlaneBackend.list_named_shadows_for_thing,
     "FakeShadow.create_from_previous_version": FakeShadow.create_from_previous_version,
 }
 EXPECTED_PARAMETERS: dict[str, tuple[str, ...]] = {
     "IoTDataPlaneBackend.update_thing_shadow": ("thing_name", "payload", "shadow_name"),
+    "IoTDataPlaneBackend.get_thing_shadow": ("thing_name", "shadow_name"),
     "IoTDataPlaneBackend.delete_thing_shadow": ("thing_name", "shadow_name"),
     "IoTDataPlaneBackend.list_named_shadows_for_thing": ("thing_name",),
     "FakeShadow.create_from_previous_version": ("previous_shadow", "payload"),
 }
+
+_STORE_ATTRIBUTE = "iotfleet_shadows_by_thing"
+"""Where a data-plane backend keeps its shadows; moto's reset clears the backend's attributes, and this."""
+
+Shadows = dict[str | None, FakeShadow]
+
+
+def _store(backend: IoTDataPlaneBackend) -> dict[str, Shadows]:
+    found = backend.__dict__.get(_STORE_ATTRIBUTE)
+    if found is None:
+        found = backend.__dict__[_STORE_ATTRIBUTE] = {}
+    return found  # type: ignore[no-any-return]
+
+
+def shadows_of(account_id: str, region: str, thing_name: str) -> Shadows:
+    """The shadow records of ``thing_name`` (``None`` for the classic one), deleted ones included.
+
+    The dict is live: the registry's thing record of the same name holds this very dict.
+    """
+    return _store(iotdata_backends[account_id][region]).setdefault(thing_name, {})
+
+
+def live_shadows(account_id: str, region: str, thing_name: str) -> dict[str | None, FakeShadow]:
+    """The shadows of ``thing_name`` that exist now (not deleted), without creating a record."""
+    found = _store(iotdata_backends[account_id][region]).get(thing_name) or {}
+    return {name: shadow for name, shadow in found.items() if not shadow.deleted}
 
 
 def _check_document(document: Any) -> None:
@@ -50,13 +83,13 @@ def _check_document(document: Any) -> None:
 def update_thing_shadow(
     self: IoTDataPlaneBackend, thing_name: str, payload: str, shadow_name: str | None
 ) -> FakeShadow:
-    thing = self.iot_backend.describe_thing(thing_name)
     try:
         document = json.loads(payload)
     except ValueError:
         raise _MotoShadowInvalid("Invalid JSON") from None
     _check_document(document)
-    current = thing.thing_shadows.get(shadow_name)
+    shadows = shadows_of(self.account_id, self.region_name, thing_name)
+    current = shadows.get(shadow_name)
     if "version" in document:
         version = document["version"]
         if isinstance(version, bool) or not isinstance(version, int) or version < 0:
@@ -69,26 +102,32 @@ def update_thing_shadow(
         new_shadow.version = current.version + 1
     else:
         new_shadow = FakeShadow.create_from_previous_version(current, document)
-    thing.thing_shadows[shadow_name] = new_shadow
+    shadows[shadow_name] = new_shadow
     return new_shadow
 
 
+def get_thing_shadow(self: IoTDataPlaneBackend, thing_name: str, shadow_name: str | None) -> FakeShadow:
+    current = live_shadows(self.account_id, self.region_name, thing_name).get(shadow_name)
+    if current is None:
+        raise _MotoShadowNotFound()
+    return current
+
+
 def delete_thing_shadow(self: IoTDataPlaneBackend, thing_name: str, shadow_name: str | None) -> FakeShadow:
-    thing = self.iot_backend.describe_thing(thing_name)
-    current = thing.thing_shadows.get(shadow_name)
-    if current is None or current.deleted:
+    current = live_shadows(self.account_id, self.region_name, thing_name).get(shadow_name)
+    if current is None:
         raise _MotoShadowNotFound()
     new_shadow = FakeShadow.create_from_previous_version(current, None)
-    thing.thing_shadows[shadow_name] = new_shadow
+    shadows_of(self.account_id, self.region_name, thing_name)[shadow_name] = new_shadow
     return new_shadow
 
 
 def list_named_shadows_for_thing(self: IoTDataPlaneBackend, thing_name: str) -> list[str]:
-    thing = self.iot_backend.describe_thing(thing_name)
-    return [name for name, shadow in thing.thing_shadows.items() if name is not None and not shadow.deleted]
+    return [name for name in live_shadows(self.account_id, self.region_name, thing_name) if name is not None]
 
 
 def apply() -> None:
     IoTDataPlaneBackend.update_thing_shadow = update_thing_shadow  # type: ignore[method-assign]
+    IoTDataPlaneBackend.get_thing_shadow = get_thing_shadow  # type: ignore[method-assign]
     IoTDataPlaneBackend.delete_thing_shadow = delete_thing_shadow  # type: ignore[method-assign]
     IoTDataPlaneBackend.list_named_shadows_for_thing = list_named_shadows_for_thing  # type: ignore[method-assign]

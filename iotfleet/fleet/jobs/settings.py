@@ -104,9 +104,10 @@ class ConstantRollout:
 
 @dataclass(frozen=True)
 class ExponentialRollout:
-    """Start at ``base_rate_per_minute`` and multiply by ``increment_factor`` each time the criterion is met.
+    """Start at ``base_rate_per_minute`` and multiply by ``increment_factor`` each time a criterion is met.
 
-    The criterion is a number of notified things or of succeeded things (exactly one; AWS requires it).
+    The criteria are a number of notified things, a number of succeeded things, or both (AWS requires at
+    least one); with both, the rate increases when either is met.
     """
 
     base_rate_per_minute: int
@@ -128,10 +129,10 @@ class ExponentialRollout:
                 f"incrementFactor takes one decimal place (e.g. 1.5), got {factor}", "--exp-factor"
             )
         object.__setattr__(self, "increment_factor", float(factor))
-        if (self.notified_things is None) == (self.succeeded_things is None):
+        if self.notified_things is None and self.succeeded_things is None:
             raise UsageError(
-                "an exponential rollout needs rateIncreaseCriteria: exactly one of --exp-notified N and "
-                "--exp-succeeded N",
+                "an exponential rollout needs rateIncreaseCriteria: --exp-notified N, --exp-succeeded N, "
+                "or both (the rate then increases when either is met)",
                 "--exp-notified",
             )
         if self.notified_things is not None:
@@ -142,11 +143,11 @@ class ExponentialRollout:
             object.__setattr__(self, "succeeded_things", succeeded)
 
     def to_api(self) -> dict[str, Any]:
-        criteria = (
-            {"numberOfNotifiedThings": self.notified_things}
-            if self.notified_things is not None
-            else {"numberOfSucceededThings": self.succeeded_things}
-        )
+        criteria: dict[str, int] = {}
+        if self.notified_things is not None:
+            criteria["numberOfNotifiedThings"] = self.notified_things
+        if self.succeeded_things is not None:
+            criteria["numberOfSucceededThings"] = self.succeeded_things
         return {
             "exponentialRate": {
                 "baseRatePerMinute": self.base_rate_per_minute,
