@@ -16,11 +16,13 @@ settings before it knows whether the emulator's dependencies are installed.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from iotfleet.aws.quotas import parse_overrides
+from iotfleet.emulator.clock import check_time_scale
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4567
@@ -51,6 +53,7 @@ class EmulatorSettings:
     time_scale: float = 1.0
 
     def __post_init__(self) -> None:
+        check_time_scale(self.time_scale)
         # Copies, so a caller changing its own dict or list later does not change these settings.
         object.__setattr__(self, "quota_overrides", dict(self.quota_overrides))
         if self.fault_operations is not None:
@@ -110,8 +113,9 @@ class EmulatorSettings:
             operations = [op.strip() for item in args.fault_ops for op in item.split(",") if op.strip()]
         if not 0.0 <= args.fault_rate <= 1.0:
             raise ValueError("--fault-rate must be between 0 and 1")
-        if args.time_scale <= 0 or args.quota_scale <= 0:
-            raise ValueError("--time-scale and --quota-scale must be positive")
+        check_time_scale(args.time_scale, "--time-scale")
+        if not (math.isfinite(args.quota_scale) and args.quota_scale > 0):
+            raise ValueError("--quota-scale must be a positive, finite number")
         return cls(
             host=args.host,
             port=args.port,
