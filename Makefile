@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # Only the source folders that exist in this checkout (ruff fails on a missing path).
 LINT_PATHS := $(wildcard iotfleet tests bench scripts)
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo bench check-wheel clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,5 +28,8 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
+check-wheel: $(STAMP)
+	PYTHON="$(PYTHON)" .ci/check-wheel
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

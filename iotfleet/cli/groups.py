@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 
 from iotfleet.aws.errors import UsageError
+from iotfleet.cli.fleet_choice import command_fleet
 from iotfleet.cli.interactive.query_builder import guided_query
 from iotfleet.cli.options import fleet_option
 from iotfleet.cli.output import key_values, table
@@ -104,14 +105,21 @@ def create(
       iotfleet groups create LowBattery --query 'shadow.reported.batteryStatus<20' --yes
     """
     naming.check_description(description)
-    text = query_from_options(
-        fleet=fleet, query=query, countries=countries, thing_type=thing_type, versions=versions,
-        package=package, battery=battery, all_fleets=all_fleets,
-    )  # fmt: skip
-    if text is None:
-        if not state.prompts.interactive:
-            raise UsageError("give --query, or builder flags such as --battery '>50'", "--query")
-        text = guided_query(state, fleet)
+
+    def query_for(for_fleet: str) -> str | None:
+        return query_from_options(
+            fleet=for_fleet, query=query, countries=countries, thing_type=thing_type, versions=versions,
+            package=package, battery=battery, all_fleets=all_fleets,
+        )  # fmt: skip
+
+    text = query_for(fleet)  # every local check, before the fleet is looked up
+    if text is None and not state.prompts.interactive:
+        raise UsageError("give --query, or builder flags such as --battery '>50'", "--query")
+    if name is not None:
+        name = naming.check_group_name(name, "NAME")
+    fleet = command_fleet(state, fleet)
+    # The builder's query names the fleet, now that it is known.
+    text = guided_query(state, fleet) if text is None else query_for(fleet) or text
     name = naming.check_group_name(state.prompts.value("NAME", "Group name", current=name), "NAME")
     existing = grp.check_new_dynamic_group(state.aws, name, text, fleet)
     if existing is not None:
@@ -210,7 +218,7 @@ def delete(state: CliState, name: str | None, force: bool, fleet: str) -> None:
       iotfleet --yes groups delete HighBattery
     """
     name = naming.check_group_name(state.prompts.value("NAME", "Group name", current=name), "NAME")
-    info = grp.check_deletable(state.aws, name, fleet=fleet, force=force)
+    info = grp.check_deletable(state.aws, name, fleet=command_fleet(state, fleet), force=force)
     state.confirm(f"Delete {info.kind} thing group {name}")
     grp.delete_group(state.aws, info)
     state.output.result(

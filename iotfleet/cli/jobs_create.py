@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import click
@@ -16,6 +17,7 @@ from rich.console import Console
 
 from iotfleet.aws.errors import UsageError
 from iotfleet.cli.files import read_document
+from iotfleet.cli.fleet_choice import command_fleet
 from iotfleet.cli.interactive.job_wizard import run_job_wizard
 from iotfleet.cli.options import fleet_given, fleet_option, role_option
 from iotfleet.cli.output import key_values, table
@@ -220,7 +222,7 @@ def create(state: CliState, **options: Any) -> None:
         given = fleet_given(click.get_current_context())
         run_job_wizard(state, fleet=options["fleet"], fleet_given=given, role_arn=options.get("role_arn"))
         return
-    spec = spec_from_options(options)
+    spec = replace(spec_from_options(options), fleet=command_fleet(state, options["fleet"]))
     prepared = prepare_job(state.aws, spec)
     if options["dry_run"]:
         print_request(state, prepared.request, prepared.notes)
@@ -304,6 +306,7 @@ def template_create(state: CliState, name: str, **options: Any) -> None:
         presign_role_arn=options.get("role_arn"),
     )
     check_template_spec(spec)
+    spec = replace(spec, fleet=command_fleet(state, spec.fleet))
     request = prepare_template(state.aws, spec)
     if options["dry_run"]:
         print_request(state, request)

@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
+from iotfleet.cli.fleet_choice import command_fleet
 from iotfleet.cli.jobs_create import job_settings_options, print_request, settings_from_options
 from iotfleet.cli.options import fleet_option, role_option
 from iotfleet.cli.output import key_values, table
@@ -69,7 +70,7 @@ def create(state: CliState, package: str | None, description: str | None, fleet:
       iotfleet packages create fw-main --description "Main board firmware"
     """
     name = ask_package(state, package)
-    result = create_package(state.aws, fleet, name, description)
+    result = create_package(state.aws, command_fleet(state, fleet), name, description)
     verb = "Created" if result.created else "Already exists:"
     state.output.result(
         {"package": result.name, "arn": result.arn, "created": result.created},
@@ -110,6 +111,7 @@ def create_version(
     version_name = ask_version(state, version)
     file = state.prompts.value("--file", "Firmware file", current=path)
     extra = parse_attributes(attributes)
+    fleet = command_fleet(state, fleet)
     bucket = fleet_bucket(state.aws, fleet)
     result = upload_version(
         state.aws, fleet=fleet, bucket=bucket, package=name, version=version_name, path=file,
@@ -306,6 +308,7 @@ def config_show(state: CliState) -> None:
 @pass_state
 def config_enable(state: CliState, role_arn: str | None, fleet: str) -> None:
     """Let successful jobs write the deployed version into each thing's $package shadow."""
+    fleet = command_fleet(state, fleet)
     role = check_role_exists(state.aws, role_arn) if role_arn else fleet_package_role_arn(state.aws, fleet)
     result = set_configuration(state.aws, enabled=True, role_arn=role, fleet=fleet)
     if result["recorded"] is None:
@@ -409,7 +412,7 @@ def rollback(state: CliState, package: str | None, **options: Any) -> None:
     version = ask_version(state, options.get("version"), "--to")
     settings = settings_from_options(options)
     plan = plan_rollback(
-        state.aws, fleet=options["fleet"], package=name, version=version, settings=settings,
+        state.aws, fleet=command_fleet(state, options["fleet"]), package=name, version=version, settings=settings,
         job_id=options.get("job_id"), description=options.get("description"),
         tags=parse_tags(options.get("tags") or ()), presign_role_arn=options.get("role_arn"),
     )  # fmt: skip

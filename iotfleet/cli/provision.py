@@ -19,7 +19,7 @@ from rich.markup import escape
 
 from iotfleet.aws.errors import Interrupted, UsageError
 from iotfleet.cli.interactive.provision_wizard import ask_spec, describe, offer_save
-from iotfleet.cli.options import fleet_option
+from iotfleet.cli.options import new_fleet_option
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet import geography, naming
@@ -93,7 +93,7 @@ def spec_from_options(ctx: click.Context, options: dict[str, Any]) -> tuple[Flee
 
 
 @click.command("provision")
-@fleet_option
+@new_fleet_option
 @click.option("--devices", metavar="N", help="How many things.  [default: 100]")
 @click.option("--thing-types", metavar="A,B", help="Thing types, one firmware package each.  [default: SedanVehicle,SUVVehicle,TruckVehicle]")
 @click.option("--versions", metavar="V1,V2", help="Package versions; devices start on the first.  [default: 1.0.0,1.1.0]")

@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from iotfleet.aws.errors import Interrupted, UsageError
 from iotfleet.aws.settings import TargetSettings
-from iotfleet.cli.interactive.asking import choose_fleet, run_menu
+from iotfleet.cli.fleet_choice import choose_fleet
+from iotfleet.cli.interactive.asking import run_menu
 from iotfleet.cli.output import Output
 from iotfleet.cli.prompts import Prompter
 from iotfleet.cli.state import CliState

@@ -104,7 +104,7 @@ def test_invalid_sources_and_targets_exit_2_with_no_call(
 def test_invalid_settings_exit_2_with_no_call(
     iotfleet: Run, things: dict[str, str], emulator: LocalEmulator, args: list[str], flag: str, fragment: str
 ) -> None:
-    ran = iotfleet("jobs", "create", "--package", "fw", "--version", "1", "--group", "canary", *args)
+    ran = iotfleet("jobs", "create", "--package", "fw", "--version", "1", "--group", "canary", "--fleet", FLEET, *args)
     assert ran.exit_code == 2, ran.stderr  # type: ignore[attr-defined]
     assert flag in ran.stderr and fragment in ran.stderr  # type: ignore[attr-defined]
     # Nothing is sent, except that a scheduled start is checked against the target's clock (one read).
@@ -135,7 +135,7 @@ def test_unknown_targets_are_usage_errors_after_reads_only(
     iotfleet: Run, things: dict[str, str], emulator: LocalEmulator, tmp_path: Path
 ) -> None:
     path = write(tmp_path, "reboot.json", '{"operation": "reboot"}')
-    ran = iotfleet("jobs", "create", "--document", path, "--group", "canary", "--group", "nowhere")
+    ran = iotfleet("jobs", "create", "--document", path, "--group", "canary", "--group", "nowhere", "--fleet", FLEET)
     assert ran.exit_code == 2 and "unknown target(s): group nowhere" in ran.stderr  # type: ignore[attr-defined]
     assert set(calls(emulator)) <= {"iot:DescribeThingGroup", "iot:DescribeThing"}
 

@@ -11,7 +11,6 @@ from botocore.exceptions import ClientError
 from iotfleet.aws.errors import AwsOperationError, Interrupted, IotFleetError, UsageError
 from iotfleet.cli.errors import report_error
 from iotfleet.cli.state import CliState
-from iotfleet.fleet.resources import fleets_in_account
 
 T = TypeVar("T")
 
@@ -66,19 +65,6 @@ def choose_many(state: CliState, title: str, options: Sequence[str]) -> list[str
 
 def names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def choose_fleet(state: CliState, fleet: str, *, given: bool) -> str:
-    """The fleet an interactive flow acts for: ``fleet`` when it was given (``--fleet`` or IOTFLEET_FLEET),
-    else the account's only iotfleet fleet, or one the person picks; said out loud either way."""
-    if not given:
-        found = fleets_in_account(state.aws)
-        if len(found) == 1:
-            fleet = found[0]
-        elif len(found) > 1:
-            fleet = choose(state, "iotfleet fleets in this account", found)
-    state.output.info(f"Fleet: {fleet}")
-    return fleet
 
 
 def report_failure(exc: IotFleetError | ClientError) -> None:

@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 
 from iotfleet.aws.errors import UsageError
 from iotfleet.cli.files import read_document
-from iotfleet.cli.interactive.asking import ask_until_valid, choose, choose_fleet, choose_many, names, prompt
+from iotfleet.cli.fleet_choice import choose_fleet
+from iotfleet.cli.interactive.asking import ask_until_valid, choose, choose_many, names, prompt
 from iotfleet.cli.output import key_values
 from iotfleet.cli.state import CliState
 from iotfleet.fleet.jobs import settings as job_settings

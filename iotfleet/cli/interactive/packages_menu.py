@@ -15,7 +15,8 @@ import click
 
 from iotfleet.aws.errors import UsageError
 from iotfleet.cli import packages as commands
-from iotfleet.cli.interactive.asking import choose, choose_fleet, prompt, run_menu
+from iotfleet.cli.fleet_choice import choose_fleet
+from iotfleet.cli.interactive.asking import choose, prompt, run_menu
 from iotfleet.cli.options import fleet_given, fleet_option
 from iotfleet.cli.state import CliState
 from iotfleet.fleet.packages.catalog import (
