@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from iotfleet.aws.context import AwsContext
-from iotfleet.aws.errors import ResourceFailure, UsageError
+from iotfleet.aws.errors import ResourceFailure, UsageError, is_error
 from iotfleet.fleet import fleet_state, indexing, roles, storage
 from iotfleet.fleet.firmware import FIRMWARE_FILE_NAME, generate_firmware
 from iotfleet.fleet.ownership import CONTINENT_GROUP, COUNTRY_GROUP, GROUP_KIND_TAG, tag_dict, tag_list
@@ -277,17 +279,26 @@ def _apply_package(
             done.append((model.PACKAGE, model.UPDATE))
 
 
+def _create_thing(ctx: AwsContext, name: str, thing_type: str, attributes: dict[str, str]) -> None:
+    """CreateThing; a thing that appeared meanwhile exactly as wanted (a run killed with its create in
+    flight, a reply lost after AWS made the thing) counts as created. Any other conflict is raised."""
+    try:
+        ctx.iot.create_thing(thingName=name, thingTypeName=thing_type, attributePayload={"attributes": attributes})
+    except ClientError as err:
+        if not is_error(err, "ResourceAlreadyExistsException"):
+            raise
+        found = ctx.iot.describe_thing(thingName=name)
+        if found.get("thingTypeName") != thing_type or (found.get("attributes") or {}) != attributes:
+            raise
+
+
 def _apply_thing(ctx: AwsContext, spec: FleetSpec, task: _ThingProgress) -> None:
     work = task.work
     device = work.device
     name = device.name
     if work.create:
         task.step = model.THING
-        ctx.iot.create_thing(
-            thingName=name,
-            thingTypeName=device.thing_type,
-            attributePayload={"attributes": device.attributes(spec.fleet)},
-        )
+        _create_thing(ctx, name, device.thing_type, device.attributes(spec.fleet))
         task.done.append((model.THING, model.CREATE))
     elif work.update:
         task.step = model.THING
