@@ -112,6 +112,9 @@ def _apply_bucket(ctx: AwsContext, plan: ProvisionPlan, result: ProvisionResult)
     elif status.missing:
         storage.apply_settings(ctx, status, plan.spec.fleet)
         result.count(model.BUCKET, model.UPDATE)
+    for duplicate in status.duplicates:
+        ctx.s3.delete_bucket(Bucket=duplicate)  # empty when planned; S3 refuses (BucketNotEmpty) otherwise
+        result.count(model.BUCKET, model.UPDATE)
 
 
 def _apply_state(ctx: AwsContext, plan: ProvisionPlan) -> None:
