@@ -23,7 +23,7 @@ def test_two_runs_at_once_create_one_bucket(emulator: LocalEmulator) -> None:
         results = []
         threads = [
             threading.Thread(target=lambda ctx=ctx, plan=plan: results.append(apply_provision(ctx, plan)))
-            for ctx, plan in zip((first, second), plans)
+            for ctx, plan in zip((first, second), plans, strict=True)
         ]
         for thread in threads:
             thread.start()
