@@ -252,6 +252,22 @@ def _apply_packages_and_things(
             result.fail(ResourceFailure.from_exception(model.PACKAGE, task.plan.name, failed.error))
         else:
             result.fail(ResourceFailure.from_exception(task.step, task.work.device.name, failed.error))
+            for kind, n in _steps_left(task).items():
+                result.skip(kind, n)
+
+
+def _steps_left(task: _ThingProgress) -> dict[str, int]:
+    """The steps of a failed thing's work that never ran, per kind (the failed step itself is not one)."""
+    work = task.work
+    planned = {
+        model.THING: int(work.create or work.update),
+        model.MEMBERSHIP: int(work.add_to is not None or bool(work.remove_from)),
+        model.SHADOW: int(work.classic is not None) + int(work.package is not None),
+    }
+    for kind, _ in task.done:
+        planned[kind] -= 1
+    planned[task.step] -= 1
+    return {kind: n for kind, n in planned.items() if n > 0}
 
 
 def _apply_package(
