@@ -152,7 +152,7 @@ def delete_types(
         if users:
             shown = ", ".join(users[: IN_USE_EXAMPLES - 1]) + (" and more" if len(users) >= IN_USE_EXAMPLES else "")
             errors[name] = ResourceFailure(
-                "thing type", name, f"still the type of thing(s) {shown}: delete them or change their type first",
+                "thing type", name, f"still in use as the type of thing(s) {shown}: delete them or change their type first",
                 "InvalidRequestException",
             )  # fmt: skip
             del refusals[name]
