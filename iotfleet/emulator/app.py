@@ -250,8 +250,10 @@ class EmulatorApp:
         fault = state.faults.draw(service, op_name)
         if fault is not None:
             state.counters.fault(key)
-            code = S3_FAULT_CODES[fault.code] if service == "s3" else fault.code
-            return self._error(protocol, service, ServiceError(code, fault.message, fault.status), request_id)
+            code = S3_FAULT_CODES[fault.kind.code] if service == "s3" else fault.kind.code
+            injected = ServiceError(code, fault.kind.message, fault.kind.status)
+            if not fault.after:
+                return self._error(protocol, service, injected, request_id)
 
         try:
             if presigned and service == "s3":
@@ -261,7 +263,10 @@ class EmulatorApp:
         except ServiceError as error:
             return self._error(protocol, service, error, request_id)
 
-        return self._dispatch(service, protocol, operation, scope, request, request_id)
+        answer = self._dispatch(service, protocol, operation, scope, request, request_id)
+        if fault is not None and fault.after and 200 <= answer[0] < 300:
+            return self._error(protocol, service, injected, request_id)  # the call took effect all the same
+        return answer
 
     def _secure_transport(self, environ: dict[str, Any]) -> bool:
         """``aws:SecureTransport`` of a request: HTTPS, or plain HTTP from this machine (see EmulatorState)."""

@@ -216,15 +216,29 @@ def inspect_role(ctx: AwsContext, spec: RoleSpec, fleet: str) -> RoleStatus:
 
 
 def create_role(ctx: AwsContext, spec: RoleSpec, fleet: str) -> str:
-    """Create the role with its trust policy, tags and inline policy; returns its ARN."""
-    answer = ctx.iam.create_role(
-        RoleName=spec.name,
-        AssumeRolePolicyDocument=json.dumps(spec.trust),
-        Description=spec.description,
-        Tags=tag_list(fleet),
-    )
+    """Create the role with its trust policy, tags and inline policy; returns its ARN.
+
+    A role that is there already and carries the fleet's tags is this call's own, made by an attempt whose
+    reply was lost: it is used. Any other role of that name is a conflict and raised.
+    """
+    try:
+        arn = str(
+            ctx.iam.create_role(
+                RoleName=spec.name,
+                AssumeRolePolicyDocument=json.dumps(spec.trust),
+                Description=spec.description,
+                Tags=tag_list(fleet),
+            )["Role"]["Arn"]
+        )
+    except ClientError as err:
+        if not is_error(err, "EntityAlreadyExists"):
+            raise
+        found = find_role(ctx, spec.name)
+        if found is None or not owned_by(role_tags(ctx, found), fleet):
+            raise
+        arn = str(found["Arn"])
     put_permissions(ctx, spec)
-    return str(answer["Role"]["Arn"])
+    return arn
 
 
 def put_permissions(ctx: AwsContext, spec: RoleSpec) -> None:

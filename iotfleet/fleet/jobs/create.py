@@ -324,12 +324,29 @@ def submit_job(ctx: AwsContext, prepared: PreparedJob) -> dict[str, Any]:
     try:
         answer = ctx.iot.create_job(**prepared.request)
     except ClientError as err:
-        if is_error(err, "ResourceAlreadyExistsException"):
+        if not is_error(err, "ResourceAlreadyExistsException"):
+            raise
+        answer = _our_earlier_attempt(ctx, prepared)
+        if answer is None:
             raise UsageError(
                 f"a job with id {prepared.job_id!r} already exists: pick another --job-id", "--job-id"
             ) from None
-        raise
     return {key: answer.get(key) for key in ("jobId", "jobArn", "description") if answer.get(key) is not None}
+
+
+def _our_earlier_attempt(ctx: AwsContext, prepared: PreparedJob) -> dict[str, Any] | None:
+    """The job with our id, when it is this request's own: an earlier attempt whose reply was lost.
+
+    The id was free when the job was prepared (a given id is checked, a generated one ends in a random
+    part), so a job with it and with the same targets and document is ours; anything else is a conflict.
+    """
+    request = prepared.request
+    job = ctx.iot.describe_job(jobId=prepared.job_id)["job"]
+    if sorted(job.get("targets") or []) != sorted(request["targets"]):
+        return None
+    if "document" in request and ctx.iot.get_job_document(jobId=prepared.job_id).get("document") != request["document"]:
+        return None
+    return dict(job)
 
 
 def create_job(ctx: AwsContext, spec: JobSpec) -> tuple[PreparedJob, dict[str, Any]]:
