@@ -8,7 +8,10 @@ fresh emulator state:
 2. **raw boto3**: the same calls, made by plain boto3 clients with no pacing and no retries, at the same
    concurrency, with quota enforcement off: what the emulator itself can serve.
 3. **iotfleet, quotas halved**: phase 1 again with the emulator's quotas at half the client's rates, so the
-   client is throttled and its adaptive limiter has to find the real rate.
+   client is throttled and its adaptive limiter has to find the real rate;
+4. **iotfleet, with certificates**: ``--cert-devices`` devices provisioned with ``--certificates`` (the fleet CA
+   signs each device's certificate here; per device: RegisterCertificate, AttachPolicy, AttachThingPrincipal,
+   RegisterCertificate and AttachPolicy paced at 10 TPS), and its raw boto3 replay.
 
 Bounds, from the emulator's call counters:
 
@@ -18,15 +21,17 @@ Bounds, from the emulator's call counters:
 * bound: the larger of the two. Ratio: wall time / bound (goal: at most 1.10; 1.25 with quotas halved), and
   failures (goal: 0).
 
-    python bench/provision.py [--devices 2000] [--concurrency 16] [--json]
+    python bench/provision.py [--devices 2000] [--cert-devices 500] [--concurrency 16] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +46,8 @@ from iotfleet.aws.settings import TargetSettings
 from iotfleet.emulator.control import EmulatorControl
 from iotfleet.fleet import indexing, roles, storage
 from iotfleet.fleet.firmware import firmware_bytes
+from iotfleet.fleet.identity import certificates
+from iotfleet.fleet.identity.policy import policy_document, policy_name, policy_text
 from iotfleet.fleet.ownership import CONTINENT_GROUP, COUNTRY_GROUP, GROUP_KIND_TAG, tag_dict, tag_list
 from iotfleet.fleet.provision import inventory
 from iotfleet.fleet.provision.apply import apply_provision
@@ -52,8 +59,8 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
 
-def bench_spec(devices: int) -> FleetSpec:
-    return FleetSpec(fleet="bench", devices=devices).validated()
+def bench_spec(devices: int, with_certificates: bool = False) -> FleetSpec:
+    return FleetSpec(fleet="bench", devices=devices, certificates=with_certificates).validated()
 
 
 # ------------------------------------------------------------------------------------------ iotfleet
@@ -61,9 +68,9 @@ def bench_spec(devices: int) -> FleetSpec:
 
 def run_iotfleet(url: str, spec: FleetSpec, concurrency: int) -> tuple[float, ProvisionResult]:
     settings = TargetSettings.resolve(target="local", endpoint_url=url, concurrency=concurrency, env={})
-    with AwsContext(settings) as ctx:
+    with AwsContext(settings) as ctx, tempfile.TemporaryDirectory(prefix="iotfleet-bench-keys-") as keys:
         started = time.monotonic()
-        result = apply_provision(ctx, plan_provision(ctx, spec))
+        result = apply_provision(ctx, plan_provision(ctx, spec, keys_dir=keys))
         return time.monotonic() - started, result
 
 
@@ -93,6 +100,9 @@ def run_raw(url: str, spec: FleetSpec, concurrency: int) -> float:
         _missing(lambda name=name: iot.get_package(packageName=name))
     for group in spec.continent_group_names() + spec.country_group_names():
         _missing(lambda group=group: iot.describe_thing_group(thingGroupName=group))
+    if spec.certificates:
+        _missing(lambda: iot.get_policy(policyName=policy_name(fleet)))
+        iot.list_ca_certificates(pageSize=250)
     iot.list_things(attributeName="iotfleet_fleet", attributeValue=fleet, maxResults=250)
     # Setup, in dependency order.
     bucket = storage.bucket_name(fleet, ACCOUNT, REGION)
@@ -142,6 +152,20 @@ def run_raw(url: str, spec: FleetSpec, concurrency: int) -> float:
             thingGroupName=spec.country_group(country), parentGroupName=spec.parent_group(country),
             tags=tag_list(fleet, {GROUP_KIND_TAG: COUNTRY_GROUP}),
         )  # fmt: skip
+    now = dt.datetime.now(dt.timezone.utc)
+    if spec.certificates:
+        ca_key, ca = certificates.create_ca(fleet, now)
+        ca_pem = certificates.certificate_pem(ca)
+        code = iot.get_registration_code()["registrationCode"]
+        verification = certificates.verification_certificate(ca_key, ca, code, now)
+        iot.register_ca_certificate(
+            caCertificate=ca_pem, verificationCertificate=certificates.certificate_pem(verification),
+            setAsActive=True, allowAutoRegistration=False, certificateMode="DEFAULT", tags=tag_list(fleet),
+        )  # fmt: skip
+        iot.create_policy(
+            policyName=policy_name(fleet), policyDocument=policy_text(policy_document("aws", REGION, ACCOUNT)),
+            tags=tag_list(fleet),
+        )  # fmt: skip
 
     def package(name: str) -> None:
         iot.create_package(packageName=name, tags=tag_dict(tag_list(fleet)))
@@ -179,6 +203,13 @@ def run_raw(url: str, spec: FleetSpec, concurrency: int) -> float:
             thingName=device.name, shadowName="$package",
             payload=json.dumps({"state": {"reported": device.package_reported()}}).encode(),
         )  # fmt: skip
+        if spec.certificates:
+            _, leaf = certificates.sign_device_certificate(ca_key, ca, device.name, now)
+            arn = iot.register_certificate(
+                certificatePem=certificates.certificate_pem(leaf), caCertificatePem=ca_pem, status="ACTIVE"
+            )["certificateArn"]
+            iot.attach_policy(policyName=policy_name(fleet), target=arn)
+            iot.attach_thing_principal(thingName=device.name, principal=arn, thingPrincipalType="EXCLUSIVE_THING")
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         jobs = [pool.submit(package, name) for name in spec.packages]
@@ -225,12 +256,13 @@ def enforced_table(quotas: dict[str, Any]) -> dict[str, float]:
 
 def scenario(
     name: str, wall: float, result: ProvisionResult, counters: dict[str, dict[str, int]], quotas: dict[str, Any],
-    raw: float, goal: float,
+    raw: float, goal: float, devices: int,
 ) -> dict[str, Any]:  # fmt: skip
     quota_min, limiting, _ = quota_minimum(counters, enforced_table(quotas))
     bound = max(quota_min, raw)
     return {
         "scenario": name,
+        "devices": devices,
         "wall_seconds": round(wall, 2),
         "quota_minimum_seconds": round(quota_min, 2),
         "quota_limiting_operation": limiting,
@@ -244,9 +276,20 @@ def scenario(
     }
 
 
+def _differences(made: dict[str, int], replayed: dict[str, int]) -> dict[str, tuple[int, int]]:
+    return {
+        key: (made.get(key, 0), replayed.get(key, 0))
+        for key in sorted(set(made) | set(replayed))
+        if made.get(key, 0) != replayed.get(key, 0)
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", type=int, default=2000, help="things to provision (default 2000)")
+    parser.add_argument(
+        "--cert-devices", type=int, default=500, help="things to provision with certificates (default 500)"
+    )
     parser.add_argument("--concurrency", type=int, default=16, help="client workers (default 16)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
@@ -267,19 +310,32 @@ def main(argv: list[str] | None = None) -> int:
         half_wall, half_result = run_iotfleet(url, spec, args.concurrency)
         half_counters, half_quotas = control.counters(), control.quotas()
 
+        with_certificates = bench_spec(args.cert_devices, with_certificates=True)
+        control.reset()
+        control.set_quotas(enforce=True)
+        cert_wall, cert_result = run_iotfleet(url, with_certificates, args.concurrency)
+        cert_counters, cert_quotas = control.counters(), control.quotas()
+        cert_calls = successful_calls(cert_counters)
+        control.reset()
+        control.set_quotas(enforce=False)
+        cert_raw = run_raw(url, with_certificates, args.concurrency)
+        cert_raw_calls = successful_calls(control.counters())
+
     rows = [
-        scenario("quotas = client rates", wall, result, counters, quotas, raw, 1.10),
+        scenario("quotas = client rates", wall, result, counters, quotas, raw, 1.10, args.devices),
         scenario(
-            "quotas = half the client rates", half_wall, half_result, half_counters, half_quotas, raw, 1.25
+            "quotas = half the client rates", half_wall, half_result, half_counters, half_quotas, raw, 1.25,
+            args.devices,
+        ),
+        scenario(
+            "with certificates from the fleet CA, quotas = client rates", cert_wall, cert_result, cert_counters,
+            cert_quotas, cert_raw, 1.10, args.cert_devices,
         ),
     ]
-    differences = {
-        key: (provision_calls.get(key, 0), raw_calls.get(key, 0))
-        for key in sorted(set(provision_calls) | set(raw_calls))
-        if provision_calls.get(key, 0) != raw_calls.get(key, 0)
-    }
+    differences = _differences(provision_calls, raw_calls) | _differences(cert_calls, cert_raw_calls)
     report = {
         "devices": args.devices,
+        "cert_devices": args.cert_devices,
         "concurrency": args.concurrency,
         "cpus": os.cpu_count(),
         "scenarios": rows,
@@ -291,15 +347,16 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Provisioning {args.devices} devices, concurrency {args.concurrency}, {os.cpu_count()} CPUs, quotas enforced"
     )
-    header = f"{'scenario':32} {'wall s':>7} {'quota min':>9} {'raw min':>8} {'bound':>7} {'ratio':>6} {'goal':>5} {'failures':>8} {'throttled':>9}"
+    header = f"{'scenario':58} {'wall s':>7} {'quota min':>9} {'raw min':>8} {'bound':>7} {'ratio':>6} {'goal':>5} {'failures':>8} {'throttled':>9}"
     print(header)
     for row in rows:
         print(
-            f"{row['scenario']:32} {row['wall_seconds']:7.2f} {row['quota_minimum_seconds']:9.2f} "
+            f"{row['scenario']:58} {row['wall_seconds']:7.2f} {row['quota_minimum_seconds']:9.2f} "
             f"{row['raw_minimum_seconds']:8.2f} {row['bound_seconds']:7.2f} {row['ratio']:6.3f} "
             f"{row['goal']:5.2f} {row['failures']:8d} {row['throttled_calls']:9d}"
         )
-    print(f"quota-limiting operation: {rows[0]['quota_limiting_operation']}")
+    for row in rows:
+        print(f"quota-limiting operation ({row['scenario']}): {row['quota_limiting_operation']}")
     if differences:
         listed = ", ".join(f"{k} {a}/{b}" for k, (a, b) in differences.items())
         print(f"calls that differ between iotfleet and the raw replay (iotfleet/raw): {listed}")

@@ -1,8 +1,9 @@
 """Every benchmark of the workflow in one table: result, bound, ratio to the bound, goal, and whether it is met.
 
-Runs ``bench/provision.py``, ``bench/simulate.py``, ``bench/cleanup.py`` and ``bench/monitor.py`` one after
-the other, each as its own process with ``--json`` (each starts its own emulator process with quotas
-enforced), and prints one table from their JSON documents. The bounds are explained in ``bench/common.py``
+Runs ``bench/provision.py``, ``bench/simulate.py``, ``bench/cleanup.py``, ``bench/monitor.py`` and
+``bench/emulator_scale.py`` one after the other, each as its own process with ``--json`` (each starts its
+own emulator process: with quotas enforced, except the emulator-scale benchmark, which measures the
+emulator itself), and prints one table from their JSON documents. The bounds are explained in ``bench/common.py``
 and in docs/benchmarks.md.
 
     python bench/run_all.py                          # full size: 2,000 devices, a 10,000-execution job
@@ -11,7 +12,8 @@ and in docs/benchmarks.md.
     python bench/run_all.py --only provision,monitor
 
 ``--devices N`` sets the devices of the provisioning, simulator and cleanup benchmarks, and makes the
-monitoring benchmark's large job 5 N executions (10,000 at the default 2,000). The exit code is 1 when a
+monitoring benchmark's large job 5 N executions and the emulator-scale fleet 5 N things (10,000 at the
+default 2,000; its 100,000-thing run is ``python bench/emulator_scale.py``). The exit code is 1 when a
 benchmark could not run; a goal that is missed is shown in the table, not turned into a failure.
 """
 
@@ -32,6 +34,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_DEVICES = 2000
 MONITOR_SCALE = 5  # the monitoring job is 5 times the device count: 10,000 executions at full size
 MONITOR_SMALL = 100
+SCALE = 5  # the emulator-scale fleet and its job are 5 times the device count: 10,000 at full size
 HEADERS = ("Benchmark", "What is measured", "Result", "Bound", "Ratio", "Goal", "Met")
 
 
@@ -56,9 +59,9 @@ class Row:
 
 
 def provision_rows(report: dict[str, Any]) -> list[Row]:
-    devices = report["devices"]
     rows = []
     for scenario in report["scenarios"]:
+        devices = scenario.get("devices", report["devices"])
         wall, bound, ratio = scenario["wall_seconds"], scenario["bound_seconds"], scenario["ratio"]
         failures, goal = scenario["failures"], scenario["goal"]
         source = _bound_source(
@@ -155,6 +158,89 @@ def monitor_rows(report: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _scale_label(size: int) -> str:
+    return f"scale {size // 1000}k" if size % 1000 == 0 else f"scale {size:,}"
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
+
+
+def _cpu(measured: dict[str, float]) -> str:
+    """CPU per call of the emulator and of the client process, as the emulator-scale benchmark measures it."""
+    return f"CPU {measured['server_cpu_ms']:.2f} ms emulator, {measured['client_cpu_ms']:.2f} ms client"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f} ms" if value < 100 else f"{value:,.0f} ms"
+
+
+def scale_rows(report: dict[str, Any]) -> list[Row]:
+    out: list[Row] = []
+    moto = {run["size"]: run for run in report["stock_moto"]}
+    for run in report["emulator"]:
+        size = run["size"]
+        goal = 20.0 if size <= 10_000 else 100.0
+        for name, indexed in run["index"].items():
+            scan = run["scan"][name]
+            stock = moto.get(size, {}).get("search", {}).get(name)
+            bound = f"scan {_ms(scan['p50_ms'])}" + (f", stock moto {_ms(stock['p50_ms'])}" if stock else "")
+            out.append(
+                Row(
+                    benchmark=_scale_label(size),
+                    measured=f"{name}: p50 / p95",
+                    result=f"{_ms(indexed['p50_ms'])} / {_ms(indexed['p95_ms'])}",
+                    bound=bound,
+                    ratio=f"scan / index: {_times(scan['p50_ms'] / indexed['p50_ms'])}",
+                    goal=f"p50 ≤ {goal:.0f} ms",
+                    met=indexed["p50_ms"] <= goal,
+                )
+            )
+        stock_rate = moto.get(size, {}).get("create", {}).get("per_second")
+        for label, phase in (("CreateThing", run["create"]), ("UpdateThingShadow", run["shadow"])):
+            creating = label == "CreateThing"
+            out.append(
+                Row(
+                    benchmark=_scale_label(size),
+                    measured=f"{label} from 8 threads",
+                    result=f"{phase['per_second']:,.0f} calls/s ({_cpu(phase)})",
+                    bound=f"stock moto {stock_rate:,.0f} calls/s" if creating and stock_rate else "",
+                    ratio=f"{phase['per_second'] / stock_rate:.2f}x stock moto"
+                    if creating and stock_rate
+                    else "",
+                    goal="≥ 1,000 calls/s" if creating and size >= 100_000 else "",
+                    met=phase["per_second"] >= 1000 if creating and size >= 100_000 else None,
+                )
+            )
+        rss = run["memory_after_scan"]
+        out.append(
+            Row(
+                benchmark=_scale_label(size),
+                measured="emulator RSS (peak)",
+                result=f"{rss['rss_mb']:,.0f} MB ({rss['peak_rss_mb']:,.0f} MB)",
+                bound="",
+                ratio="",
+                goal="≤ 1,536 MB" if size >= 100_000 else "",
+                met=rss["peak_rss_mb"] <= 1536 if size >= 100_000 else None,
+            )  # fmt: skip
+        )
+    executions = report.get("executions")
+    if executions:
+        out.append(
+            Row(
+                benchmark="scale",
+                measured=f"simulated executions/s, {executions['devices']:,} devices, no quotas",
+                result=f"{executions['executions_per_second']:.0f}/s, {executions['device_errors']} device errors "
+                f"({_cpu(executions)}, per execution)",
+                bound="",
+                ratio="",
+                goal="≥ 400/s",
+                met=executions["executions_per_second"] >= 400 and executions["device_errors"] == 0,
+            )  # fmt: skip
+        )
+    return out
+
+
 def _bound_source(quota: float, raw: float, *, larger: bool) -> str:
     quota_wins = quota >= raw if larger else quota <= raw
     return f"quota {quota:.1f}, raw boto3 {raw:.1f}: {'quota' if quota_wins else 'raw boto3'}"
@@ -180,6 +266,14 @@ BENCHMARKS = (
         "monitor.py",
         lambda n: ["--small", str(MONITOR_SMALL), "--large", str(max(MONITOR_SMALL, MONITOR_SCALE * n))],
         monitor_rows,
+    ),
+    Benchmark(
+        "scale",
+        "emulator_scale.py",
+        lambda n: [
+            arg for flag in ("--sizes", "--moto-sizes", "--executions") for arg in (flag, str(SCALE * n))
+        ],
+        scale_rows,
     ),
 )
 
@@ -257,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  done in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
 
     heading = (
-        f"iotfleet benchmarks: {args.devices:,} devices, emulator with quotas enforced, "
+        f"iotfleet benchmarks: {args.devices:,} devices, emulator with quotas enforced (scale: without), "
         f"{os.cpu_count()} CPUs, {time.monotonic() - started:.0f} s in all"
     )
     if args.markdown:

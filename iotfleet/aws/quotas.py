@@ -113,6 +113,47 @@ DEFAULT_QUOTAS: dict[str, float] = {
     "iot-jobs-data:UpdateJobExecution": 200.0,
 }
 
+# Device identity: the registration code, CA and device certificates, IoT policies and their targets.
+# AWS IoT Core's API throttling table gives each of these a default of at least 10 TPS; all are paced at
+# 10. (AttachThingPrincipal and DetachThingPrincipal, whose default is 100, are paced with the thing calls
+# above.)
+IDENTITY_QUOTAS: dict[str, float] = {
+    f"iot:{op}": 10.0
+    for op in (
+        "GetRegistrationCode",
+        "DeleteRegistrationCode",
+        "RegisterCACertificate",
+        "DescribeCACertificate",
+        "ListCACertificates",
+        "ListCertificatesByCA",
+        "UpdateCACertificate",
+        "DeleteCACertificate",
+        "RegisterCertificate",
+        "RegisterCertificateWithoutCA",
+        "CreateKeysAndCertificate",
+        "CreateCertificateFromCsr",
+        "DescribeCertificate",
+        "ListCertificates",
+        "UpdateCertificate",
+        "DeleteCertificate",
+        "CreatePolicy",
+        "GetPolicy",
+        "ListPolicies",
+        "DeletePolicy",
+        "CreatePolicyVersion",
+        "GetPolicyVersion",
+        "ListPolicyVersions",
+        "DeletePolicyVersion",
+        "SetDefaultPolicyVersion",
+        "AttachPolicy",
+        "DetachPolicy",
+        "ListAttachedPolicies",
+        "ListTargetsForPolicy",
+        "ListPrincipalThings",
+    )
+}
+DEFAULT_QUOTAS.update(IDENTITY_QUOTAS)
+
 # Operations not in the table are paced per service with these rates.
 SERVICE_DEFAULTS: dict[str, float] = {
     "iot": 10.0,

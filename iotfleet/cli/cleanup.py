@@ -4,6 +4,7 @@
     iotfleet cleanup --fleet demo --yes              # the plan, then the deletions, then the report
     iotfleet cleanup --fleet demo --only jobs,things --yes
     iotfleet -o json cleanup --fleet demo --yes      # {"plan": ..., "result": ...}
+    iotfleet cleanup --fleet demo --keep-keys --yes  # the local key store stays
 
 On a terminal, without ``--fleet``, the command asks (fleet, what to delete, debug mode) and a deletion is
 confirmed by typing DELETE; without a terminal it needs ``--fleet`` and ``--yes``. Exit codes: 0 done (or
@@ -51,17 +52,24 @@ CONFIRM_WORD = "DELETE"
     help="Leave thing types deprecated instead of waiting the 5 minutes AWS requires; a later run deletes them.",
 )
 @click.option(
+    "--keys-dir", type=click.Path(file_okay=False), metavar="DIR",
+    help="The fleet's key store, if provisioning was given --keys-dir.  [default: ~/.iotfleet/keys/<fleet>]",
+)
+@click.option("--keep-keys", is_flag=True, help="Keep the local key store (private keys and certificates).")
+@click.option(
     "--yes", "-y", is_flag=True, help="Confirm the deletion without a prompt (needed without a terminal)."
 )
 @pass_state
 def cleanup(
-    state: CliState, fleet: str | None, only: tuple[str, ...], dry_run: bool, no_wait: bool, yes: bool
-) -> None:
+    state: CliState, fleet: str | None, only: tuple[str, ...], dry_run: bool, no_wait: bool,
+    keys_dir: str | None, keep_keys: bool, yes: bool,
+) -> None:  # fmt: skip
     """Delete exactly what iotfleet created for a fleet: the plan first, then the deletions in dependency order.
 
     Only resources that carry the fleet's ownership record (the iotfleet:fleet tag, or the iotfleet_fleet
     attribute on things) are deleted; anything that merely looks like the fleet's is listed as skipped. Account
-    settings iotfleet changed (fleet indexing, package configuration) are put back as they were.
+    settings iotfleet changed (fleet indexing, package configuration) are put back as they were. The things'
+    certificates, the fleet's IoT policy and CA go too, then the local key store (unless --keep-keys).
 
     \b
     Examples:
@@ -69,6 +77,7 @@ def cleanup(
       iotfleet cleanup --fleet demo --yes
       iotfleet cleanup --fleet demo --only jobs,things --yes
       iotfleet -o json cleanup --fleet demo --yes
+      iotfleet cleanup --fleet demo --keep-keys --yes
     """
     if yes:
         state.prompts.assume_yes = True
@@ -82,15 +91,24 @@ def cleanup(
     chosen = parse_only(only or None)
     if not dry_run and not state.prompts.assume_yes and not state.prompts.interactive:
         raise UsageError("cleanup deletes resources: pass --yes to confirm without a terminal", "--yes")
-    run_cleanup(state, fleet, chosen, dry_run=dry_run, wait=not no_wait)
+    run_cleanup(state, fleet, chosen, dry_run=dry_run, wait=not no_wait, keys_dir=keys_dir, keep_keys=keep_keys)
 
 
-def run_cleanup(state: CliState, fleet: str, chosen: frozenset[str], *, dry_run: bool, wait: bool) -> None:
+def run_cleanup(
+    state: CliState,
+    fleet: str,
+    chosen: frozenset[str],
+    *,
+    dry_run: bool,
+    wait: bool,
+    keys_dir: str | None = None,
+    keep_keys: bool = False,
+) -> None:
     """Plan, show, confirm, apply, report (shared by the command and the interactive flow)."""
     output = state.output
     if not output.json:
         output.info(f"Planning the cleanup of fleet {fleet!r} (read calls only)...")
-    plan = plan_cleanup(state.aws, fleet, chosen)
+    plan = plan_cleanup(state.aws, fleet, chosen, keys_dir=keys_dir, keep_keys=keep_keys)
     if plan.empty:
         output.result(
             {"plan": plan.as_dict(), "result": None, "nothing_to_do": True},
@@ -171,7 +189,9 @@ def _render_plan(console: Console, plan: CleanupPlan, dry_run: bool) -> None:
 
 
 def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    if n == 1:
+        return f"{n} {noun}"
+    return f"{n} {noun[:-1]}ies" if noun.endswith("y") else f"{n} {noun}s"
 
 
 def _setting_line(change: SettingChange) -> str:

@@ -4,7 +4,10 @@ The fleet comes from defaults, then a spec file (``--spec``), then flags; on a t
 are asked (see :mod:`iotfleet.cli.interactive.provision_wizard`). Everything is checked before the first AWS
 call, so bad input exits 2 having changed nothing. ``--dry-run`` stops after the plan; otherwise the plan is
 applied with a progress bar and the run ends with a table of what was created, already present, updated,
-failed or skipped (not tried, after an earlier step of the same thing failed), per kind. A failed resource makes the exit code 1; running the same command again finishes the job.
+failed or skipped (not tried, after an earlier step of the same thing failed), per kind. A failed resource makes
+the exit code 1; running the same command again finishes the job.
+With ``--certificates`` every thing also gets an X.509 certificate (see :mod:`iotfleet.fleet.identity`);
+key material is never printed and never part of the JSON output, which names only the key store's folder.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from iotfleet.cli.options import new_fleet_option
 from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet import geography, naming
+from iotfleet.fleet.identity.keystore import default_root
 from iotfleet.fleet.provision.apply import apply_provision
 from iotfleet.fleet.provision.model import (
+    CERTIFICATE,
     CREATE,
     KINDS,
     MEMBERSHIP,
@@ -37,6 +42,7 @@ from iotfleet.fleet.provision.model import (
 from iotfleet.fleet.provision.plan import plan_provision
 from iotfleet.fleet.provision.result import ProvisionResult
 from iotfleet.fleet.spec import (
+    CERT_SOURCES,
     FLAGS,
     FleetSpec,
     check_device_count,
@@ -48,6 +54,8 @@ from iotfleet.fleet.spec import (
 )
 
 AGGREGATED = (THING, MEMBERSHIP, SHADOW)
+# Problems listed in text; JSON always has them all.
+MAX_PROBLEMS = 25
 
 
 def _given(ctx: click.Context, name: str) -> bool:
@@ -89,6 +97,12 @@ def spec_from_options(ctx: click.Context, options: dict[str, Any]) -> tuple[Flee
         changes["firmware_size"] = naming.check_positive_int(
             options["firmware_size"], "the firmware size", FLAGS["firmware_size"]
         )
+    if options.get("certificates") is not None:
+        changes["certificates"] = options["certificates"]
+    if options.get("cert_source") is not None:
+        if not changes.get("certificates", base.certificates):
+            raise UsageError("--cert-source chooses where certificates come from: add --certificates", "--cert-source")
+        changes["cert_source"] = options["cert_source"]
     return replace(base, **changes), set(changes)
 
 
@@ -105,12 +119,15 @@ def spec_from_options(ctx: click.Context, options: dict[str, Any]) -> tuple[Flee
 @click.option("--continent-group/--no-continent-group", "continent_groups", default=None, help="Put country groups under a continent group.  [default: on]")
 @click.option("--searchable-attributes", metavar="A,B,C", help="The thing types' searchable attributes (at most 3).")
 @click.option("--firmware-size", metavar="BYTES", help="Size of each generated firmware image.  [default: 65536]")
+@click.option("--certificates/--no-certificates", "certificates", default=None, help="Give every thing an X.509 certificate and the fleet's IoT policy.  [default: off]")
+@click.option("--cert-source", type=click.Choice(CERT_SOURCES), help="ca: signed here by the fleet CA (fast); aws: CreateKeysAndCertificate per device.  [default: ca]")
+@click.option("--keys-dir", type=click.Path(file_okay=False), metavar="DIR", help="The fleet's key store (private keys stay here).  [default: ~/.iotfleet/keys/<fleet>]")
 @click.option("--spec", "spec_file", type=click.Path(dir_okay=False), metavar="FILE", help="A YAML or TOML fleet spec; flags override it.")
 @click.option("--save-spec", "save_path", type=click.Path(dir_okay=False), metavar="FILE", help="Write the resulting spec to FILE (.yaml, .yml or .toml).")
 @click.option("--dry-run", is_flag=True, help="Show the plan and stop; nothing is changed.")
 @pass_state
 @click.pass_context
-def provision(ctx: click.Context, state: CliState, spec_file: str | None, save_path: str | None, dry_run: bool, **options: Any) -> None:  # fmt: skip
+def provision(ctx: click.Context, state: CliState, spec_file: str | None, save_path: str | None, dry_run: bool, keys_dir: str | None, **options: Any) -> None:  # fmt: skip
     """Create or converge a fleet: thing types, things, shadows, groups, indexing, firmware bucket, roles, packages.
 
     \b
@@ -119,6 +136,7 @@ def provision(ctx: click.Context, state: CliState, spec_file: str | None, save_p
       iotfleet provision --devices 1000 --countries US,CA,MX --dry-run
       iotfleet provision --spec fleet.yaml --devices 5000  # grow a fleet; the first names stay
       iotfleet --output json provision --fleet lab --group-prefix Lab_ --yes
+      iotfleet provision --devices 1000 --certificates     # a certificate per thing, from the fleet CA
     """
     options["spec_file"] = spec_file
     spec, given = spec_from_options(ctx, options)
@@ -132,10 +150,14 @@ def provision(ctx: click.Context, state: CliState, spec_file: str | None, save_p
     elif state.prompts.interactive and not spec_file:
         offer_save(state, spec)
     output = state.output
+    keys = keys_dir if keys_dir is not None else str(default_root(spec.fleet))
     if not output.json:
-        output.console.print(key_values(describe(spec)))
+        rows = describe(spec)
+        if spec.certificates:
+            rows.append(("Key store", keys))
+        output.console.print(key_values(rows))
 
-    plan = plan_provision(state.aws, spec, progress=state.progress())
+    plan = plan_provision(state.aws, spec, progress=state.progress(), keys_dir=keys)
     if not output.json:
         render_plan(output.console, plan)
     if dry_run:
@@ -143,8 +165,10 @@ def provision(ctx: click.Context, state: CliState, spec_file: str | None, save_p
         return
     if plan.conflicts:
         apply_provision(state.aws, plan)  # raises the usage error that names every conflict
-    if not plan.changes:
+    if not plan.changes and not plan.problems:
         output.info("Nothing to change: the fleet is as specified.")
+    elif not plan.changes:
+        output.info("Nothing to change that iotfleet may change; the problems above need a person.")
     elif state.prompts.interactive and not state.prompts.yes_no("Apply this plan?", default=True):
         raise Interrupted("provisioning not confirmed; nothing was changed")
     result = apply_provision(state.aws, plan, progress=state.progress())
@@ -160,7 +184,7 @@ def render_plan(console: Console, plan: ProvisionPlan) -> None:
     rows = [(item.kind, item.name, item.action, item.detail) for item in plan.items]
     spec = plan.spec
     names = f"{spec.prefix}1 ... {spec.prefix}{spec.devices}" if spec.devices > 1 else f"{spec.prefix}1"
-    for kind in AGGREGATED:
+    for kind in AGGREGATED + ((CERTIFICATE,) if spec.certificates else ()):
         counts = plan.counts[kind]
         summary = ", ".join(f"{action} {counts[action]}" for action in (CREATE, UPDATE, PRESENT) if counts[action])
         rows.append((kind, names if kind == THING else f"of {spec.devices} things", summary, ""))
@@ -173,6 +197,10 @@ def render_plan(console: Console, plan: ProvisionPlan) -> None:
     )
     for warning in plan.warnings:
         console.print(f"[yellow]Warning:[/yellow] {escape(warning)}")
+    for problem in plan.problems[:MAX_PROBLEMS]:
+        console.print(f"[bold red]Problem:[/bold red] {escape(f'{problem.kind} of {problem.name}: {problem.error}')}")
+    if len(plan.problems) > MAX_PROBLEMS:
+        console.print(f"... and {len(plan.problems) - MAX_PROBLEMS} more (--output json lists them all)")
     if plan.conflicts:
         for item in plan.conflicts:
             console.print(f"[bold red]Conflict:[/bold red] {escape(f'{item.kind} {item.name}: {item.detail}')}")

@@ -88,6 +88,13 @@ class EmulatorControl:
         }  # fmt: skip
         return self._call("POST", "faults", document)  # type: ignore[no-any-return]
 
+    def search_mode(self) -> str:
+        return str(self._call("GET", "search")["mode"])
+
+    def set_search_mode(self, mode: str) -> None:
+        """``index`` (fleet-indexing queries use the thing index) or ``scan`` (they read every thing)."""
+        self._call("POST", "search", {"mode": mode})
+
     def reset(self) -> None:
         """Wipe all emulator state."""
         self._call("POST", "reset")

@@ -10,6 +10,7 @@ JSON in, JSON out. :class:`iotfleet.emulator.control.EmulatorControl` is the cli
 ``POST /_emulator/counters/reset``
 ``GET|POST /_emulator/quotas`` ``{"enforce": bool, "overrides": {"iot:CreateThing": 5}, "scale": 0.5}``
 ``GET|POST /_emulator/faults`` ``{"rate": 0.1, "seed": 7, "operations": [...] | null, "after": 0.5}``
+``GET|POST /_emulator/search`` ``{"mode": "index" | "scan"}``: how fleet-indexing queries find things
 ``POST /_emulator/reset``   wipe all state
 ==========================  ==============================================================
 """
@@ -127,6 +128,16 @@ def _faults(app: EmulatorApp, doc: dict[str, Any]) -> HttpResponse:
     return _reply(200, faults.settings())
 
 
+def _search(app: EmulatorApp, doc: dict[str, Any]) -> HttpResponse:
+    state = app.state
+    if "mode" in doc:
+        try:
+            state.set_search_mode(doc["mode"])
+        except ValueError as exc:
+            raise BadControlRequest(str(exc)) from exc
+    return _reply(200, {"mode": state.search_mode})
+
+
 def _reset(app: EmulatorApp, _doc: dict[str, Any]) -> HttpResponse:
     app.reset()
     return _reply(200, {})
@@ -143,6 +154,8 @@ _ROUTES: dict[tuple[str, str], _Route] = {
     ("POST", "quotas"): _quotas,
     ("GET", "faults"): _faults,
     ("POST", "faults"): _faults,
+    ("GET", "search"): _search,
+    ("POST", "search"): _search,
     ("POST", "reset"): _reset,
 }
 

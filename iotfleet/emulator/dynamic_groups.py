@@ -6,7 +6,8 @@ record here holding its query. Membership is kept equal to the query's matches, 
 
 * on ``thing_changed`` only that thing is re-evaluated, against every dynamic group;
 * on CreateDynamicThingGroup, on UpdateDynamicThingGroup with a new query, and on an indexing
-  configuration change, the whole fleet is evaluated;
+  configuration change, the fleet is evaluated: the things the thing index says match, and the current
+  members, each tested with the group's compiled query on its live document;
 * a membership change alters the thing's ``thingGroupNames``, so a thing is re-evaluated until its
   memberships settle (a query naming ``thingGroupNames`` may depend on another dynamic group).
 
@@ -20,7 +21,8 @@ which AWS reports only in CloudWatch. A static add at the limit fails with Inval
 unless ``overrideDynamicGroups`` lets it evict the thing from its most recently created dynamic group.
 
 Static-group operations aimed at a dynamic group (adding or removing things, a dynamic parent,
-UpdateThingGroup, DeleteThingGroup, attaching a policy) are refused with InvalidRequestException.
+UpdateThingGroup, DeleteThingGroup) are refused with InvalidRequestException; attaching a policy to one is
+refused by the policy operations (:mod:`iotfleet.emulator.identity.handlers_policies`).
 Indexing cannot be turned off while dynamic groups exist, nor changed so that a group's query no
 longer validates.
 """
@@ -55,6 +57,7 @@ from iotfleet.emulator.indexing import (
 from iotfleet.emulator.moto_patches import accessors
 from iotfleet.emulator.search import compile_for_index
 from iotfleet.emulator.tagging import MAX_TAGS, tag_holder, tags_from_list
+from iotfleet.emulator.thing_index import current_index, uses_index
 from iotfleet.query import CompiledQuery, QueryError, compile_query
 
 if TYPE_CHECKING:
@@ -133,9 +136,9 @@ class Membership:
                 return
 
     def evaluate_group(self, group: DynamicGroup) -> None:
-        """Evaluate every thing of the fleet against one group (after it was created or its query changed)."""
+        """Evaluate the fleet against one group (after it was created or its query changed)."""
         changed: list[str] = []
-        for doc in list(self.builder.documents()):
+        for doc in self._candidates([group]):
             if self._apply(doc, [group]):
                 changed.append(doc["thingName"])
         if changed and any(other.uses_group_names for other in self.store.groups.values()):
@@ -143,13 +146,29 @@ class Membership:
                 self.settle_thing(thing_name)
 
     def evaluate_all(self) -> None:
-        """Evaluate the whole fleet against every group (after the indexing configuration changed)."""
+        """Evaluate the fleet against every group (after the indexing configuration changed)."""
         groups = self.store.ordered()
         if not groups:
             return
-        for doc in list(self.builder.documents()):
+        for doc in self._candidates(groups):
             if self._apply(doc, groups):
                 self.settle_thing(doc["thingName"])
+
+    def _candidates(self, groups: list[DynamicGroup]) -> list[dict[str, Any]]:
+        """The live documents of the things that may join or leave ``groups``, in creation order.
+
+        Those are the things the thing index says match a group's query, and the groups' members;
+        a thing in neither is left as it is. In search mode ``scan``, every thing.
+        """
+        if not uses_index(self.builder.state):
+            return list(self.builder.documents())
+        index = current_index(self.builder)
+        names: set[str] = set()
+        for group in groups:
+            names.update(index.matching(group.query))
+            names.update(accessors.group_members(self.account_id, self.region, group.name, recursive=False))
+        docs = (self.builder.document(name) for name in index.in_creation_order(names))
+        return [doc for doc in docs if doc is not None]
 
     def _apply(self, doc: dict[str, Any], groups: list[DynamicGroup]) -> bool:
         """Join or leave each of ``groups`` as the query says; True if any membership changed."""
@@ -499,15 +518,6 @@ def delete_thing_group(call: Call) -> dict[str, Any]:
     for thing_name in members:
         membership.settle_thing(thing_name)
     return answer
-
-
-@handles("iot", "AttachPolicy")
-def attach_policy(call: Call) -> dict[str, Any]:
-    target = call.params.get("target") or ""
-    group = dynamic_groups(call.state, call.account_id, call.region).by_arn(target)
-    if group is not None:
-        raise InvalidRequestException(f"Policies cannot be attached to dynamic thing group {group.name}")
-    return call.moto()
 
 
 @tag_holder

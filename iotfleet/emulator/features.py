@@ -12,7 +12,9 @@ from iotfleet.emulator import (
     publish,  # noqa: F401
     registry_lists,  # noqa: F401
     search,  # noqa: F401
+    thing_index,  # noqa: F401
 )
+from iotfleet.emulator.identity import handlers_certificates, handlers_policies  # noqa: F401
 from iotfleet.emulator.package_catalog import handlers as package_catalog_handlers  # noqa: F401
 
 # isort: split

@@ -1,11 +1,7 @@
-"""Where the emulator keeps its files: ``~/.iotfleet`` or ``$IOTFLEET_HOME`` (pid file, log, TLS material)."""
+"""Where the emulator keeps its files (pid file, log, TLS material): iotfleet's home on this machine."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from iotfleet.home import iotfleet_home
 
-
-def iotfleet_home() -> Path:
-    configured = os.environ.get("IOTFLEET_HOME")
-    return Path(configured).expanduser() if configured else Path.home() / ".iotfleet"
+__all__ = ["iotfleet_home"]

@@ -8,7 +8,8 @@ and ``_shadowDocuments`` (the indexed shadows as GetThingShadow returns them, fo
 a search result).
 
 Documents are built on demand from the live registry, so they can never be stale; building one is a
-few dict copies, cheap next to the HTTP round trip that asks for it.
+few dict copies, cheap next to the HTTP round trip that asks for it. The thing index
+(:mod:`~iotfleet.emulator.thing_index`) keeps one per thing, rebuilt from here on every change.
 """
 
 from __future__ import annotations

@@ -132,6 +132,10 @@ class LocalEmulator:
         """Turn quota enforcement on/off, replace the overrides (``{"iot:CreateThing": 5}``), scale every rate."""
         self.state.quotas.configure(enforce=enforce, overrides=overrides, scale=scale)
 
+    def set_search_mode(self, mode: str) -> None:
+        """``index`` (fleet-indexing queries use the thing index) or ``scan`` (they read every thing)."""
+        self.state.set_search_mode(mode)
+
     def set_faults(
         self, rate: float, seed: int = 0, operations: Iterable[str] | None = None, after: float = 0.0
     ) -> None:

@@ -1,5 +1,5 @@
-"""Tags on the IoT resources moto keeps: static thing groups, thing types, billing groups, policies,
-role aliases and topic rules.
+"""Tags on the IoT resources moto keeps: static thing groups, thing types, billing groups, role aliases
+and topic rules (policies and CA certificates are the emulator's own, see :mod:`iotfleet.emulator.identity`).
 
 moto has no IoT tagging. The tagging operations (iotfleet.emulator.tagging) are answered for every
 resource kind that registers a tag holder; this module is the holder for the kinds above, and
@@ -85,11 +85,6 @@ def _billing_group_created(call: Call, params: dict[str, Any], response: dict[st
     _remember(call, response.get("billingGroupArn"), params.get("tags"))
 
 
-@after("iot", "CreatePolicy")
-def _policy_created(call: Call, params: dict[str, Any], response: dict[str, Any]) -> None:
-    _remember(call, response.get("policyArn"), params.get("tags"))
-
-
 @after("iot", "CreateRoleAlias")
 def _role_alias_created(call: Call, params: dict[str, Any], response: dict[str, Any]) -> None:
     _remember(call, response.get("roleAliasArn"), params.get("tags"))
@@ -104,7 +99,6 @@ _DELETES = {
     "DeleteThingGroup": ("thinggroup", "thingGroupName"),
     "DeleteThingType": ("thingtype", "thingTypeName"),
     "DeleteBillingGroup": ("billinggroup", "billingGroupName"),
-    "DeletePolicy": ("policy", "policyName"),
     "DeleteRoleAlias": ("rolealias", "roleAlias"),
     "DeleteTopicRule": ("rule", "ruleName"),
 }

@@ -8,6 +8,11 @@ indexing is enabled is AWS's ResourceNotFoundException ("Index AWS_Things does n
 Pages are ordered by thing name; ``nextToken`` carries the last name returned, so paging stays stable
 while things come and go.
 
+Queries are answered from the thing index (:mod:`~iotfleet.emulator.thing_index`): it selects the
+things, in name order for SearchIndex, and the compiled query has the last word on each thing a page
+returns; aggregations read the values of the selected things from the index's field of the aggregation
+field. In search mode ``scan`` every thing's live document is read and tested instead.
+
 Aggregations use the fields AWS aggregates: the managed fields of the enabled data sources and the
 configured custom fields, with the configured type (a value that does not fit the type is ignored, as
 AWS ignores it). GetStatistics without an aggregation field counts the matching things (AWS documents
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from iotfleet.emulator.errors import (
@@ -29,6 +34,7 @@ from iotfleet.emulator.errors import (
     ServiceError,
 )
 from iotfleet.emulator.extension import Call, handles
+from iotfleet.emulator.field_index import Tally
 from iotfleet.emulator.index_documents import DocumentBuilder, search_result
 from iotfleet.emulator.indexing import (
     GROUPS_INDEX,
@@ -37,6 +43,7 @@ from iotfleet.emulator.indexing import (
     require_things_index,
     settings,
 )
+from iotfleet.emulator.thing_index import current_index, uses_index
 from iotfleet.query import CompiledQuery, QueryError, ThingDocument, compile_query, field_values
 from iotfleet.query.values import as_number
 
@@ -73,7 +80,8 @@ def _prepare(call: Call) -> tuple[DocumentBuilder, CompiledQuery]:
     return DocumentBuilder(call.state, call.account_id, call.region), query
 
 
-def _matching(builder: DocumentBuilder, query: CompiledQuery) -> list[ThingDocument]:
+def scanned(builder: DocumentBuilder, query: CompiledQuery) -> list[ThingDocument]:
+    """The live documents of the things matching ``query``: a scan of every thing (search mode ``scan``)."""
     return [doc for doc in builder.documents() if query.matches(doc)]
 
 
@@ -89,23 +97,35 @@ def search_index(call: Call) -> dict[str, Any]:
             f"maxResults must be between 1 and {MAX_SEARCH_RESULTS}, not {max_results}"
         )
     after = _token_name(call.params.get("nextToken"))
-    records = sorted(
-        (record for record in builder.records() if after is None or record.name > after),
-        key=lambda record: record.name,
-    )
     found: list[ThingDocument] = []
     more = False
-    for record in records:
-        doc = builder.build(record)
-        if query.matches(doc):
-            if len(found) == max_results:
-                more = True
-                break
-            found.append(doc)
+    for doc in _in_name_order(builder, query, after):
+        if len(found) == max_results:
+            more = True
+            break
+        found.append(doc)
     answer: dict[str, Any] = {"things": [search_result(doc) for doc in found]}
     if more:
         answer["nextToken"] = _TOKEN_PREFIX + found[-1]["thingName"]
     return answer
+
+
+def _in_name_order(builder: DocumentBuilder, query: CompiledQuery, after: str | None) -> Iterator[ThingDocument]:
+    """The live documents of the matching things named after ``after``, in name order, read lazily."""
+    if uses_index(builder.state):
+        for name in current_index(builder).matching(query).in_name_order(after):
+            doc = builder.document(name)
+            if doc is not None and query.matches(doc):
+                yield doc
+        return
+    records = sorted(
+        (record for record in builder.records() if after is None or record.name > after),
+        key=lambda record: record.name,
+    )
+    for record in records:
+        doc = builder.build(record)
+        if query.matches(doc):
+            yield doc
 
 
 def _token_name(token: Any) -> str | None:
@@ -138,24 +158,59 @@ class AggregationField:
     def __init__(self, name: str, kind: str, reader: ValueReader) -> None:
         self.name = name
         self.kind = kind
-        self._reader = reader
+        self.reader = reader
 
     def raw(self, doc: ThingDocument) -> list[Any]:
-        return self._reader(doc)
+        return self.reader(doc)
 
     def numbers(self, doc: ThingDocument) -> list[float]:
         """The values that fit the field's type as numbers (booleans as 0/1)."""
-        out: list[float] = []
-        for value in self.raw(doc):
-            if self.kind == "Boolean":
-                flag = _as_bool(value)
-                if flag is not None:
-                    out.append(1.0 if flag else 0.0)
-            else:
-                number = as_number(value)
-                if number is not None and not isinstance(value, bool):
-                    out.append(float(number))
-        return out
+        return [number for number in map(self.number, self.raw(doc)) if number is not None]
+
+    def number(self, value: Any) -> float | None:
+        """A value as a number if it fits the field's type (booleans as 0/1), else None."""
+        if self.kind == "Boolean":
+            flag = _as_bool(value)
+            return None if flag is None else 1.0 if flag else 0.0
+        number = as_number(value)
+        return float(number) if number is not None and not isinstance(value, bool) else None
+
+
+class Selected:
+    """The things a query selected, by the index or by a scan: how many, and their values of a field."""
+
+    def __init__(self, call: Call, builder: DocumentBuilder, query: CompiledQuery) -> None:
+        self._docs: list[ThingDocument] | None = None
+        if uses_index(call.state):
+            self._matches = current_index(builder).matching(query)
+        else:
+            self._docs = scanned(builder, query)
+
+    def __len__(self) -> int:
+        return len(self._docs) if self._docs is not None else len(self._matches)
+
+    def tally(self, field: AggregationField) -> Tally:
+        """The selected things' values of ``field``."""
+        if self._docs is not None:
+            return Tally.of(tuple((type(value), value) for value in field.raw(doc)) for doc in self._docs)
+        return self._matches.tally("\0aggregation:" + field.name, field.reader)
+
+
+def _numbers(field: AggregationField, tally: Tally) -> tuple[list[float], int]:
+    """The values that fit the field's type, as numbers (repeats kept), and how many things hold one."""
+    values: list[float] = []
+    things = 0
+    for key, count in tally.alone.items():
+        number = field.number(key[1])
+        if number is not None:
+            values += [number] * count
+            things += count
+    for keys in tally.others:
+        numbers = [number for number in (field.number(value) for _kind, value in keys) if number is not None]
+        if numbers:
+            values += numbers
+            things += 1
+    return values, things
 
 
 def _as_bool(value: Any) -> bool | None:
@@ -234,14 +289,13 @@ def get_statistics(call: Call) -> dict[str, Any]:
     builder, query = _prepare(call)
     name = call.params.get("aggregationField")
     if name is None:
-        return {"statistics": {"count": len(_matching(builder, query))}}
+        return {"statistics": {"count": len(Selected(call, builder, query))}}
     field = aggregation_field(builder.settings, name)
-    docs = _matching(builder, query)
+    tally = Selected(call, builder, query).tally(field)
     if field.kind == "String":
-        return {"statistics": {"count": sum(1 for doc in docs if field.raw(doc))}}
-    per_thing = [numbers for numbers in (field.numbers(doc) for doc in docs) if numbers]
-    values = [value for numbers in per_thing for value in numbers]
-    return {"statistics": statistics(values, things=len(per_thing))}
+        return {"statistics": {"count": sum(tally.alone.values()) + len(tally.others)}}
+    values, things = _numbers(field, tally)
+    return {"statistics": statistics(values, things=things)}
 
 
 # --- GetCardinality, GetPercentiles, GetBucketsAggregation --------------------------------------
@@ -251,7 +305,9 @@ def get_statistics(call: Call) -> dict[str, Any]:
 def get_cardinality(call: Call) -> dict[str, Any]:
     builder, query = _prepare(call)
     field = aggregation_field(builder.settings, call.params.get("aggregationField"))
-    distinct = {_bucket_key(value) for doc in _matching(builder, query) for value in field.raw(doc)}
+    tally = Selected(call, builder, query).tally(field)
+    distinct = {_bucket_key(value) for _kind, value in tally.alone}
+    distinct.update(_bucket_key(value) for keys in tally.others for _kind, value in keys)
     return {"cardinality": len(distinct)}
 
 
@@ -279,7 +335,7 @@ def get_percentiles(call: Call) -> dict[str, Any]:
         raise InvalidRequestException("every percent must be between 0 and 100")
     if len(percents) > 100:
         raise InvalidRequestException("at most 100 percentiles can be requested")
-    values = [value for doc in _matching(builder, query) for value in field.numbers(doc)]
+    values, _things = _numbers(field, Selected(call, builder, query).tally(field))
     return {"percentiles": percentiles(values, percents)}
 
 
@@ -291,13 +347,16 @@ def get_buckets_aggregation(call: Call) -> dict[str, Any]:
     max_buckets = terms.get("maxBuckets", DEFAULT_MAX_BUCKETS)
     if not isinstance(max_buckets, int) or not 1 <= max_buckets <= 10000:
         raise InvalidRequestException("termsAggregation.maxBuckets must be between 1 and 10000")
-    docs = _matching(builder, query)
+    selected = Selected(call, builder, query)
+    tally = selected.tally(field)
     counts: Counter[str] = Counter()
-    for doc in docs:
-        counts.update({_bucket_key(value) for value in field.raw(doc)})
+    for key, count in tally.alone.items():
+        counts[_bucket_key(key[1])] += count
+    for keys in tally.others:
+        counts.update({_bucket_key(value) for _kind, value in keys})
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:max_buckets]
     return {
-        "totalCount": len(docs),
+        "totalCount": len(selected),
         "buckets": [{"keyValue": key, "count": count} for key, count in ranked],
     }
 

@@ -1,4 +1,4 @@
-"""The settings of one emulator: where it listens, TLS, quotas, fault injection and the time scale.
+"""The settings of one emulator: where it listens, TLS, quotas, fault injection, the time scale and the search mode.
 
 Every way of running the emulator takes one :class:`EmulatorSettings`: the in-process emulator
 (:class:`~iotfleet.emulator.inprocess.LocalEmulator`), the foreground server
@@ -29,6 +29,8 @@ DEFAULT_PORT = 4567
 """The port of ``python -m iotfleet.emulator`` and ``iotfleet local start`` when none is given."""
 
 MODULE = "iotfleet.emulator"
+SEARCH_MODES = ("index", "scan")
+"""How fleet-indexing queries find things: through the thing index, or by reading every thing (for comparison)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class EmulatorSettings:
     # The share of injected faults that happen after the call took effect (0: all before).
     fault_after: float = 0.0
     time_scale: float = 1.0
+    search_mode: str = "index"
 
     def __post_init__(self) -> None:
         check_time_scale(self.time_scale)
@@ -82,6 +85,8 @@ class EmulatorSettings:
             args += ["--fault-after", str(self.fault_after)]
         if self.time_scale != 1.0:
             args += ["--time-scale", str(self.time_scale)]
+        if self.search_mode != "index":
+            args += ["--search-mode", self.search_mode]
         return args
 
     @staticmethod
@@ -101,7 +106,9 @@ class EmulatorSettings:
                        help="comma-separated operations that may fail (CreateThing, iot:CreateThing, iot-jobs-data:*)")
         p.add_argument("--fault-after", type=float, default=0.0,
                        help="share of the injected faults that happen after the call took effect (0-1)")
-        p.add_argument("--time-scale", type=float, default=1.0, help="emulator seconds per real second")  # fmt: skip
+        p.add_argument("--time-scale", type=float, default=1.0, help="emulator seconds per real second")
+        p.add_argument("--search-mode", choices=SEARCH_MODES, default="index",
+                       help="answer fleet-indexing queries from the thing index (default) or by a scan of every thing")  # fmt: skip
 
     @classmethod
     def from_namespace(cls, args: argparse.Namespace) -> EmulatorSettings:
@@ -136,4 +143,5 @@ class EmulatorSettings:
             fault_operations=operations,
             fault_after=args.fault_after,
             time_scale=args.time_scale,
+            search_mode=args.search_mode,
         )

@@ -1,4 +1,5 @@
-"""Everything the emulator keeps besides moto's models: clock, lock, events, counters, quotas, faults, stores.
+"""Everything the emulator keeps besides moto's models: clock, lock, events, counters, quotas, faults, stores,
+and the search mode.
 
 One :class:`EmulatorState` per emulator, built from its :class:`~iotfleet.emulator.settings.EmulatorSettings`
 (a reset returns to them). Feature modules keep their data in stores created per (account, region)
@@ -17,7 +18,7 @@ from iotfleet.emulator.counters import Counters
 from iotfleet.emulator.events import RESET, EventBus
 from iotfleet.emulator.faults import FaultInjector
 from iotfleet.emulator.ratelimit import QuotaEnforcer
-from iotfleet.emulator.settings import EmulatorSettings
+from iotfleet.emulator.settings import SEARCH_MODES, EmulatorSettings
 
 T = TypeVar("T")
 
@@ -65,6 +66,12 @@ class EmulatorState:
         with self._stores_lock:
             return [(acct, region, store) for (n, acct, region), store in self._stores.items() if n == name]
 
+    def set_search_mode(self, mode: str) -> None:
+        """``index`` (queries use the thing index) or ``scan`` (they read every thing, for comparison)."""
+        if mode not in SEARCH_MODES:
+            raise ValueError(f"search mode must be one of {', '.join(SEARCH_MODES)}, not {mode!r}")
+        self.search_mode = mode
+
     def advance(self, seconds: float) -> float:
         """Move the emulator clock forward (listeners run under the global lock)."""
         return self.clock.advance(seconds)
@@ -83,7 +90,7 @@ class EmulatorState:
             self.events.emit(RESET)
 
     def _apply_settings(self) -> None:
-        """The clock (real time, at the settings' scale), quotas and faults as the settings say.
+        """The clock (real time, at the settings' scale), quotas, faults and search mode as the settings say.
 
         At start, and again on every reset.
         """
@@ -96,3 +103,4 @@ class EmulatorState:
             rate=settings.fault_rate, seed=settings.fault_seed, operations=settings.fault_operations,
             after=settings.fault_after,
         )
+        self.set_search_mode(settings.search_mode)

@@ -65,6 +65,7 @@ PACKAGE_VERSION_NAME = NameRule(
     "package version name", r"[a-zA-Z0-9._-]+", 1, 64, "only letters, digits, '.', '_' and '-' are allowed"
 )
 ROLE_NAME = NameRule("IAM role name", r"[\w+=,.@-]+", 1, 64, "only letters, digits and +=,.@_- are allowed")
+POLICY_NAME = NameRule("IoT policy name", r"[\w+=,.@-]+", 1, 128, "only letters, digits and +=,.@_- are allowed")
 TAG_KEY = NameRule("tag key", r"[\w.:/=+\-@ ]+", 1, 128, "only letters, digits, spaces and _.:/=+-@ are allowed")
 TAG_VALUE = NameRule("tag value", r"[\w.:/=+\-@ ]*", 0, 256, "only letters, digits, spaces and _.:/=+-@ are allowed")
 

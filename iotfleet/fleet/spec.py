@@ -19,6 +19,8 @@ Spec files are YAML (``.yaml``/``.yml``) or TOML (``.toml``) with these keys, al
     continent_groups: true
     searchable_attributes: [customerId, country, manufacturingDate]
     firmware_size: 65536
+    certificates: false            # an X.509 certificate and the fleet's IoT policy for every thing
+    cert_source: ca                # ca: signed here by the fleet CA; aws: CreateKeysAndCertificate
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ DEFAULT_SEED = 42
 DEFAULT_SEARCHABLE_ATTRIBUTES = ("customerId", "country", "manufacturingDate")
 # AWS allows at most three searchable attributes per thing type.
 MAX_SEARCHABLE_ATTRIBUTES = 3
+# Where device certificates come from: the fleet's own CA (signed on this machine) or AWS IoT.
+CERT_SOURCE_CA = "ca"
+CERT_SOURCE_AWS = "aws"
+CERT_SOURCES = (CERT_SOURCE_CA, CERT_SOURCE_AWS)
 GROUP_SUFFIX_EXAMPLE = "US_Fleet"
 
 # The flag that sets each field, for error messages.
@@ -71,6 +77,8 @@ FLAGS = {
     "continent_groups": "--no-continent-group",
     "searchable_attributes": "--searchable-attributes",
     "firmware_size": "--firmware-size",
+    "certificates": "--certificates",
+    "cert_source": "--cert-source",
 }
 SPEC_SUFFIXES = (".yaml", ".yml", ".toml")
 
@@ -97,6 +105,8 @@ class FleetSpec:
     continent_groups: bool = True
     searchable_attributes: tuple[str, ...] = DEFAULT_SEARCHABLE_ATTRIBUTES
     firmware_size: int = DEFAULT_FIRMWARE_SIZE
+    certificates: bool = False
+    cert_source: str = CERT_SOURCE_CA
 
     # ----------------------------------------------------------------- derived names
 
@@ -181,6 +191,15 @@ class FleetSpec:
         firmware_size = naming.check_positive_int(
             self.firmware_size, "the firmware size", FLAGS["firmware_size"], maximum=MAX_FIRMWARE_SIZE
         )
+        if not isinstance(self.certificates, bool):
+            raise UsageError(
+                f"certificates must be true or false, got {self.certificates!r}", FLAGS["certificates"]
+            )
+        if self.cert_source not in CERT_SOURCES:
+            raise UsageError(
+                f"the certificate source must be one of {', '.join(CERT_SOURCES)}, got {self.cert_source!r}",
+                FLAGS["cert_source"],
+            )
         spec = replace(
             self,
             fleet=fleet,

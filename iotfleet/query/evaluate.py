@@ -73,29 +73,60 @@ def _compile(node: Node) -> Predicate:
 
 def _compile_value_test(node: Node) -> Predicate:
     """Leaves that test values: true when any of the thing's values for the field passes."""
-    if isinstance(node, Match):
-        test = _equals(node.value)
-    elif isinstance(node, Wildcard):
-        test = _wildcard(node.pattern)
-    elif isinstance(node, Range):
-        test = _within(node.low, node.high, node.include_low, node.include_high)
-    elif isinstance(node, Compare):
-        bound = Bound(node.value, node.quoted)
-        if node.op in (">", ">="):
-            test = _within(bound, None, node.op == ">=", True)
-        else:
-            test = _within(None, bound, True, node.op == "<=")
-    else:
-        raise TypeError(f"not a query node: {node!r}")
-    values = _values_reader(node.field)
+    test = value_test(node)
+    values = values_reader(node.field)
     return lambda doc: any(test(value) for value in values(doc))
 
 
-def _values_reader(field: str | None) -> Callable[[ThingDocument], list[Scalar]]:
+ValueLeaf = Match | Wildcard | Range | Compare
+VALUE_LEAVES = (Match, Wildcard, Range, Compare)
+
+
+@functools.lru_cache(maxsize=256)
+def value_test(node: Node) -> ValueTest:
+    """The test one value of a thing must pass for a Match, Wildcard, Range or Compare leaf.
+
+    A thing matches the leaf when any of its values for the field (:func:`values_reader`) passes. The
+    emulator's thing index applies this same test to the distinct values it holds, so the index and a
+    scan agree by construction.
+    """
+    if isinstance(node, Match):
+        return _equals(node.value)
+    if isinstance(node, Wildcard):
+        return _wildcard(node.pattern)
+    if isinstance(node, Range):
+        return _within(node.low, node.high, node.include_low, node.include_high)
+    if isinstance(node, Compare):
+        bound = Bound(node.value, node.quoted)
+        if node.op in (">", ">="):
+            return _within(bound, None, node.op == ">=", True)
+        return _within(None, bound, True, node.op == "<=")
+    raise TypeError(f"not a value-testing query node: {node!r}")
+
+
+def values_reader(field: str | None) -> Callable[[ThingDocument], list[Scalar]]:
+    """The values a leaf on ``field`` tests in a document (``None``: a bare term's searchable values)."""
     if field is None:
         return searchable_values
     read: ValueReader = raw_reader(resolve_field(field))
     return lambda doc: scalars(read(doc))
+
+
+def wildcard_prefix(pattern: str) -> str:
+    """The case-folded literal text every match of ``pattern`` starts with (empty for a leading wildcard)."""
+    out: list[str] = []
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\" and index + 1 < len(pattern):
+            out.append(pattern[index + 1].casefold())
+            index += 2
+            continue
+        if char in "*?":
+            break
+        out.append(char.casefold())
+        index += 1
+    return "".join(out)
 
 
 def _equals(text: str) -> ValueTest:

@@ -233,6 +233,7 @@ def test_the_questions_take_defaults_and_answers_and_save_a_spec(
         "14",
         "",  # prefix: default
         "wizard",  # fleet name
+        "",  # certificates: the default, none
         "y", str(spec_path),  # save the answers
         "y",  # apply
     ]  # fmt: skip

@@ -42,7 +42,7 @@ def test_moto_answers_the_registry_operations_iotfleet_uses() -> None:
                 "DescribeThingType", "DeprecateThingType", "DeleteThingType", "ListThingTypes", "CreateThingGroup",
                 "DescribeThingGroup", "UpdateThingGroup", "DeleteThingGroup", "ListThingGroups",
                 "AddThingToThingGroup", "RemoveThingFromThingGroup", "ListThingsInThingGroup",
-                "ListThingGroupsForThing", "UpdateThingGroupsForThing", "CreatePolicy", "DeletePolicy"],
+                "ListThingGroupsForThing", "UpdateThingGroupsForThing"],
         "iot-data": ["GetThingShadow", "UpdateThingShadow", "DeleteThingShadow"],
     }  # fmt: skip
     for service, operations in used.items():

@@ -196,7 +196,8 @@ def test_tags_on_registry_resources(boto_clients) -> None:
     iot = boto_clients.iot
     group = iot.create_thing_group(thingGroupName="g1", tags=[{"Key": "team", "Value": "ops"}])
     thing_type = iot.create_thing_type(thingTypeName="sensor", tags=[{"Key": "k", "Value": "v"}])
-    policy = iot.create_policy(policyName="p1", policyDocument='{"Version":"2012-10-17","Statement":[]}')
+    document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}'
+    policy = iot.create_policy(policyName="p1", policyDocument=document)
     assert iot.list_tags_for_resource(resourceArn=group["thingGroupArn"])["tags"] == [{"Key": "team", "Value": "ops"}]
     assert iot.list_tags_for_resource(resourceArn=thing_type["thingTypeArn"])["tags"] == [{"Key": "k", "Value": "v"}]
     iot.tag_resource(resourceArn=policy["policyArn"], tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}])

@@ -25,6 +25,7 @@ def test_the_command_line_carries_every_setting_to_the_other_process() -> None:
         fault_seed=7,
         fault_operations=["iot:CreateThing", "iot-jobs-data:*"],
         time_scale=60.0,
+        search_mode="scan",
     )
     assert parsed(settings.command_line()) == settings
 

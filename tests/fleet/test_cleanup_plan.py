@@ -61,12 +61,13 @@ def test_plan_reads_only_and_lists_the_fleet_in_dependency_order(
     assert calls(emulator), "the plan reads"
     assert mutating_calls(emulator) == {}
     assert [planned.step.key for planned in plan.steps] == [
-        "jobs", "dynamic-groups", "things", "static-groups", "packages", "package-configuration",
-        "account-settings", "bucket", "roles", "thing-types",
+        "jobs", "dynamic-groups", "certificates", "things", "static-groups", "packages", "package-configuration",
+        "account-settings", "bucket", "roles", "policy", "ca-certificate", "key-store", "thing-types",
     ]  # fmt: skip
     assert plan.counts() == {
         "job": 1, "job template": 1, "dynamic group": 1, "thing": 6, "static group": 3, "package": 2,
         "package configuration": 1, "account setting": 1, "bucket": 1, "role": 2, "thing type": 2,
+        "certificate": 0, "IoT policy": 0, "CA certificate": 0, "key store": 0,
     }  # fmt: skip
     assert sorted(r.name for r in plan.resources("thing")) == sorted(fleet.things)
     assert [(c.name, c.action) for c in plan.settings] == [(PACKAGES, RESTORE), (INDEXING, RESTORE)]
@@ -158,7 +159,7 @@ def test_only_selects_steps_and_keeps_the_bucket_while_its_record_has_work(
     ctx: AwsContext, fleet: SmallFleet
 ) -> None:
     plan = plan_cleanup(ctx, FLEET, "things")
-    assert [p.step.key for p in plan.steps] == ["things"]
+    assert [p.step.key for p in plan.steps] == ["certificates", "things"]
     assert plan.settings == []
 
     plan = plan_cleanup(ctx, FLEET, ["groups,jobs"])

@@ -66,6 +66,7 @@ def provision(run_script: RunScript, iot: BaseClient) -> None:
     term.answer(r"Number of devices \[100\]: ", str(DEVICES))
     term.answer(r"Thing name prefix \[Vehicle-VIN-\]: ", "")
     term.answer(r"Fleet name \[default\]: ", FLEET)
+    term.answer(r"Give every device an X\.509 certificate \(keys stay on this machine\)\? \[y/N\] ", "")
     term.answer(r"Save these answers as a spec file\? \[y/N\] ", "")
     term.expect(rf"Plan for fleet {FLEET}")
     term.expect(rf"Vehicle-VIN-1 \.\.\. Vehicle-VIN-{DEVICES}\W+create {DEVICES}")

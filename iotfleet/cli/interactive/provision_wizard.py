@@ -1,4 +1,5 @@
-"""The provisioning questions: thing types, versions, continent, countries, device count, prefix, fleet name.
+"""The provisioning questions: thing types, versions, continent, countries, device count, prefix, fleet name,
+certificates.
 
 Each question shows its default (the spec file's value, or iotfleet's) and is asked again until the answer is
 valid. Values given as flags are not asked. At the end the answers can be saved as a spec file, so the next run
@@ -12,10 +13,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
+from iotfleet.aws.errors import UsageError
 from iotfleet.cli.interactive.asking import ask_until_valid, prompt
 from iotfleet.cli.state import CliState
 from iotfleet.fleet import geography, naming
 from iotfleet.fleet.spec import (
+    CERT_SOURCES,
+    FLAGS,
     FleetSpec,
     check_device_count,
     default_countries,
@@ -97,6 +101,22 @@ def ask_spec(state: CliState, spec: FleetSpec, given: set[str]) -> FleetSpec:
         return naming.check_fleet_name(str(prompt("Fleet name", default=spec.fleet)).strip())
 
     spec = replace(spec, fleet=_ask(state, given, "fleet", fleet, spec.fleet))
+
+    def certificates() -> bool:
+        return state.prompts.yes_no(
+            "Give every device an X.509 certificate (keys stay on this machine)?", default=spec.certificates
+        )
+
+    spec = replace(spec, certificates=_ask(state, given, "certificates", certificates, spec.certificates))
+
+    def source() -> str:
+        answer = str(prompt("Certificates from: ca (signed here by the fleet CA) or aws", default=spec.cert_source))
+        if answer.strip() not in CERT_SOURCES:
+            raise UsageError(f"choose {' or '.join(CERT_SOURCES)}, not {answer!r}", FLAGS["cert_source"])
+        return answer.strip()
+
+    if spec.certificates:
+        spec = replace(spec, cert_source=_ask(state, given, "cert_source", source, spec.cert_source))
     return spec.validated()
 
 
@@ -125,4 +145,5 @@ def describe(spec: FleetSpec) -> list[tuple[str, Any]]:
         ("Groups", ", ".join(spec.country_group_names() + spec.continent_group_names())),
         ("Name prefix", f"{spec.prefix} ({spec.prefix}1 ... {spec.prefix}{spec.devices})"),
         ("Seed", spec.seed),
+        ("Certificates", f"one per thing, from {spec.cert_source}" if spec.certificates else "none"),
     ]

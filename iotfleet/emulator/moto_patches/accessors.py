@@ -298,7 +298,7 @@ def s3_object(account_id: str, bucket: str, key: str, version_id: str | None = N
     )
 
 
-TAGGABLE_KINDS = ("thinggroup", "thingtype", "billinggroup", "policy", "rolealias", "rule")
+TAGGABLE_KINDS = ("thinggroup", "thingtype", "billinggroup", "rolealias", "rule")
 """ARN resource kinds kept in moto that AWS lets you tag (things cannot be tagged)."""
 
 
@@ -312,13 +312,16 @@ def resource_exists(account_id: str, region: str, kind: str, name: str) -> bool:
         return arn in backend.thing_types
     if kind == "billinggroup":
         return name in backend.billing_groups
-    if kind == "policy":
-        return name in backend.policies
     if kind == "rolealias":
         return name in backend.role_aliases
     if kind == "rule":
         return name in backend.rules
     raise ValueError(f"not a taggable moto resource kind: {kind}")
+
+
+def thing_count(account_id: str, region: str) -> int:
+    """How many things (account, region) has."""
+    return len(iot_backend(account_id, region).things)
 
 
 def thing_names(account_id: str, region: str) -> list[str]:

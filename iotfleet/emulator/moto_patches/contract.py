@@ -39,7 +39,6 @@ _IOT_BACKEND_DICTS = (
     "thing_groups",
     "thing_types",
     "billing_groups",
-    "policies",
     "role_aliases",
     "rules",
 )

@@ -8,6 +8,7 @@ The modules, each imported directly by its callers:
 
 * :mod:`.kinds`: the ``--only`` kinds, the resource kinds they cover and the order of the steps;
 * :mod:`.scan`: read-only scans of the account, sorting each kind into ours, others' and lookalikes;
+* :mod:`.identity`: the fleet's certificates, IoT policy, CA and key store: found, and deleted in order;
 * :mod:`.account_settings`: the account-wide settings a cleanup puts back or hands over to another fleet;
 * :mod:`.plan`: the plan (:func:`~.plan.plan_cleanup`): what will be deleted, what is left alone and why;
 * :mod:`.apply`: the deletions (:func:`~.apply.apply_cleanup`) and their result;

@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import Interrupted, IotFleetError, ResourceFailure, is_error
-from iotfleet.fleet.cleanup import thing_types
+from iotfleet.fleet.cleanup import identity, thing_types
 from iotfleet.fleet.cleanup.account_settings import SettingChange, restore_setting
 from iotfleet.fleet.cleanup.kinds import (
     ACCOUNT_SETTING,
@@ -175,6 +175,9 @@ def _apply(ctx: AwsContext, plan: CleanupPlan, result: CleanupResult, wait: bool
         key = planned.step.key
         if key == "bucket" and _settings_failed(result):
             reason = "holds the fleet's record of account settings, and putting some back failed (see above)"
+            result.outcomes += [Outcome(r.kind, r.name, SKIPPED, reason) for r in planned.resources]
+        elif key == "key-store" and any(o.status == FAILED and o.kind in identity.AWS_KINDS for o in result.outcomes):
+            reason = "the fleet's certificates, policy or CA could not all be deleted (see above); the keys are kept"
             result.outcomes += [Outcome(r.kind, r.name, SKIPPED, reason) for r in planned.resources]
         elif key == "static-groups":
             _delete_static_groups(ctx, list(planned.resources), result, progress)
@@ -338,15 +341,16 @@ def _pages(
 
 
 def delete_thing(ctx: AwsContext, thing: Resource) -> Removed | None:
-    """Detach every principal, delete the classic and every named shadow, then delete the thing.
+    """Detach its principals, delete the classic and every named shadow, then delete the thing.
 
-    iotfleet creates no certificates (simulated devices use the jobs data plane over HTTPS with SigV4), so a
-    principal attached to a fleet thing is only detached: a certificate may serve other things, and nothing
-    records that iotfleet made it. Deleting a thing does not delete its shadows on AWS, hence the shadows first.
+    The fleet's certificates went in the step before (:mod:`.identity`), which then tells the plan the
+    principals left (``info["principals"]``); others' certificates are only detached. Without that, the
+    principals are listed here. Deleting a thing does not delete its shadows on AWS, hence the shadows first.
     """
     name = thing.name
     try:
-        principals = _pages(ctx.iot.list_thing_principals, "principals", thingName=name)
+        listed = thing.info.get("principals")
+        principals = list(listed) if listed is not None else _pages(ctx.iot.list_thing_principals, "principals", thingName=name)
     except ClientError as err:
         if _gone(err):
             return None
@@ -367,7 +371,7 @@ def delete_thing(ctx: AwsContext, thing: Resource) -> Removed | None:
         except ClientError as err:
             if not _gone(err):
                 raise
-    _delete_thing_record(ctx, name, patient=bool(principals))
+    _delete_thing_record(ctx, name, patient=bool(principals) or listed is not None)
     return {"shadows": shadows, "principals detached": len(principals)}
 
 
@@ -524,6 +528,7 @@ WORKERS: dict[str, Worker] = {
     "packages": delete_package,
     "bucket": delete_bucket,
     "roles": delete_role,
+    **identity.WORKERS,
 }
 
 

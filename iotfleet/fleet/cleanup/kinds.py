@@ -13,7 +13,7 @@ from iotfleet.aws.errors import UsageError
 from iotfleet.fleet.flag_values import split_values
 
 ALL = "all"
-ONLY_KINDS = ("things", "groups", "jobs", "packages", "storage", "roles", "types")
+ONLY_KINDS = ("things", "groups", "jobs", "packages", "storage", "roles", "identity", "types")
 
 # Resource kinds, as the plan and the report name them.
 JOB = "job"
@@ -27,6 +27,10 @@ BUCKET = "bucket"
 ROLE = "role"
 THING_TYPE = "thing type"
 ACCOUNT_SETTING = "account setting"
+CERTIFICATE = "certificate"
+POLICY = "IoT policy"
+CA_CERTIFICATE = "CA certificate"
+KEY_STORE = "key store"
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class Step:
 STEPS: tuple[Step, ...] = (
     Step("jobs", (JOB, JOB_TEMPLATE), "jobs", "cancel with force, then delete; delete job templates"),
     Step("dynamic-groups", (DYNAMIC_GROUP,), "groups", "delete"),
+    # A thing's certificates go with it: detached from it first, they could not be found again.
+    Step("certificates", (CERTIFICATE,), "things", "detach from the fleet's things; deactivate; delete"),
     Step("things", (THING,), "things", "detach principals; delete classic and named shadows; delete"),
     Step("static-groups", (STATIC_GROUP,), "groups", "delete, children before parents"),
     Step("packages", (PACKAGE,), "packages", "unset the default version; delete versions; delete"),
@@ -50,6 +56,10 @@ STEPS: tuple[Step, ...] = (
     Step("account-settings", (ACCOUNT_SETTING,), ALL, "indexing and logging put back as before iotfleet"),
     Step("bucket", (BUCKET,), "storage", "delete every object version and delete marker; delete"),
     Step("roles", (ROLE,), "roles", "delete inline and detach managed policies; delete"),
+    Step("policy", (POLICY,), "identity", "delete its other versions; delete"),
+    Step("ca-certificate", (CA_CERTIFICATE,), "identity", "deactivate; delete"),
+    # Last of the identity: the keys go only once AWS holds none of the fleet's certificates.
+    Step("key-store", (KEY_STORE,), "identity", "delete the local keys and certificates (--keep-keys keeps them)"),
     # Deprecated before step 1, so that AWS's 5-minute wait runs while the other steps do.
     Step("thing-types", (THING_TYPE,), "types", "deprecated first; deleted once AWS allows (5 minutes)"),
 )

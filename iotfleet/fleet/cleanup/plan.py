@@ -13,18 +13,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.fleet.cleanup import scan as scans
 from iotfleet.fleet.cleanup.account_settings import SettingChange, plan_settings
+from iotfleet.fleet.cleanup.identity import IdentityScan, scan_identity
 from iotfleet.fleet.cleanup.kinds import (
     ALL,
     BUCKET,
+    CA_CERTIFICATE,
+    CERTIFICATE,
     DYNAMIC_GROUP,
     JOB,
     JOB_TEMPLATE,
+    KEY_STORE,
     PACKAGE,
+    POLICY,
     ROLE,
     STATIC_GROUP,
     STEPS,
@@ -35,6 +41,7 @@ from iotfleet.fleet.cleanup.kinds import (
     steps_for,
 )
 from iotfleet.fleet.cleanup.scan import Resource, Skipped
+from iotfleet.fleet.identity.keystore import KeyStore, default_root
 from iotfleet.fleet.naming import check_fleet_name
 
 # How many member or user names a skip reason quotes.
@@ -129,8 +136,19 @@ def _quote(names: Iterable[str]) -> str:
     return shown + (f" and {len(names) - EXAMPLES} more" if len(names) > EXAMPLES else "")
 
 
-def plan_cleanup(ctx: AwsContext, fleet: str, only: Iterable[str] | str | None = None) -> CleanupPlan:
-    """Scan the account (read calls only) and plan the cleanup of ``fleet`` for the ``only`` kinds."""
+def plan_cleanup(
+    ctx: AwsContext,
+    fleet: str,
+    only: Iterable[str] | str | None = None,
+    *,
+    keys_dir: Path | str | None = None,
+    keep_keys: bool = False,
+) -> CleanupPlan:
+    """Scan the account (read calls only) and plan the cleanup of ``fleet`` for the ``only`` kinds.
+
+    The fleet's key store is at ``keys_dir`` (default: the fleet's under iotfleet's home); ``keep_keys``
+    leaves it in place.
+    """
     fleet = check_fleet_name(fleet)
     chosen = only if isinstance(only, frozenset) else parse_only(only)
     whole = ALL in chosen
@@ -139,16 +157,25 @@ def plan_cleanup(ctx: AwsContext, fleet: str, only: Iterable[str] | str | None =
         return whole or any(kind in chosen for kind in kinds)
 
     empty = scans.Found()
-    things = scans.scan_things(ctx, fleet) if wanted("things", "groups", "types") else scans.ThingScan()
+    things = scans.scan_things(ctx, fleet) if wanted("things", "groups", "types", "identity") else scans.ThingScan()
     groups = scans.scan_groups(ctx, fleet) if wanted("groups") else scans.GroupScan()
     jobs = scans.scan_jobs(ctx, fleet) if wanted("jobs") else scans.JobScan()
     packages = scans.scan_packages(ctx, fleet) if wanted("packages") else empty
     buckets = scans.scan_buckets(ctx, fleet) if wanted("storage") else empty
     roles = scans.scan_roles(ctx, fleet) if wanted("roles") else empty
     types = scans.scan_thing_types(ctx, fleet) if wanted("types") else empty
+    identity = IdentityScan()
+    if wanted("things", "identity"):
+        identity = scan_identity(
+            ctx, fleet, [r for r in things.owned if r.kind == THING],
+            KeyStore(keys_dir if keys_dir is not None else default_root(fleet)),
+            deleting_certificates=wanted("things"), keep_keys=keep_keys,
+        )  # fmt: skip
 
     other_fleets = sorted(
-        set().union(*(scan.other_fleets for scan in (things, groups, jobs, packages, buckets, roles, types)))
+        set().union(
+            *(scan.other_fleets for scan in (things, groups, jobs, packages, buckets, roles, types, identity))
+        )
     )
     skipped: list[Skipped] = []
     selected = {step.key for step in steps_for(chosen)}
@@ -168,7 +195,8 @@ def plan_cleanup(ctx: AwsContext, fleet: str, only: Iterable[str] | str | None =
     by_step: dict[str, list[Resource]] = {
         "jobs": [r for r in jobs.owned if r.kind in (JOB, JOB_TEMPLATE)],
         "dynamic-groups": [r for r in groups.owned if r.kind == DYNAMIC_GROUP],
-        "things": [r for r in things.owned if r.kind == THING],
+        "certificates": [r for r in identity.owned if r.kind == CERTIFICATE],
+        "things": [_with_principals(r, identity) for r in things.owned if r.kind == THING],
         "static-groups": static_groups,
         "packages": [r for r in packages.owned if r.kind == PACKAGE],
         "package-configuration": [],
@@ -176,6 +204,9 @@ def plan_cleanup(ctx: AwsContext, fleet: str, only: Iterable[str] | str | None =
         "roles": role_list,
         "thing-types": thing_types,
         "account-settings": [],
+        "policy": [r for r in identity.owned if r.kind == POLICY],
+        "ca-certificate": [r for r in identity.owned if r.kind == CA_CERTIFICATE],
+        "key-store": [r for r in identity.owned if r.kind == KEY_STORE],
     }
     settings_by_step = {
         "package-configuration": tuple(settings.package_configuration),
@@ -194,6 +225,7 @@ def plan_cleanup(ctx: AwsContext, fleet: str, only: Iterable[str] | str | None =
         (buckets, (BUCKET,)),
         (roles, (ROLE,)),
         (types, (THING_TYPE,)),
+        (identity, (CERTIFICATE, POLICY, CA_CERTIFICATE, KEY_STORE)),
     ):
         skipped += [s for s in scan.skipped if s.kind in kinds and _selected_kind(s.kind, selected)]
     skipped += settings.skipped
@@ -201,6 +233,14 @@ def plan_cleanup(ctx: AwsContext, fleet: str, only: Iterable[str] | str | None =
     if jobs.deleting:
         notes.append(f"{len(jobs.deleting)} of the fleet's jobs are already being deleted by AWS")
     return CleanupPlan(fleet, chosen, planned, skipped, other_fleets, notes, handovers)
+
+
+def _with_principals(thing: Resource, identity: IdentityScan) -> Resource:
+    """A thing, with the principals its deletion detaches (those the certificates step does not delete)."""
+    if not identity.scanned or thing.name not in identity.other_principals:
+        return thing
+    info = {**thing.info, "principals": identity.other_principals[thing.name]}
+    return Resource(thing.kind, thing.name, thing.arn, info)
 
 
 def _selected_kind(kind: str, selected: set[str]) -> bool:

@@ -4,15 +4,19 @@
 the plan lists, so re-running with the same spec makes no mutating call, and a run stopped at any point is
 completed by running it again. Order of apply:
 
-1. two setup chains at once:
+1. setup chains at once:
 
    * the firmware bucket (created and tagged, then its settings) and the fleet's state record in it; the IAM
      roles, then a wait until IAM shows them; the fleet indexing configuration (merged) and the package
      configuration, each recorded in the state first;
    * thing types, then the static groups, continents before countries;
 
+   * with certificates, the key store record, the fleet CA and the fleet's IoT policy
+     (:func:`~iotfleet.fleet.identity.apply.apply_fleet_identity`);
+
 2. one parallel run: a task per firmware package (versions generated, uploaded, registered, published,
-   default set) and a task per thing (create or update, group membership, classic and ``$package`` shadows).
+   default set) and a task per thing (create or update, group membership, classic and ``$package`` shadows,
+   and with certificates its certificate: see :mod:`iotfleet.fleet.identity.apply`).
    Thing calls are paced by the access layer at their quotas, so the run takes about as long as the slowest
    operation's calls at its quota.
 
@@ -36,6 +40,7 @@ from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import ResourceFailure, UsageError, is_error
 from iotfleet.fleet import fleet_state, indexing, roles, storage
 from iotfleet.fleet.firmware import FIRMWARE_FILE_NAME, generate_firmware
+from iotfleet.fleet.identity.apply import apply_device_identity, apply_fleet_identity
 from iotfleet.fleet.ownership import CONTINENT_GROUP, COUNTRY_GROUP, GROUP_KIND_TAG, tag_dict, tag_list
 from iotfleet.fleet.packages.catalog import create_package, publish_version, set_default_version
 from iotfleet.fleet.packages.upload import upload_version
@@ -78,8 +83,10 @@ def apply_provision(
     for item in plan.items:
         if item.action in (model.PRESENT, model.USED):
             result.count(item.kind, item.action)
-    for kind in (model.THING, model.MEMBERSHIP, model.SHADOW):
+    for kind in (model.THING, model.MEMBERSHIP, model.SHADOW, model.CERTIFICATE):
         result.count(kind, model.PRESENT, plan.counts[kind][model.PRESENT])
+    for problem in plan.problems:
+        result.fail(problem)
 
     def account_settings() -> None:
         _apply_bucket(ctx, plan, result)
@@ -94,7 +101,12 @@ def apply_provision(
         _apply_thing_types(ctx, plan, result)
         _apply_groups(ctx, plan, result)
 
-    run_together(ctx, [account_settings, registry])
+    def identity() -> None:
+        if plan.identity is not None:
+            for kind, action in apply_fleet_identity(ctx, spec.fleet, plan.account, plan.region, plan.identity):
+                result.count(kind, action)
+
+    run_together(ctx, [account_settings, registry, identity])
     _apply_packages_and_things(ctx, plan, result, progress)
     result.elapsed = time.monotonic() - started
     return result
@@ -230,7 +242,7 @@ def _apply_packages_and_things(
                 package_results[task.plan.name] = []
                 _apply_package(ctx, plan, task.plan, Path(scratch), package_results[task.plan.name])
             else:
-                _apply_thing(ctx, plan.spec, task)
+                _apply_thing(ctx, plan, task)
 
         outcome = run_parallel(
             package_tasks + thing_tasks,
@@ -311,7 +323,8 @@ def _create_thing(ctx: AwsContext, name: str, thing_type: str, attributes: dict[
             raise
 
 
-def _apply_thing(ctx: AwsContext, spec: FleetSpec, task: _ThingProgress) -> None:
+def _apply_thing(ctx: AwsContext, plan: ProvisionPlan, task: _ThingProgress) -> None:
+    spec = plan.spec
     work = task.work
     device = work.device
     name = device.name
@@ -345,10 +358,15 @@ def _apply_thing(ctx: AwsContext, spec: FleetSpec, task: _ThingProgress) -> None
         request = {"thingName": name, "payload": json.dumps({"state": {"reported": reported}}).encode()}
         if shadow:
             request["shadowName"] = shadow
-        ctx.iot_data.update_thing_shadow(**request)
+        ctx.iot_data.update_thing_shadow(**request)["payload"].read()  # read: the connection is reused
         task.done.append((model.SHADOW, model.UPDATE if exists else model.CREATE))
+    if work.identity is not None and work.identity.pending and plan.identity is not None:
+        task.step = model.CERTIFICATE
+        task.done.append((model.CERTIFICATE, apply_device_identity(ctx, plan.identity, name, work.identity)))
 
 
-def provision(ctx: AwsContext, spec: FleetSpec, progress: Progress | None = None) -> ProvisionResult:
+def provision(
+    ctx: AwsContext, spec: FleetSpec, progress: Progress | None = None, keys_dir: Path | str | None = None
+) -> ProvisionResult:
     """Plan and apply in one call (the library's shortcut for ``iotfleet provision --yes``)."""
-    return apply_provision(ctx, plan_provision(ctx, spec, progress), progress)
+    return apply_provision(ctx, plan_provision(ctx, spec, progress, keys_dir), progress)

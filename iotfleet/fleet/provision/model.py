@@ -4,18 +4,25 @@
 and :func:`~iotfleet.fleet.provision.apply.apply_provision` carries it out; both, and the CLI that shows the
 plan, speak in these terms. Each resource is missing (create), present, differing (update), used as is (an
 account-wide thing type that iotfleet does not own but that fits), or in conflict (a resource with our name
-that belongs to someone else, which is never adopted).
+that belongs to someone else, which is never adopted). With certificates, :attr:`ProvisionPlan.identity` holds
+the identity's part (see :mod:`iotfleet.fleet.identity.plan`) and :attr:`ProvisionPlan.problems` the devices
+whose identity cannot be completed as it is (a missing key, a revoked certificate), each reported, none
+repaired by force.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from iotfleet.aws.errors import ResourceFailure
 from iotfleet.fleet import fleet_state, roles, storage
 from iotfleet.fleet.provision.inventory import Device
 from iotfleet.fleet.spec import FleetSpec
+
+if TYPE_CHECKING:
+    from iotfleet.fleet.identity.plan import DeviceIdentity, IdentityPlan
 
 # Plan actions.
 CREATE = "create"
@@ -32,13 +39,17 @@ INDEXING = "fleet indexing"
 PACKAGE = "package"
 PACKAGE_VERSION = "package version"
 PACKAGE_CONFIGURATION = "package configuration"
+KEY_STORE = "key store"
+CA_CERTIFICATE = "CA certificate"
+POLICY = "IoT policy"
 THING_GROUP = "thing group"
 THING = "thing"
 MEMBERSHIP = "group membership"
 SHADOW = "shadow"
+CERTIFICATE = "certificate"
 KINDS = (
-    BUCKET, ROLE, THING_TYPE, INDEXING, PACKAGE, PACKAGE_VERSION, PACKAGE_CONFIGURATION, THING_GROUP, THING,
-    MEMBERSHIP, SHADOW,
+    BUCKET, ROLE, THING_TYPE, INDEXING, PACKAGE, PACKAGE_VERSION, PACKAGE_CONFIGURATION, KEY_STORE, CA_CERTIFICATE,
+    POLICY, THING_GROUP, THING, MEMBERSHIP, SHADOW, CERTIFICATE,
 )  # fmt: skip
 
 
@@ -69,6 +80,7 @@ class ThingWork:
     classic_exists: bool = False
     package: dict[str, Any] | None = None
     package_exists: bool = False
+    identity: DeviceIdentity | None = None
 
     @property
     def update(self) -> bool:
@@ -79,6 +91,7 @@ class ThingWork:
         return (
             self.create or self.update or self.add_to is not None or bool(self.remove_from)
             or self.classic is not None or self.package is not None
+            or (self.identity is not None and self.identity.pending)
         )  # fmt: skip
 
 
@@ -124,6 +137,8 @@ class ProvisionPlan:
     items: list[PlanItem]
     counts: dict[str, Counter[str]]  # kind -> action -> count, things, memberships and shadows included
     warnings: list[str] = field(default_factory=list)
+    identity: IdentityPlan | None = None
+    problems: list[ResourceFailure] = field(default_factory=list)
 
     @property
     def conflicts(self) -> list[PlanItem]:
@@ -152,4 +167,6 @@ class ProvisionPlan:
             "items": [item.as_dict() for item in self.items],
             "conflicts": [item.as_dict() for item in self.conflicts],
             "warnings": list(self.warnings),
+            "identity": self.identity.as_dict() if self.identity else None,
+            "problems": [{"kind": p.kind, "name": p.name, "error": p.error} for p in self.problems],
         }

@@ -11,6 +11,7 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -18,6 +19,8 @@ from botocore.exceptions import ClientError
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import is_error
 from iotfleet.fleet import fleet_state, indexing, roles, storage
+from iotfleet.fleet.identity import plan as identity
+from iotfleet.fleet.identity.keystore import KeyStore, default_root
 from iotfleet.fleet.ownership import CONTINENT_GROUP, COUNTRY_GROUP, owned_by
 from iotfleet.fleet.packages.catalog import DRAFT
 from iotfleet.fleet.packages.configuration import get_configuration
@@ -36,15 +39,21 @@ from iotfleet.fleet.spec import FleetSpec
 from iotfleet.query.fields import PACKAGE_SHADOW
 
 
-def plan_provision(ctx: AwsContext, spec: FleetSpec, progress: Progress | None = None) -> ProvisionPlan:
+def plan_provision(
+    ctx: AwsContext, spec: FleetSpec, progress: Progress | None = None, keys_dir: Path | str | None = None
+) -> ProvisionPlan:
     """Read what exists and compare it with ``spec`` (validated here first). Makes no mutating call.
 
     The reads of independent kinds run at once (each paced at its own quota); the things, which can be many,
-    are read last, with ``progress``.
+    are read last, with ``progress``. With ``spec.certificates`` the device identity is planned too, with the
+    key store at ``keys_dir`` (default: :func:`~iotfleet.fleet.identity.keystore.default_root`).
     """
     spec = spec.validated()
     account, region, partition = ctx.account_id, ctx.region, ctx.iot.meta.partition
-    bucket_notes, type_notes, setting_notes, package_notes, group_notes = (_Notes() for _ in range(5))
+    bucket_notes, type_notes, setting_notes, package_notes, group_notes, identity_notes = (
+        _Notes() for _ in range(6)
+    )
+    store = KeyStore(keys_dir if keys_dir is not None else default_root(spec.fleet))
 
     def bucket_and_roles() -> tuple[storage.BucketStatus, fleet_state.FleetState, list[Any]]:
         bucket, state = _plan_bucket(ctx, spec, account, region, bucket_notes.note, bucket_notes.warnings)
@@ -71,12 +80,18 @@ def plan_provision(ctx: AwsContext, spec: FleetSpec, progress: Progress | None =
             )
         return current, changes, configuration
 
+    def fleet_identity() -> identity.IdentityPlan | None:
+        if not spec.certificates:
+            return None
+        return identity.plan_fleet_identity(ctx, spec, store, account, region, partition, identity_notes.note)
+
     (
         (bucket, state, role_plans),
         thing_types,
         (current_indexing, indexing_changes, configuration),
         package_plans,
         group_plans,
+        identity_plan,
     ) = run_together(
         ctx,
         [
@@ -87,10 +102,11 @@ def plan_provision(ctx: AwsContext, spec: FleetSpec, progress: Progress | None =
                 ctx, spec, account, region, partition, package_notes.note, package_notes.warnings
             ),
             lambda: _plan_groups(ctx, spec, group_notes.note, group_notes.warnings),
+            fleet_identity,
         ],
     )
-    notes = _Notes.merged([bucket_notes, type_notes, setting_notes, package_notes, group_notes])
-    things = _plan_things(ctx, spec, group_plans, notes.counts, notes.warnings, progress)
+    notes = _Notes.merged([bucket_notes, type_notes, setting_notes, package_notes, identity_notes, group_notes])
+    things = _plan_things(ctx, spec, group_plans, notes, progress, identity_plan, (account, region, partition))
     return ProvisionPlan(
         spec=spec,
         account=account,
@@ -109,6 +125,8 @@ def plan_provision(ctx: AwsContext, spec: FleetSpec, progress: Progress | None =
         items=notes.items,
         counts=notes.counts,
         warnings=notes.warnings,
+        identity=identity_plan,
+        problems=list(identity_plan.problems) if identity_plan else [],
     )
 
 
@@ -355,10 +373,12 @@ def _plan_things(
     ctx: AwsContext,
     spec: FleetSpec,
     groups: list[GroupPlan],
-    counts: dict[str, Counter[str]],
-    warnings: list[str],
+    notes: _Notes,
     progress: Progress | None,
+    identity_plan: identity.IdentityPlan | None,
+    where: tuple[str, str, str],
 ) -> list[ThingWork]:
+    counts, warnings = notes.counts, notes.warnings
     existing = {str(thing["thingName"]): thing for thing in fleet_things(ctx, spec.fleet)}
     wanted_names = set()
     works: list[ThingWork] = []
@@ -406,6 +426,8 @@ def _plan_things(
         if work.create:
             work.classic = work.device.classic_reported()
             work.package = work.device.package_reported()
+    if identity_plan is not None:
+        _plan_identities(ctx, identity_plan, works, notes, where, progress)
 
     for work in works:
         counts[model.THING][model.CREATE if work.create else model.UPDATE if work.update else model.PRESENT] += 1
@@ -419,7 +441,35 @@ def _plan_things(
             counts[model.MEMBERSHIP][model.PRESENT] += 1
         for wanted, exists in ((work.classic, work.classic_exists), (work.package, work.package_exists)):
             counts[model.SHADOW][model.PRESENT if wanted is None else model.UPDATE if exists else model.CREATE] += 1
+        if work.identity is not None:
+            counts[model.CERTIFICATE][work.identity.action] += 1
     return [work for work in works if work.pending]
+
+
+def _plan_identities(
+    ctx: AwsContext,
+    plan: identity.IdentityPlan,
+    works: list[ThingWork],
+    notes: _Notes,
+    where: tuple[str, str, str],
+    progress: Progress | None,
+) -> None:
+    """Each thing's certificate work; a fleet CA whose key is missing here blocks new certificates."""
+    account, region, partition = where
+    things = [(work.device.name, not work.create) for work in works]
+    identity.plan_devices(ctx, plan, things, account, region, partition, notes.warnings, progress)
+    for work in works:
+        work.identity = plan.devices.get(work.device.name)
+    ca = plan.ca
+    if ca is not None and ca.keyless_arn and identity.needs_ca_key(plan):
+        new = sum(1 for device in plan.devices.values() if device.new_certificate)
+        notes.note(
+            model.CA_CERTIFICATE,
+            ca.keyless_arn.rsplit("/", 1)[1],
+            model.CONFLICT,
+            f"{new} device(s) need a new certificate, and the key of the fleet's CA is not in {plan.store.root} "
+            "(use --keys-dir with the fleet's key store, or --cert-source aws)",
+        )
 
 
 def _group_members(ctx: AwsContext, groups: list[str]) -> dict[str, set[str]]:

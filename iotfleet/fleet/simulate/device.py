@@ -378,9 +378,10 @@ class SimulatedDevice:
         package = next((a.package for a in work.artifacts if a.package), None)
         if package:
             reported[FIRMWARE_SHADOW_KEY]["package"] = package
+        # Reading the answer lets the connection go back to the pool (an unread body closes it).
         run.ctx.iot_data.update_thing_shadow(
             thingName=self.thing_name, payload=json.dumps({"state": {"reported": reported}}).encode()
-        )
+        )["payload"].read()
         if run.options.write_package_shadow and package:
             self._next = self._report_package
             return 0.0
@@ -399,7 +400,7 @@ class SimulatedDevice:
             thingName=self.thing_name,
             shadowName=PACKAGE_SHADOW,
             payload=json.dumps({"state": {"reported": reported}}).encode(),
-        )
+        )["payload"].read()
         return self._after_execution(SUCCEEDED)
 
     def _ended_by_service(self, err: ClientError) -> float | None:
