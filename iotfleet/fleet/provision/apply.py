@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -271,13 +272,13 @@ def _apply_packages_and_things(
 def _steps_left(task: _ThingProgress) -> dict[str, int]:
     """The steps of a failed thing's work that never ran, per kind (the failed step itself is not one)."""
     work = task.work
-    planned = {
+    planned = Counter({
         model.THING: int(work.create or work.update),
         model.MEMBERSHIP: int(work.add_to is not None or bool(work.remove_from)),
         model.SHADOW: int(work.classic is not None) + int(work.package is not None),
-    }
-    for kind, _ in task.done:
-        planned[kind] -= 1
+        model.CERTIFICATE: int(work.identity is not None and work.identity.pending),
+    })  # fmt: skip
+    planned.subtract(kind for kind, _ in task.done)
     planned[task.step] -= 1
     return {kind: n for kind, n in planned.items() if n > 0}
 
