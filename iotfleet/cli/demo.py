@@ -28,6 +28,7 @@ from iotfleet.cli.output import key_values
 from iotfleet.cli.packages import bar_chart
 from iotfleet.cli.rollout_views import STATE_STYLES, step_line, waves_table
 from iotfleet.cli.state import CliState, pass_state
+from iotfleet.emulator.clock import MAX_TIME_SCALE
 from iotfleet.fleet import demo as fleet_demo
 from iotfleet.fleet import groups
 from iotfleet.fleet.cleanup.apply import CleanupResult
@@ -239,7 +240,7 @@ def confirm_aws(state: CliState, config: fleet_demo.DemoConfig) -> None:
 )
 @click.option(
     "--time-scale",
-    type=click.FloatRange(min=1.0),
+    type=click.FloatRange(min=1.0, max=MAX_TIME_SCALE),
     default=DEFAULT_TIME_SCALE,
     show_default=True,
     metavar="N",

@@ -10,6 +10,7 @@ from rich.console import Console
 from iotfleet.aws.errors import OperationFailed, UsageError
 from iotfleet.cli.output import Output, key_values
 from iotfleet.cli.state import CliState, pass_state
+from iotfleet.emulator.clock import MAX_TIME_SCALE
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4567
@@ -47,7 +48,7 @@ def local() -> None:
               help="Address to bind. The default accepts connections from this machine only.")
 @click.option("--tls", is_flag=True, help="Serve HTTPS with a locally generated CA (printed, for AWS_CA_BUNDLE).")
 @click.option("--enforce-quotas", is_flag=True, help="Throttle calls above the AWS rate quotas.")
-@click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+@click.option("--time-scale", type=click.FloatRange(min=0, min_open=True, max=MAX_TIME_SCALE), default=1.0, show_default=True,
               metavar="N", help="Run the emulator clock N times faster than real time (demos).")
 @click.option("--foreground", is_flag=True, help="Run in this terminal until Ctrl-C instead of in the background.")
 @pass_state

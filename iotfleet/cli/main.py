@@ -19,6 +19,7 @@ import click
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    InvalidRegionError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
@@ -203,7 +204,7 @@ def run(argv: list[str] | None = None) -> int:
         return report_error(exc)
     except ClientError as exc:
         return report_error(AwsOperationError.from_client_error(exc))
-    except (NoCredentialsError, PartialCredentialsError, ProfileNotFound, NoRegionError) as exc:
+    except (NoCredentialsError, PartialCredentialsError, ProfileNotFound, NoRegionError, InvalidRegionError) as exc:
         click.echo(f"Error: {exc} (see --profile, --region and the AWS credential settings)", err=True)
         return EXIT_USAGE
     except BotoCoreError as exc:

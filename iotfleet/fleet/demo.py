@@ -37,7 +37,7 @@ from iotfleet.fleet.cleanup.apply import CleanupResult, apply_cleanup
 from iotfleet.fleet.cleanup.plan import plan_cleanup
 from iotfleet.fleet.explore.pages import write_report
 from iotfleet.fleet.jobs.settings import AbortCriterion, ExponentialRollout, JobSettings
-from iotfleet.fleet.naming import check_fleet_name, check_positive_int
+from iotfleet.fleet.naming import check_fleet_name
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE
 from iotfleet.fleet.packages.reported import Distribution, distribution
 from iotfleet.fleet.packages.upload import VersionUpload, upload_version
@@ -54,7 +54,7 @@ from iotfleet.fleet.runner import NoProgress, Progress
 from iotfleet.fleet.simulate.behaviour import BehaviourModel, FailureWeights, LatencyModel
 from iotfleet.fleet.simulate.plan import plan_simulation
 from iotfleet.fleet.simulate.run import SimulationOptions, SimulationResult, run_simulation
-from iotfleet.fleet.spec import FleetSpec
+from iotfleet.fleet.spec import FleetSpec, check_device_count
 
 DEMO_FLEET = "demo"
 DEMO_PACKAGE = "SedanVehicle"
@@ -93,7 +93,7 @@ class DemoConfig:
 
     def validated(self) -> DemoConfig:
         check_fleet_name(self.fleet)
-        check_positive_int(self.devices, "the device count", "--devices")
+        check_device_count(self.devices, "--devices")
         for rate, flag in ((self.success_rate, "--success-rate"), (self.faulty_success_rate, "--faulty-success-rate")):
             if not 0.0 <= rate <= 100.0:
                 raise UsageError(f"the success rate must be between 0 and 100, not {rate:g}", flag)

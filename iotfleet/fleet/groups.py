@@ -444,6 +444,7 @@ def create_dynamic_group(
 ) -> CreatedGroup:
     """Create a dynamic group tagged with ``fleet``; the same group already there is reported, not re-created."""
     naming.check_fleet_name(fleet)
+    naming.check_description(description)
     check_query(text)
     existing = check_new_dynamic_group(ctx, name, text, fleet)
     if existing is not None:

@@ -203,3 +203,11 @@ def test_nothing_of_the_fleet_means_an_empty_plan(ctx: AwsContext, boto_clients:
     plan = plan_cleanup(ctx, FLEET)
     assert plan.empty
     assert all(not planned.resources for planned in plan.steps)
+
+
+@pytest.mark.parametrize("values", [[""], [" "], [","], ["jobs", ""], [" , "], []])
+def test_an_only_list_that_names_no_kind_is_a_usage_error_never_everything(values: list[str]) -> None:
+    with pytest.raises(UsageError) as raised:
+        parse_only(values)
+    assert raised.value.param == "--only"
+    assert "names no kind" in raised.value.message
