@@ -141,7 +141,7 @@ def _show(state: CliState, store: RolloutStore, rollout_id: str, *, waited: bool
 @click.option("--dry-run", is_flag=True, help="Print the plan (waves, requests) and create nothing.")
 @wait_option
 @interval_option
-@role_option
+@role_option()
 @fleet_option
 @pass_state
 def start_command(state: CliState, **options: Any) -> None:

@@ -24,9 +24,9 @@ from iotfleet.aws.errors import UsageError, is_error
 from iotfleet.fleet.explore.executions import list_executions
 from iotfleet.fleet.explore.jobs import describe_job
 from iotfleet.fleet.job_targets import fixed_targets
-from iotfleet.fleet.jobs.checks import check_description, check_tags
+from iotfleet.fleet.jobs.checks import check_tags
 from iotfleet.fleet.jobs.create import MAX_TARGETS, PreparedJob, submit_job
-from iotfleet.fleet.naming import JOB_ID, check_job_id
+from iotfleet.fleet.naming import JOB_ID, check_description, check_job_id
 from iotfleet.fleet.ownership import tag_list
 
 RETRIED_STATUSES = ("FAILED", "TIMED_OUT")
