@@ -110,7 +110,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     while self.rfile.readline(MAX_LINE + 1) not in (b"\r\n", b"\n", b""):
                         pass  # trailers
                     return b"".join(parts)
-                parts.append(self.rfile.read(size))
+                part = self.rfile.read(size)
+                if len(part) < size:
+                    raise BadRequest(400, f"a chunk ended after {len(part)} of its {size} bytes")
+                parts.append(part)
                 self.rfile.readline(MAX_LINE + 1)
         header = (self.headers.get("Content-Length") or "0").strip()
         if not header.isdigit():
@@ -118,7 +121,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         length = int(header)
         if length > MAX_BODY:
             raise BadRequest(413, f"the body is larger than {MAX_BODY} bytes")
-        return self.rfile.read(length) if length > 0 else b""
+        body = self.rfile.read(length) if length > 0 else b""
+        if len(body) < length:
+            # The client went away mid-request (killed, say): what arrived is not the request it meant.
+            raise BadRequest(400, f"the body ended after {len(body)} of its {length} bytes")
+        return body
 
     def _environ(self, body: bytes) -> dict[str, Any]:
         target = self.path

@@ -152,6 +152,7 @@ def raw_exchange(emulator: LocalEmulator, data: bytes) -> tuple[int, dict[str, A
         (b"POST /things/x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 99999999999\r\n\r\n", 413),
         (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 414),
     ],
+    ids=["request-line", "version", "length-text", "length-negative", "chunk-size", "too-large", "uri-too-long"],
 )
 def test_a_malformed_request_gets_a_json_error_and_the_server_goes_on(
     emulator: LocalEmulator, iot: Any, request_bytes: bytes, status: int
@@ -160,3 +161,20 @@ def test_a_malformed_request_gets_a_json_error_and_the_server_goes_on(
     assert got == status
     assert document["message"]
     still_answers(emulator, iot)
+
+
+def test_a_request_cut_short_by_its_client_is_not_carried_out(emulator: LocalEmulator, iot: Any) -> None:
+    # A client killed while sending: the headers promise a body that never fully arrives.
+    body = json.dumps({"thingTypeName": "T", "attributePayload": {"attributes": {"a": "1"}}}).encode()
+    url = urlparse(emulator.endpoint_url)
+    head = (
+        f"POST /things/cut-short HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        f"Authorization: {SIGNED['Authorization']}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((url.hostname, url.port), timeout=5) as connection:
+        connection.sendall(head + body[:10])
+        connection.shutdown(socket.SHUT_WR)
+        connection.recv(65536)
+    with pytest.raises(ClientError):
+        iot.describe_thing(thingName="cut-short")
+    assert emulator.counters().get("iot:CreateThing", {}).get("calls", 0) == 0
