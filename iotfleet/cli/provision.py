@@ -108,7 +108,7 @@ def spec_from_options(ctx: click.Context, options: dict[str, Any]) -> tuple[Flee
 
 @click.command("provision")
 @new_fleet_option
-@click.option("--devices", metavar="N", help="How many things.  [default: 100]")
+@click.option("--devices", metavar="N", help="How many things, 1 to 1,000,000.  [default: 100]")
 @click.option("--thing-types", metavar="A,B", help="Thing types, one firmware package each.  [default: SedanVehicle,SUVVehicle,TruckVehicle]")
 @click.option("--versions", metavar="V1,V2", help="Package versions; devices start on the first.  [default: 1.0.0,1.1.0]")
 @click.option("--continent", metavar="NAME", help="Continent the countries come from.  [default: North America]")

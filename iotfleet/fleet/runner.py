@@ -4,7 +4,8 @@ Every domain (provisioning, groups, jobs, simulation, cleanup) runs its per-reso
 :func:`run_parallel`. A worker's exception is recorded as that item's outcome, never dropped and never
 allowed to stop the others; callers turn failures into :class:`~iotfleet.aws.errors.ResourceFailure`
 lists with :meth:`RunResult.failures`. Progress is reported through the :class:`Progress` callbacks;
-the library itself never prints.
+the library itself never prints. :func:`run_in_chunks` runs very many items (a fleet of a million things) a
+chunk at a time, so the outcomes kept never outgrow one chunk.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import islice
 from typing import Generic, Protocol, TypeVar
 
 from iotfleet.aws.errors import Interrupted, OperationFailed, ResourceFailure
@@ -22,6 +24,8 @@ R = TypeVar("R")
 
 # Items submitted ahead of the workers: enough to keep them busy, few enough that Ctrl-C stops quickly.
 QUEUE_AHEAD = 2
+# Items per run_parallel call in run_in_chunks: their outcomes are all that is kept at once.
+CHUNK = 5000
 
 
 class Progress(Protocol):
@@ -129,6 +133,74 @@ def run_parallel(
         return _run_threads(iter(items), worker, concurrency, progress)
     finally:
         progress.finish()
+
+
+def run_in_chunks(
+    items: Iterable[T],
+    worker: Callable[[T], R],
+    each: Callable[[RunResult[T, R]], None],
+    *,
+    concurrency: int,
+    progress: Progress | None = None,
+    label: str = "",
+    total: int | None = None,
+    chunk: int | None = None,
+) -> None:
+    """:func:`run_parallel` over ``items`` (read lazily) ``chunk`` items at a time (default :data:`CHUNK`).
+
+    Each chunk's :class:`RunResult` is handed to ``each`` as the chunk ends, then dropped, so memory is bounded
+    by the chunk, not by the items. ``progress`` sees one run of ``total`` items across the chunks. On Ctrl-C,
+    :class:`Interrupted` is raised with the interrupted chunk's partial result, counting every chunk.
+    """
+    size = _chunk_size(chunk)
+    progress = progress or NoProgress()
+    progress.start(total, label)
+    source = iter(items)
+    done = 0
+    try:
+        while batch := list(islice(source, size)):
+            try:
+                result = run_parallel(batch, worker, concurrency=concurrency, progress=ProgressPart(progress))
+            except Interrupted as stop:
+                partial = stop.partial if isinstance(stop.partial, RunResult) else RunResult(interrupted=True)
+                finished = done + len(partial.outcomes)
+                left = f"{total - finished} not run" if total is not None else "the rest not run"
+                raise Interrupted(f"interrupted after {finished} item(s); {left}", partial=partial) from None
+            done += len(result.outcomes)
+            each(result)
+    finally:
+        progress.finish()
+
+
+def index_chunks(count: int, chunk: int | None = None) -> Iterator[range]:
+    """``range(count)`` as consecutive ranges of ``chunk`` indices (default :data:`CHUNK`), for work that is
+    read or planned a chunk at a time."""
+    size = _chunk_size(chunk)
+    return (range(start, min(count, start + size)) for start in range(0, count, size))
+
+
+def _chunk_size(chunk: int | None) -> int:
+    size = CHUNK if chunk is None else chunk
+    if size < 1:
+        raise ValueError(f"the chunk size must be at least 1, not {size}")
+    return size
+
+
+class ProgressPart:
+    """One part of a longer run's progress: passes on only ``advance`` (the chunks of :func:`run_in_chunks`
+    share one progress run this way)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+
+    def start(self, total: int | None, label: str) -> None:
+        return None
+
+    def advance(self, n: int = 1) -> None:
+        self._progress.advance(n)
+
+    def finish(self) -> None:
+        return None
 
 
 def _call(worker: Callable[[T], R], item: T) -> Outcome[T, R]:

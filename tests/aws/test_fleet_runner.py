@@ -1,4 +1,5 @@
-"""run_parallel: every outcome kept in order, concurrency honoured, progress reported, Ctrl-C handled."""
+"""run_parallel: every outcome kept in order, concurrency honoured, progress reported, Ctrl-C handled; run_in_chunks:
+the same a chunk at a time."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from iotfleet.aws.errors import Interrupted, OperationFailed
-from iotfleet.fleet.runner import NoProgress, RunResult, run_parallel
+from iotfleet.fleet.runner import NoProgress, RunResult, index_chunks, run_in_chunks, run_parallel
 
 
 class RecordingProgress:
@@ -137,3 +139,69 @@ def test_ctrl_c_cancels_pending_work_and_keeps_what_finished() -> None:
     assert 5 in done
     assert len(partial.not_run) > 300
     assert all(o.ok for o in partial.outcomes)
+
+
+class CountingSource:
+    """``range(count)``, read lazily, counting the items read so far."""
+
+    def __init__(self, count: int) -> None:
+        self.count, self.pulled = count, 0
+
+    def __iter__(self) -> Iterator[int]:
+        for item in range(self.count):
+            self.pulled += 1
+            yield item
+
+
+def test_run_in_chunks_reads_items_a_chunk_at_a_time_and_settles_each_chunk_in_order() -> None:
+    source = CountingSource(95)
+    settled: list[tuple[list[int], int]] = []
+    progress = RecordingProgress()
+    run_in_chunks(
+        iter(source), flaky, lambda result: settled.append(([o.item for o in result.outcomes], source.pulled)),
+        concurrency=4, progress=progress, label="things", total=95, chunk=10,
+    )  # fmt: skip
+    # Each chunk is settled before the next is read: never more than one chunk of items held at once.
+    assert [items for items, _ in settled] == [list(range(start, min(95, start + 10))) for start in range(0, 95, 10)]
+    assert [seen for _, seen in settled] == [min(95, end) for end in range(10, 105, 10)]
+    assert progress.started == [(95, "things")]
+    assert (progress.advanced, progress.finished) == (95, 1)
+
+
+def test_run_in_chunks_keeps_each_chunks_failures() -> None:
+    failed: list[int] = []
+    run_in_chunks(
+        range(30), flaky, lambda result: failed.extend(o.item for o in result.failed), concurrency=3, chunk=7
+    )
+    assert failed == [i for i in range(30) if i % 7 == 3]
+
+
+def test_ctrl_c_in_run_in_chunks_counts_every_chunk_and_reads_no_further() -> None:
+    source = CountingSource(100)
+
+    def work(item: int) -> int:
+        if item == 25:
+            raise KeyboardInterrupt
+        return item
+
+    settled: list[int] = []
+    progress = RecordingProgress()
+    with pytest.raises(Interrupted) as caught:
+        run_in_chunks(
+            iter(source), work, lambda result: settled.extend(o.item for o in result.succeeded), concurrency=1,
+            progress=progress, total=100, chunk=10,
+        )  # fmt: skip
+    assert settled == list(range(20))
+    assert caught.value.message == "interrupted after 25 item(s); 75 not run"
+    partial: RunResult[int, int] = caught.value.partial
+    assert partial.values == [20, 21, 22, 23, 24] and partial.not_run == list(range(25, 30))
+    assert source.pulled == 30 and progress.finished == 1
+
+
+def test_index_chunks_cover_every_index_once() -> None:
+    assert list(index_chunks(7, 3)) == [range(0, 3), range(3, 6), range(6, 7)]
+    assert list(index_chunks(0, 3)) == []
+    with pytest.raises(ValueError):
+        list(index_chunks(5, 0))
+    with pytest.raises(ValueError):
+        run_in_chunks([1], lambda i: i, lambda result: None, concurrency=1, chunk=0)

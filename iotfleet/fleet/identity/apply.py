@@ -29,7 +29,9 @@ from iotfleet.fleet.identity.certificates import (
     sign_device_certificate,
     verification_certificate,
 )
-from iotfleet.fleet.identity.plan import DeviceIdentity, FleetCa, IdentityPlan
+from iotfleet.fleet.identity.devices import DeviceIdentity
+from iotfleet.fleet.identity.keystore import KeyStoreError
+from iotfleet.fleet.identity.plan import FleetCa, IdentityPlan
 from iotfleet.fleet.ownership import tag_list
 from iotfleet.fleet.provision import model
 
@@ -107,7 +109,12 @@ def apply_device_identity(ctx: AwsContext, plan: IdentityPlan, thing: str, devic
     arn = device.certificate_arn
     if device.issue:
         arn = _issue(ctx, plan, thing)
-    elif device.register_pem is not None:
+    elif device.register_id is not None:
+        if device.register_pem is None:
+            raise KeyStoreError(
+                f"the key store's certificate {device.register_id[:12]}... for {thing} was planned for registration "
+                f"and is no longer in {plan.store.device_folder(thing)}; run again to plan anew"
+            )
         arn = _register(ctx, plan, device.register_pem)
     assert arn is not None, f"no certificate planned for {thing}"
     if device.activate:

@@ -23,6 +23,7 @@ import json
 import os
 import stat
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,16 @@ class KeyStore:
             _write(folder / CHAIN_FILE, chain_pem.encode("ascii"), CERTIFICATE_MODE)
         _write(folder / KEY_FILE, key_pem, KEY_MODE)
         return folder
+
+    def device_names(self) -> Iterator[str]:
+        """The names of the things that have a folder here, in no order (read lazily: there may be many)."""
+        things = self.root / THINGS_FOLDER
+        if not things.is_dir():
+            return
+        with os.scandir(things) as found:
+            for entry in found:
+                if entry.is_dir():
+                    yield entry.name
 
     def device_entries(self) -> list[DeviceEntry]:
         """Every thing's entry, by thing name."""

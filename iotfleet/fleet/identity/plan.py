@@ -19,7 +19,7 @@ any change.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ from cryptography import x509
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import ResourceFailure, is_error
 from iotfleet.fleet.identity import policy as fleet_policy
+from iotfleet.fleet.identity.certificate_ids import CertificateIds, CertificateStatuses
 from iotfleet.fleet.identity.certificates import (
     CertificateIssuerPrivateKeyTypes,
     certificate_id,
@@ -36,11 +37,13 @@ from iotfleet.fleet.identity.certificates import (
     issued_by,
     load_certificate,
 )
+from iotfleet.fleet.identity.devices import DeviceIdentities, DeviceIdentity
 from iotfleet.fleet.identity.keystore import DeviceEntry, KeyStore, KeyStoreError
 from iotfleet.fleet.ownership import owned_by
 from iotfleet.fleet.provision import model
+from iotfleet.fleet.provision.inventory import index_of
 from iotfleet.fleet.resources import resource_tags
-from iotfleet.fleet.runner import Progress, run_parallel
+from iotfleet.fleet.runner import NoProgress, Progress, ProgressPart, index_chunks, run_parallel
 from iotfleet.fleet.spec import CERT_SOURCE_CA, FleetSpec
 
 ACTIVE = "ACTIVE"
@@ -51,34 +54,6 @@ PAGE = 250
 CERTIFICATE = ":cert/"
 
 _Note = Callable[..., None]
-
-
-@dataclass
-class DeviceIdentity:
-    """What one thing's identity needs. ``certificate_arn`` is the certificate to use, once known."""
-
-    thing: str
-    issue: bool = False
-    replace_entry: bool = False
-    register_pem: str | None = None
-    certificate_arn: str | None = None
-    activate: bool = False
-    attach_policy: bool = False
-    attach_thing: bool = False
-
-    @property
-    def new_certificate(self) -> bool:
-        return self.issue or self.register_pem is not None
-
-    @property
-    def pending(self) -> bool:
-        return self.new_certificate or self.activate or self.attach_policy or self.attach_thing
-
-    @property
-    def action(self) -> str:
-        if self.new_certificate:
-            return model.CREATE
-        return model.UPDATE if self.pending else model.PRESENT
 
 
 @dataclass
@@ -113,7 +88,8 @@ class IdentityPlan:
     policy_action: str = model.CREATE
     policy_version_to_delete: str | None = None
     ca: FleetCa | None = None
-    devices: dict[str, DeviceIdentity] = field(default_factory=dict)
+    # Every thing's work, once planned (plan_devices); a problem blocks a thing's work and is listed instead.
+    devices: DeviceIdentities | None = None
     problems: list[ResourceFailure] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -238,56 +214,59 @@ def thing_principals(ctx: AwsContext, thing: str) -> list[str]:
     return principals
 
 
-def policy_targets(ctx: AwsContext, policy_name: str) -> set[str]:
-    targets: set[str] = set()
+def policy_target_arns(ctx: AwsContext, policy_name: str) -> Iterator[str]:
+    """The targets of ``policy_name``, page by page."""
     for page in ctx.iot.get_paginator("list_targets_for_policy").paginate(
         policyName=policy_name, PaginationConfig={"PageSize": PAGE}
     ):
-        targets.update(page.get("targets", []))
-    return targets
+        yield from page.get("targets", [])
+
+
+def policy_targets(ctx: AwsContext, policy_name: str) -> set[str]:
+    return set(policy_target_arns(ctx, policy_name))
 
 
 def plan_devices(
     ctx: AwsContext,
     plan: IdentityPlan,
-    things: list[tuple[str, bool]],
-    account: str,
-    region: str,
-    partition: str,
+    spec: FleetSpec,
+    exists: Callable[[int], bool],
+    existing: int,
+    where: tuple[str, str, str],
     warnings: list[str],
     progress: Progress | None = None,
 ) -> None:
-    """Fill ``plan.devices`` and ``plan.problems`` for ``things`` (name, whether it exists already)."""
-    existing = [name for name, exists in things if exists]
-    principals: dict[str, list[str]] = {}
-    if existing:
-        run = run_parallel(
-            existing, lambda name: thing_principals(ctx, name), concurrency=ctx.concurrency, progress=progress,
-            label="checking certificates",
-        )  # fmt: skip
-        run.raise_for_failures("read the principals of the fleet's things", model.CERTIFICATE)
-        principals = {o.item: [p for p in (o.value or []) if CERTIFICATE in p] for o in run.outcomes}
-    targets = policy_targets(ctx, plan.policy_name) if plan.policy_action in (model.PRESENT, model.UPDATE) else set()
-    entries = {name: plan.store.read_device(name) for name, _ in things}
+    """Fill ``plan.devices`` and ``plan.problems`` for every thing of ``spec``, :data:`~iotfleet.fleet.runner.CHUNK`
+    things at a time; ``exists(i)`` says whether thing ``i`` exists already (``existing`` of them do).
+
+    Only what is known of each thing is read: the principals of things that exist, the key store entries of
+    things with a folder there (one listing of the store finds them), the status of certificates in use.
+    ``where`` is (account, region, partition).
+    """
+    account, region, partition = where
     arn_prefix = f"arn:{partition}:iot:{region}:{account}:cert/"
-    wanted: set[str] = set()
-    for name, _ in things:
-        attached = principals.get(name, [])
-        if len(attached) == 1:
-            wanted.add(attached[0].rsplit("/", 1)[1])
-        elif not attached and entries[name].complete and entries[name].certificate_id:
-            wanted.add(str(entries[name].certificate_id))
-    statuses = _statuses(ctx, plan, wanted)
-    replaced = 0
-    for name, _ in things:
-        device, problem, replacing = _plan_device(
-            plan, name, principals.get(name, []), entries[name], statuses, targets, arn_prefix
+    devices = DeviceIdentities(spec.prefix, spec.devices, plan.store, arn_prefix)
+    plan.devices = devices
+    for name in plan.store.device_names():
+        index = index_of(spec.prefix, name)
+        if index is not None and index < spec.devices:
+            devices.mark_folder(index)
+    targets = CertificateIds()
+    if plan.policy_action in (model.PRESENT, model.UPDATE):
+        targets = CertificateIds(
+            arn.rsplit("/", 1)[1] for arn in policy_target_arns(ctx, plan.policy_name) if CERTIFICATE in arn
         )
-        replaced += replacing
-        if problem is not None:
-            plan.problems.append(ResourceFailure(model.CERTIFICATE, name, problem))
-        else:
-            plan.devices[name] = device
+    statuses = _Statuses(ctx, plan)
+    replaced = 0
+    part = ProgressPart(progress) if progress is not None and existing else NoProgress()
+    if existing and progress is not None:
+        progress.start(existing, "checking certificates")
+    try:
+        for chunk in index_chunks(spec.devices):
+            replaced += _plan_chunk(ctx, plan, devices, chunk, exists, (statuses, targets, arn_prefix), part)
+    finally:
+        if existing and progress is not None:
+            progress.finish()
     if replaced:
         warnings.append(
             f"{replaced} key store entr{'y' if replaced == 1 else 'ies'} held a certificate AWS does not have or "
@@ -295,30 +274,95 @@ def plan_devices(
         )
 
 
-def _statuses(ctx: AwsContext, plan: IdentityPlan, wanted: set[str]) -> dict[str, str]:
-    """Status of each certificate id in ``wanted`` that AWS has (absent ids are not registered)."""
-    statuses: dict[str, str] = {}
-    if plan.ca is not None and plan.ca.registered and wanted:
-        paginator = ctx.iot.get_paginator("list_certificates_by_ca")
-        for page in paginator.paginate(caCertificateId=plan.ca.certificate_id, PaginationConfig={"PageSize": PAGE}):
-            for certificate in page.get("certificates", []):
-                if certificate["certificateId"] in wanted:
-                    statuses[str(certificate["certificateId"])] = str(certificate["status"])
-    rest = sorted(wanted - set(statuses))
+def _plan_chunk(
+    ctx: AwsContext,
+    plan: IdentityPlan,
+    devices: DeviceIdentities,
+    chunk: range,
+    exists: Callable[[int], bool],
+    known_certificates: tuple[_Statuses, CertificateIds, str],
+    progress: Progress,
+) -> int:
+    """Plan the things of ``chunk`` into ``devices``; returns how many key store entries are replaced.
+    ``known_certificates``: the statuses, the policy's targets and the ARN prefix of certificates."""
+    statuses, targets, arn_prefix = known_certificates
+    known = [i for i in chunk if exists(i) or devices.has_folder(i)]
+    for index in chunk:
+        if not exists(index) and not devices.has_folder(index):
+            devices.record(index, FRESH)  # nothing attached, nothing in the key store
+    if not known:
+        return 0
+    names = {i: devices.name(i) for i in known}
+    existing = [i for i in known if exists(i)]
+    principals: dict[int, list[str]] = {}
+    if existing:
+        run = run_parallel(
+            existing, lambda i: thing_principals(ctx, names[i]), concurrency=ctx.concurrency, progress=progress
+        )
+        run.raise_for_failures("read the principals of the fleet's things", model.CERTIFICATE, lambda i: names[i])
+        principals = {o.item: [p for p in (o.value or []) if CERTIFICATE in p] for o in run.outcomes}
+    entries = {i: plan.store.read_device(names[i]) for i in known}
+    wanted: set[str] = set()
+    for index in known:
+        attached, entry = principals.get(index, []), entries[index]
+        if len(attached) == 1:
+            wanted.add(attached[0].rsplit("/", 1)[1])
+        elif not attached and entry.complete and entry.certificate_id:
+            wanted.add(str(entry.certificate_id))
+    found = statuses.of(wanted)
+    replaced = 0
+    for index in known:
+        device, problem, replacing = _plan_device(
+            plan, names[index], principals.get(index, []), entries[index], found, targets, arn_prefix
+        )
+        replaced += replacing
+        if problem is not None:
+            plan.problems.append(ResourceFailure(model.CERTIFICATE, names[index], problem))
+        else:
+            devices.record(index, device)
+    return replaced
 
-    def describe(certificate_id: str) -> str | None:
-        try:
-            return str(ctx.iot.describe_certificate(certificateId=certificate_id)["certificateDescription"]["status"])
-        except ClientError as err:
-            if is_error(err, "ResourceNotFoundException"):
-                return None
-            raise
 
-    if rest:
-        run = run_parallel(rest, describe, concurrency=ctx.concurrency)
-        run.raise_for_failures("read the status of the fleet's certificates", model.CERTIFICATE)
-        statuses.update({o.item: o.value for o in run.outcomes if o.value is not None})
-    return statuses
+class _Statuses:
+    """The status of certificates AWS has: the fleet CA's all listed once (when first needed), others
+    described one by one."""
+
+    def __init__(self, ctx: AwsContext, plan: IdentityPlan) -> None:
+        self._ctx, self._plan = ctx, plan
+        self._by_ca: CertificateStatuses | None = None
+
+    def of(self, wanted: set[str]) -> dict[str, str]:
+        """Status of each certificate id in ``wanted`` that AWS has (absent ids are not registered)."""
+        ctx, plan = self._ctx, self._plan
+        statuses: dict[str, str] = {}
+        if plan.ca is not None and plan.ca.registered and wanted:
+            if self._by_ca is None:
+                self._by_ca = CertificateStatuses()
+                paginator = ctx.iot.get_paginator("list_certificates_by_ca")
+                pages = paginator.paginate(caCertificateId=plan.ca.certificate_id, PaginationConfig={"PageSize": PAGE})
+                for page in pages:
+                    for certificate in page.get("certificates", []):
+                        self._by_ca.add(str(certificate["certificateId"]), str(certificate["status"]))
+            for identifier in wanted:
+                status = self._by_ca.get(identifier)
+                if status is not None:
+                    statuses[identifier] = status
+        rest = sorted(wanted - set(statuses))
+
+        def describe(certificate_id: str) -> str | None:
+            try:
+                answer = ctx.iot.describe_certificate(certificateId=certificate_id)
+            except ClientError as err:
+                if is_error(err, "ResourceNotFoundException"):
+                    return None
+                raise
+            return str(answer["certificateDescription"]["status"])
+
+        if rest:
+            run = run_parallel(rest, describe, concurrency=ctx.concurrency)
+            run.raise_for_failures("read the status of the fleet's certificates", model.CERTIFICATE)
+            statuses.update({o.item: o.value for o in run.outcomes if o.value is not None})
+        return statuses
 
 
 def _plan_device(
@@ -327,7 +371,7 @@ def _plan_device(
     attached: list[str],
     entry: DeviceEntry,
     statuses: dict[str, str],
-    targets: set[str],
+    targets: CertificateIds,
     arn_prefix: str,
 ) -> tuple[DeviceIdentity, str | None, bool]:
     """(the work, a problem that blocks it, whether a key store entry is replaced)."""
@@ -353,7 +397,7 @@ def _plan_device(
         problem = _status_problem(device, arn, statuses.get(identifier))
         if problem:
             return device, problem, False
-        device.attach_policy = arn not in targets
+        device.attach_policy = identifier not in targets
         return device, None, False
     if entry.unsafe:
         return device, entry.problem, False
@@ -364,15 +408,24 @@ def _plan_device(
             problem = _status_problem(device, arn, status)
             if problem:
                 return device, problem, False
-            device.attach_policy, device.attach_thing = arn not in targets, True
+            device.attach_policy, device.attach_thing = entry.certificate_id not in targets, True
             return device, None, False
         if _signed_by_fleet_ca(plan, entry.certificate_pem):
-            device.register_pem = entry.certificate_pem
+            device.register_id, device.register_pem = entry.certificate_id, entry.certificate_pem
             device.attach_policy = device.attach_thing = True
             return device, None, False
-    device.issue = device.attach_policy = device.attach_thing = True
+    device = _fresh(name)
     device.replace_entry = entry.exists
     return device, None, entry.exists
+
+
+def _fresh(name: str) -> DeviceIdentity:
+    """The work of a thing with no certificate to use: a new key and certificate, the policy, the attachment."""
+    return DeviceIdentity(name, issue=True, attach_policy=True, attach_thing=True)
+
+
+# What every thing with nothing attached and nothing in the key store needs (the name is not kept).
+FRESH = _fresh("")
 
 
 def _status_problem(device: DeviceIdentity, arn: str, status: str | None) -> str | None:
@@ -395,4 +448,4 @@ def _signed_by_fleet_ca(plan: IdentityPlan, pem: str | None) -> bool:
 
 def needs_ca_key(plan: IdentityPlan) -> bool:
     """Whether applying needs the fleet CA's key (a device certificate to sign or register)."""
-    return plan.ca is not None and any(d.new_certificate for d in plan.devices.values())
+    return plan.ca is not None and plan.devices is not None and plan.devices.new_certificates > 0

@@ -16,7 +16,9 @@ completed by running it again. Order of apply:
 
 2. one parallel run: a task per firmware package (versions generated, uploaded, registered, published,
    default set) and a task per thing (create or update, group membership, classic and ``$package`` shadows,
-   and with certificates its certificate: see :mod:`iotfleet.fleet.identity.apply`).
+   and with certificates its certificate: see :mod:`iotfleet.fleet.identity.apply`). A thing's task is made
+   from the plan when the run reaches it, and outcomes are counted a chunk at a time
+   (:func:`~iotfleet.fleet.runner.run_in_chunks`), so the tasks held at once never outgrow one chunk.
    Thing calls are paced by the access layer at their quotas, so the run takes about as long as the slowest
    operation's calls at its quota.
 
@@ -32,6 +34,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +58,7 @@ from iotfleet.fleet.provision.model import (
 from iotfleet.fleet.provision.plan import plan_provision
 from iotfleet.fleet.provision.result import ProvisionResult
 from iotfleet.fleet.provision.steps import run_together
-from iotfleet.fleet.runner import Progress, run_parallel
+from iotfleet.fleet.runner import Progress, RunResult, run_in_chunks, run_parallel
 from iotfleet.fleet.spec import FleetSpec
 from iotfleet.query.fields import PACKAGE_SHADOW
 
@@ -230,11 +233,13 @@ class _ThingProgress:
 def _apply_packages_and_things(
     ctx: AwsContext, plan: ProvisionPlan, result: ProvisionResult, progress: Progress | None
 ) -> None:
-    """One parallel run: package tasks first (a few, long), then every thing (many, short)."""
+    """One parallel run: package tasks first (a few, long), then every thing (many, short), made from the plan
+    as the run reaches them and settled a chunk at a time, so memory does not grow with the fleet."""
     package_tasks: list[Any] = [_PackageTask(p) for p in plan.packages if p.pending]
-    thing_tasks: list[Any] = [_ThingProgress(w) for w in plan.things]
-    if not package_tasks and not thing_tasks:
+    total = len(package_tasks) + len(plan.things)
+    if not total:
         return
+    tasks = chain(package_tasks, (_ThingProgress(work) for work in plan.things))
     with tempfile.TemporaryDirectory(prefix="iotfleet-firmware-") as scratch:
         package_results: dict[str, list[tuple[str, str]]] = {}
 
@@ -245,28 +250,28 @@ def _apply_packages_and_things(
             else:
                 _apply_thing(ctx, plan, task)
 
-        outcome = run_parallel(
-            package_tasks + thing_tasks,
-            work,
-            concurrency=ctx.concurrency,
-            progress=progress,
-            label="provisioning",
+        def settle(outcome: RunResult[Any, None]) -> None:
+            for finished in outcome.outcomes:
+                task = finished.item
+                if isinstance(task, _PackageTask):
+                    for kind, action in package_results.get(task.plan.name, []):
+                        result.count(kind, action)
+                else:
+                    for kind, action in task.done:
+                        result.count(kind, action)
+            for failed in outcome.failed:
+                assert failed.error is not None
+                task = failed.item
+                if isinstance(task, _PackageTask):
+                    result.fail(ResourceFailure.from_exception(model.PACKAGE, task.plan.name, failed.error))
+                else:
+                    result.fail(ResourceFailure.from_exception(task.step, task.work.device.name, failed.error))
+                    for kind, n in _steps_left(task).items():
+                        result.skip(kind, n)
+
+        run_in_chunks(
+            tasks, work, settle, concurrency=ctx.concurrency, progress=progress, label="provisioning", total=total
         )
-    for task in package_tasks:
-        for kind, action in package_results.get(task.plan.name, []):
-            result.count(kind, action)
-    for task in thing_tasks:
-        for kind, action in task.done:
-            result.count(kind, action)
-    for failed in outcome.failed:
-        assert failed.error is not None
-        task = failed.item
-        if isinstance(task, _PackageTask):
-            result.fail(ResourceFailure.from_exception(model.PACKAGE, task.plan.name, failed.error))
-        else:
-            result.fail(ResourceFailure.from_exception(task.step, task.work.device.name, failed.error))
-            for kind, n in _steps_left(task).items():
-                result.skip(kind, n)
 
 
 def _steps_left(task: _ThingProgress) -> dict[str, int]:

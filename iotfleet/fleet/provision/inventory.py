@@ -89,14 +89,18 @@ def index_of(prefix: str, name: str) -> int | None:
     return int(number) - 1
 
 
+def country_at(spec: FleetSpec, index: int) -> str:
+    """The country of device ``index`` (0-based), without building the device."""
+    return spec.countries[(index // len(spec.thing_types)) % len(spec.countries)]
+
+
 def device_at(spec: FleetSpec, index: int) -> Device:
     """Device ``index`` (0-based) of ``spec``; the spec must be validated."""
     if index < 0:
         raise ValueError(f"device index must be 0 or more, not {index}")
     types = spec.thing_types
-    countries = spec.countries
     thing_type = types[index % len(types)]
-    country = countries[(index // len(types)) % len(countries)]
+    country = country_at(spec, index)
     rng = random.Random(f"iotfleet-device:{spec.seed}:{index}")
     customer_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
     made = FIRST_MANUFACTURING_DATE + dt.timedelta(days=rng.randrange(_DATE_SPAN))

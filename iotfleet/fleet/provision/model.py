@@ -22,7 +22,9 @@ from iotfleet.fleet.provision.inventory import Device
 from iotfleet.fleet.spec import FleetSpec
 
 if TYPE_CHECKING:
-    from iotfleet.fleet.identity.plan import DeviceIdentity, IdentityPlan
+    from iotfleet.fleet.identity.devices import DeviceIdentity
+    from iotfleet.fleet.identity.plan import IdentityPlan
+    from iotfleet.fleet.provision.thing_plan import ThingPlan
 
 # Plan actions.
 CREATE = "create"
@@ -67,8 +69,33 @@ class PlanItem:
 
 
 @dataclass
+class PlanNotes:
+    """Plan items, counts and warnings, gathered by one planning step."""
+
+    items: list[PlanItem] = field(default_factory=list)
+    counts: dict[str, Counter[str]] = field(default_factory=lambda: {kind: Counter() for kind in KINDS})
+    warnings: list[str] = field(default_factory=list)
+
+    def note(self, kind: str, name: str, action: str, detail: str = "") -> None:
+        self.items.append(PlanItem(kind, name, action, detail))
+        self.counts[kind][action] += 1
+
+    @classmethod
+    def merged(cls, parts: list[PlanNotes]) -> PlanNotes:
+        """All parts, in the given order (so the plan reads the same whatever finished first)."""
+        whole = cls()
+        for part in parts:
+            whole.items += part.items
+            whole.warnings += part.warnings
+            for kind, counter in part.counts.items():
+                whole.counts[kind].update(counter)
+        return whole
+
+
+@dataclass
 class ThingWork:
-    """What one thing needs; a thing that needs nothing is only counted."""
+    """What one thing needs, made when asked for (see :mod:`.thing_plan`); a thing that needs nothing is only
+    counted."""
 
     device: Device
     create: bool = False
@@ -133,7 +160,7 @@ class ProvisionPlan:
     package_configuration: dict[str, Any]
     packages: list[PackagePlan]
     groups: list[GroupPlan]
-    things: list[ThingWork]  # only the ones with work to do
+    things: ThingPlan  # every thing, a few bytes each; iterating yields the ones with work to do
     items: list[PlanItem]
     counts: dict[str, Counter[str]]  # kind -> action -> count, things, memberships and shadows included
     warnings: list[str] = field(default_factory=list)

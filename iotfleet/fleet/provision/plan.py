@@ -7,10 +7,7 @@ Shadows are initialised, not enforced: only the keys a shadow does not report ye
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +21,13 @@ from iotfleet.fleet.identity.keystore import KeyStore, default_root
 from iotfleet.fleet.ownership import CONTINENT_GROUP, COUNTRY_GROUP, owned_by
 from iotfleet.fleet.packages.catalog import DRAFT
 from iotfleet.fleet.packages.configuration import get_configuration
-from iotfleet.fleet.provision import inventory, model
-from iotfleet.fleet.provision.model import (
-    GroupPlan,
-    PackagePlan,
-    PlanItem,
-    ProvisionPlan,
-    ThingWork,
-)
+from iotfleet.fleet.provision import model
+from iotfleet.fleet.provision.model import GroupPlan, PackagePlan, PlanNotes, ProvisionPlan
+from iotfleet.fleet.provision.plan_things import plan_things
 from iotfleet.fleet.provision.steps import run_together
-from iotfleet.fleet.resources import fleet_things, resource_tags
-from iotfleet.fleet.runner import Progress, run_parallel
+from iotfleet.fleet.resources import resource_tags
+from iotfleet.fleet.runner import Progress
 from iotfleet.fleet.spec import FleetSpec
-from iotfleet.query.fields import PACKAGE_SHADOW
 
 
 def plan_provision(
@@ -45,13 +36,14 @@ def plan_provision(
     """Read what exists and compare it with ``spec`` (validated here first). Makes no mutating call.
 
     The reads of independent kinds run at once (each paced at its own quota); the things, which can be many,
-    are read last, with ``progress``. With ``spec.certificates`` the device identity is planned too, with the
-    key store at ``keys_dir`` (default: :func:`~iotfleet.fleet.identity.keystore.default_root`).
+    are read last, with ``progress``, in a few bytes per thing (see :mod:`.plan_things`). With
+    ``spec.certificates`` the device identity is planned too, with the key store at ``keys_dir`` (default:
+    :func:`~iotfleet.fleet.identity.keystore.default_root`).
     """
     spec = spec.validated()
     account, region, partition = ctx.account_id, ctx.region, ctx.iot.meta.partition
     bucket_notes, type_notes, setting_notes, package_notes, group_notes, identity_notes = (
-        _Notes() for _ in range(6)
+        PlanNotes() for _ in range(6)
     )
     store = KeyStore(keys_dir if keys_dir is not None else default_root(spec.fleet))
 
@@ -105,8 +97,8 @@ def plan_provision(
             fleet_identity,
         ],
     )
-    notes = _Notes.merged([bucket_notes, type_notes, setting_notes, package_notes, identity_notes, group_notes])
-    things = _plan_things(ctx, spec, group_plans, notes, progress, identity_plan, (account, region, partition))
+    notes = PlanNotes.merged([bucket_notes, type_notes, setting_notes, package_notes, identity_notes, group_notes])
+    things = plan_things(ctx, spec, group_plans, notes, progress, identity_plan, (account, region, partition))
     return ProvisionPlan(
         spec=spec,
         account=account,
@@ -128,31 +120,6 @@ def plan_provision(
         identity=identity_plan,
         problems=list(identity_plan.problems) if identity_plan else [],
     )
-
-
-@dataclass
-class _Notes:
-    """Plan items, counts and warnings gathered by one planning step."""
-
-    items: list[PlanItem] = field(default_factory=list)
-    counts: dict[str, Counter[str]] = field(default_factory=lambda: {kind: Counter() for kind in model.KINDS})
-    warnings: list[str] = field(default_factory=list)
-
-    def note(self, kind: str, name: str, action: str, detail: str = "") -> None:
-        self.items.append(PlanItem(kind, name, action, detail))
-        self.counts[kind][action] += 1
-
-    @classmethod
-    def merged(cls, parts: list[_Notes]) -> _Notes:
-        """All parts, in the given order (so the plan reads the same whatever finished first)."""
-        whole = cls()
-        for part in parts:
-            whole.items += part.items
-            whole.warnings += part.warnings
-            for kind, counter in part.counts.items():
-                whole.counts[kind].update(counter)
-        return whole
-
 
 
 _Note = Callable[..., None]
@@ -367,149 +334,3 @@ def _plan_groups(ctx: AwsContext, spec: FleetSpec, note: _Note, warnings: list[s
         note(model.THING_GROUP, name, action, detail)
         plans.append(GroupPlan(name, kind, parent, action))
     return plans
-
-
-def _plan_things(
-    ctx: AwsContext,
-    spec: FleetSpec,
-    groups: list[GroupPlan],
-    notes: _Notes,
-    progress: Progress | None,
-    identity_plan: identity.IdentityPlan | None,
-    where: tuple[str, str, str],
-) -> list[ThingWork]:
-    counts, warnings = notes.counts, notes.warnings
-    existing = {str(thing["thingName"]): thing for thing in fleet_things(ctx, spec.fleet)}
-    wanted_names = set()
-    works: list[ThingWork] = []
-    for device in inventory.devices(spec):
-        wanted_names.add(device.name)
-        work = ThingWork(device)
-        found = existing.get(device.name)
-        if found is None:
-            work.create = True
-        else:
-            if found.get("thingTypeName") != device.thing_type:
-                work.thing_type = device.thing_type
-            attributes = found.get("attributes") or {}
-            work.attributes = {
-                key: value
-                for key, value in device.attributes(spec.fleet).items()
-                if attributes.get(key) != value
-            }
-        works.append(work)
-    extra = len(set(existing) - wanted_names)
-    if extra:
-        warnings.append(
-            f"{extra} thing(s) of fleet {spec.fleet!r} are not in this spec (a smaller fleet, or another prefix); "
-            "they are left as they are (cleanup removes them)"
-        )
-
-    country_groups = {spec.country_group(c) for c in spec.countries}
-    members = _group_members(ctx, [g.name for g in groups if g.kind == COUNTRY_GROUP and g.action == model.PRESENT])
-    for work in works:
-        wanted_group = spec.country_group(work.device.country)
-        if work.create or work.device.name not in members.get(wanted_group, set()):
-            work.add_to = wanted_group
-        work.remove_from = sorted(
-            g for g in country_groups - {wanted_group} if work.device.name in members.get(g, set())
-        )
-
-    to_read = [work for work in works if not work.create]
-    if to_read:
-        result = run_parallel(
-            to_read, lambda w: _read_shadows(ctx, w), concurrency=ctx.concurrency, progress=progress,
-            label="checking shadows",
-        )  # fmt: skip
-        result.raise_for_failures("read the shadows of the fleet's things", model.SHADOW, lambda w: w.device.name)
-    for work in works:
-        if work.create:
-            work.classic = work.device.classic_reported()
-            work.package = work.device.package_reported()
-    if identity_plan is not None:
-        _plan_identities(ctx, identity_plan, works, notes, where, progress)
-
-    for work in works:
-        counts[model.THING][model.CREATE if work.create else model.UPDATE if work.update else model.PRESENT] += 1
-        if work.add_to and work.remove_from:
-            counts[model.MEMBERSHIP][model.UPDATE] += 1
-        elif work.add_to:
-            counts[model.MEMBERSHIP][model.CREATE] += 1
-        elif work.remove_from:
-            counts[model.MEMBERSHIP][model.UPDATE] += 1
-        else:
-            counts[model.MEMBERSHIP][model.PRESENT] += 1
-        for wanted, exists in ((work.classic, work.classic_exists), (work.package, work.package_exists)):
-            counts[model.SHADOW][model.PRESENT if wanted is None else model.UPDATE if exists else model.CREATE] += 1
-        if work.identity is not None:
-            counts[model.CERTIFICATE][work.identity.action] += 1
-    return [work for work in works if work.pending]
-
-
-def _plan_identities(
-    ctx: AwsContext,
-    plan: identity.IdentityPlan,
-    works: list[ThingWork],
-    notes: _Notes,
-    where: tuple[str, str, str],
-    progress: Progress | None,
-) -> None:
-    """Each thing's certificate work; a fleet CA whose key is missing here blocks new certificates."""
-    account, region, partition = where
-    things = [(work.device.name, not work.create) for work in works]
-    identity.plan_devices(ctx, plan, things, account, region, partition, notes.warnings, progress)
-    for work in works:
-        work.identity = plan.devices.get(work.device.name)
-    ca = plan.ca
-    if ca is not None and ca.keyless_arn and identity.needs_ca_key(plan):
-        new = sum(1 for device in plan.devices.values() if device.new_certificate)
-        notes.note(
-            model.CA_CERTIFICATE,
-            ca.keyless_arn.rsplit("/", 1)[1],
-            model.CONFLICT,
-            f"{new} device(s) need a new certificate, and the key of the fleet's CA is not in {plan.store.root} "
-            "(use --keys-dir with the fleet's key store, or --cert-source aws)",
-        )
-
-
-def _group_members(ctx: AwsContext, groups: list[str]) -> dict[str, set[str]]:
-    """The direct members of each group (all pages)."""
-
-    def members(group: str) -> set[str]:
-        names: set[str] = set()
-        paginator = ctx.iot.get_paginator("list_things_in_thing_group")
-        for page in paginator.paginate(thingGroupName=group, PaginationConfig={"PageSize": 250}):
-            names.update(page.get("things", []))
-        return names
-
-    result = run_parallel(groups, members, concurrency=ctx.concurrency)
-    result.raise_for_failures("list the members of the fleet's groups", model.THING_GROUP)
-    return {o.item: o.value or set() for o in result.outcomes}
-
-
-def _reported(ctx: AwsContext, thing: str, shadow: str | None) -> dict[str, Any] | None:
-    """A shadow's reported state, or None when the shadow does not exist."""
-    request: dict[str, Any] = {"thingName": thing}
-    if shadow:
-        request["shadowName"] = shadow
-    try:
-        payload = ctx.iot_data.get_thing_shadow(**request)["payload"].read()
-    except ClientError as err:
-        if is_error(err, "ResourceNotFoundException"):
-            return None
-        raise
-    document = json.loads(payload or b"{}")
-    return dict((document.get("state") or {}).get("reported") or {})
-
-
-def _read_shadows(ctx: AwsContext, work: ThingWork) -> None:
-    """Which initial shadow keys an existing thing still lacks (reported keys are never overwritten)."""
-    device = work.device
-    classic = _reported(ctx, device.name, None)
-    missing = {k: v for k, v in device.classic_reported().items() if classic is None or k not in classic}
-    work.classic_exists = classic is not None
-    work.classic = missing or None
-    package = _reported(ctx, device.name, PACKAGE_SHADOW)
-    missing = {k: v for k, v in device.package_reported().items() if package is None or k not in package}
-    work.package_exists = package is not None
-    work.package = missing or None
