@@ -1,4 +1,5 @@
-"""The settings of one emulator: where it listens, TLS, quotas, fault injection, the time scale and the search mode.
+"""The settings of one emulator: where it listens (HTTP and MQTT), TLS, quotas, fault injection, the time scale
+and the search mode.
 
 Every way of running the emulator takes one :class:`EmulatorSettings`: the in-process emulator
 (:class:`~iotfleet.emulator.inprocess.LocalEmulator`), the foreground server
@@ -25,15 +26,25 @@ from iotfleet.aws.quotas import parse_overrides
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4567
 """The port of ``python -m iotfleet.emulator`` and ``iotfleet local start`` when none is given."""
+DEFAULT_MQTT_PORT = 8883
+"""The MQTT endpoint's port of ``python -m iotfleet.emulator`` and ``iotfleet local start`` (AWS IoT's own),
+unless the HTTP port is 0: then the system picks a free one for both."""
 
 MODULE = "iotfleet.emulator"
+
+
+def default_mqtt_port(port: int) -> int:
+    """The MQTT port that goes with the HTTP ``port`` when none is given: 8883, or a free one with port 0."""
+    return 0 if port == 0 else DEFAULT_MQTT_PORT
+
 SEARCH_MODES = ("index", "scan")
 """How fleet-indexing queries find things: through the thing index, or by reading every thing (for comparison)."""
 
 
 @dataclass(frozen=True)
 class EmulatorSettings:
-    """How one emulator runs. ``port=0`` (the default) lets the system pick a free port.
+    """How one emulator runs. ``port=0`` (the default) lets the system pick a free port; so does
+    ``mqtt_port=0`` for the MQTT endpoint (mutual TLS), which runs unless ``mqtt`` is False.
 
     ``quota_overrides`` (``{"iot:CreateThing": 5}``) apply only with ``enforce_quotas``;
     ``fault_operations`` of None lets every operation fail at ``fault_rate``. The values are checked
@@ -52,6 +63,8 @@ class EmulatorSettings:
     fault_operations: Sequence[str] | None = None
     time_scale: float = 1.0
     search_mode: str = "index"
+    mqtt: bool = True
+    mqtt_port: int = 0
 
     def __post_init__(self) -> None:
         # Copies, so a caller changing its own dict or list later does not change these settings.
@@ -80,6 +93,10 @@ class EmulatorSettings:
             args += ["--time-scale", str(self.time_scale)]
         if self.search_mode != "index":
             args += ["--search-mode", self.search_mode]
+        if not self.mqtt:
+            args.append("--no-mqtt")
+        elif self.mqtt_port != default_mqtt_port(self.port):
+            args += ["--mqtt-port", str(self.mqtt_port)]
         return args
 
     @staticmethod
@@ -100,6 +117,9 @@ class EmulatorSettings:
         p.add_argument("--time-scale", type=float, default=1.0, help="emulator seconds per real second")
         p.add_argument("--search-mode", choices=SEARCH_MODES, default="index",
                        help="answer fleet-indexing queries from the thing index (default) or by a scan of every thing")  # fmt: skip
+        p.add_argument("--mqtt-port", type=int, default=None,
+                       help=f"port of the MQTT endpoint, mutual TLS (default {DEFAULT_MQTT_PORT}; a free one with --port 0)")
+        p.add_argument("--no-mqtt", action="store_true", help="run without the MQTT endpoint")  # fmt: skip
 
     @classmethod
     def from_namespace(cls, args: argparse.Namespace) -> EmulatorSettings:
@@ -119,6 +139,9 @@ class EmulatorSettings:
             raise ValueError("--fault-rate must be between 0 and 1")
         if args.time_scale <= 0 or args.quota_scale <= 0:
             raise ValueError("--time-scale and --quota-scale must be positive")
+        mqtt_port = default_mqtt_port(args.port) if args.mqtt_port is None else args.mqtt_port
+        if not 0 <= mqtt_port <= 65535:
+            raise ValueError("--mqtt-port must be between 0 and 65535")
         return cls(
             host=args.host,
             port=args.port,
@@ -131,4 +154,6 @@ class EmulatorSettings:
             fault_operations=operations,
             time_scale=args.time_scale,
             search_mode=args.search_mode,
+            mqtt=not args.no_mqtt,
+            mqtt_port=mqtt_port,
         )
