@@ -155,18 +155,61 @@ class ConnectionFacts:
         return None if unresolved else out
 
 
-def _pattern(text: str, *, ignore_case: bool = False) -> re.Pattern[str]:
-    parts = []
-    index = 0
-    while index < len(text):
-        char = text[index]
-        if char == "\x00":  # an escaped literal from ${*}, ${?} or ${$}
-            parts.append(re.escape(text[index + 1]))
-            index += 2
-            continue
-        parts.append(".*" if char == "*" else "." if char == "?" else re.escape(char))
-        index += 1
-    return re.compile("".join(parts), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+class _Pattern:
+    """An action or resource pattern: ``*`` any characters, ``?`` one (a literal from ``${*}``/``${?}`` is
+    kept apart by a NUL before it). Plain strings and ``*``-only globs are matched without regular expressions:
+    a connection compiles a handful of these, and thousands of devices connect."""
+
+    __slots__ = ("exact", "parts", "regex")
+
+    def __init__(self, text: str, *, ignore_case: bool = False) -> None:
+        self.exact: str | None = None
+        self.parts: list[str] | None = None
+        self.regex: re.Pattern[str] | None = None
+        if ignore_case:
+            text = text.lower()
+        escaped = "\x00" in text
+        if "?" not in text and not escaped:
+            if "*" not in text:
+                self.exact = text
+            else:
+                self.parts = text.split("*")
+            return
+        pieces = []
+        index = 0
+        while index < len(text):
+            char = text[index]
+            if char == "\x00":
+                pieces.append(re.escape(text[index + 1]))
+                index += 2
+                continue
+            pieces.append(".*" if char == "*" else "." if char == "?" else re.escape(char))
+            index += 1
+        self.regex = re.compile("".join(pieces), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+    def fullmatch(self, value: str) -> bool:
+        if self.exact is not None:
+            return value == self.exact
+        if self.parts is not None:
+            parts = self.parts
+            if not value.startswith(parts[0]) or len(value) < len(parts[0]) + len(parts[-1]):
+                return False
+            end = len(value) - len(parts[-1])
+            if not value.endswith(parts[-1]):
+                return False
+            position = len(parts[0])
+            for middle in parts[1:-1]:
+                found = value.find(middle, position, end)
+                if found < 0:
+                    return False
+                position = found + len(middle)
+            return True
+        assert self.regex is not None
+        return self.regex.fullmatch(value) is not None
+
+
+def _pattern(text: str, *, ignore_case: bool = False) -> _Pattern:
+    return _Pattern(text, ignore_case=ignore_case)
 
 
 def _condition_holds(operator: str, key: str, values: Any, facts: ConnectionFacts) -> bool:
@@ -191,13 +234,14 @@ def _condition_holds(operator: str, key: str, values: Any, facts: ConnectionFact
 @dataclass(frozen=True)
 class _Statement:
     allow: bool
-    actions: tuple[re.Pattern[str], ...]
+    actions: tuple[_Pattern, ...]
     not_action: bool
-    resources: tuple[re.Pattern[str], ...]
+    resources: tuple[_Pattern, ...]
     not_resource: bool
 
     def applies(self, action: str, resource: str) -> bool:
-        acted = any(p.fullmatch(action) for p in self.actions)
+        lowered = action.lower()
+        acted = any(p.fullmatch(lowered) for p in self.actions)
         if acted == self.not_action:
             return False
         hit = any(p.fullmatch(resource) for p in self.resources)

@@ -199,6 +199,15 @@ class Broker:
                     self.ssl_context.load_verify_locations(cadata=pem)
                 self._trusted[(account_id, region)] = len(anchors)
 
+    def admit(self, key: str, *, enforce: bool = True) -> bool:
+        """Count one ``mqtt:`` operation; False when the enforced quota refuses it."""
+        state = self.state
+        state.counters.call(key)
+        if enforce and not state.quotas.allow(key):
+            state.counters.throttle(key)
+            return False
+        return True
+
     def authenticate(self, der: bytes | None, client_id: str) -> Identity | None:
         with self.state.lock:
             return authenticate(self.state, der, client_id)

@@ -7,6 +7,8 @@ after the handshake, from the registry, as AWS IoT does:
 
 * the certificate must be registered and ACTIVE, and its CA (if it has one) ACTIVE, or the connection is
   closed without a CONNACK;
+* a connect beyond the account's ``mqtt:Connect`` quota (when the emulator enforces quotas) is refused (3.1.1
+  return code 3, MQTT 5 reason 0x9F);
 * ``iot:Connect`` on ``client/<clientId>`` must be allowed, or the CONNACK says "not authorized" (3.1.1
   return code 5, MQTT 5 reason 0x87) and the connection closes;
 * a second connection with the same client id takes the session over: the first is closed (MQTT 5:
@@ -57,9 +59,10 @@ TOPIC_NAME_INVALID = 0x90
 TOPIC_FILTER_INVALID = 0x8F
 QOS_NOT_SUPPORTED = 0x9B
 SHARED_NOT_SUPPORTED = 0x9E
+CONNECTION_RATE_EXCEEDED = 0x9F
 PROTOCOL_ERROR = 0x82
 SUBSCRIBE_FAILED_311 = 0x80
-RETURN_CODES_311 = {NOT_AUTHORIZED: 5, CLIENT_ID_NOT_VALID: 2, UNSUPPORTED_VERSION: 1}
+RETURN_CODES_311 = {NOT_AUTHORIZED: 5, CLIENT_ID_NOT_VALID: 2, UNSUPPORTED_VERSION: 1, CONNECTION_RATE_EXCEEDED: 3}
 
 # Disconnect reasons, as the lifecycle events and connectivity indexing report them.
 CLIENT_INITIATED = "CLIENT_INITIATED_DISCONNECT"
@@ -221,6 +224,9 @@ class Connection(asyncio.Protocol):
             self._refuse(CLIENT_ID_NOT_VALID)
             return
         self.identity = identity
+        if not self.broker.admit("mqtt:Connect"):
+            self._refuse(CONNECTION_RATE_EXCEEDED)
+            return
         if not identity.allows(CONNECT, identity.arn("client", request.client_id)):
             self._refuse(NOT_AUTHORIZED)
             return
@@ -271,6 +277,7 @@ class Connection(asyncio.Protocol):
             return
         if message.qos == 1 and message.packet_id is not None:
             self.write(packets.puback(message.packet_id, self.version))
+        self.broker.admit("mqtt:Publish", enforce=False)
         self.broker.received(self, message)
 
     def _subscribe(self, packet_id: int, subscriptions: list[packets.Subscription]) -> None:
@@ -292,6 +299,7 @@ class Connection(asyncio.Protocol):
                 codes.append(subscription.qos)
                 granted.append(subscription)
         self.write(packets.suback(packet_id, codes, self.version))
+        self.broker.admit("mqtt:Subscribe", enforce=False)
         self.broker.subscribe(self, granted)
 
     # --- delivery ---------------------------------------------------------------------------------------
