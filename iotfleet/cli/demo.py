@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,9 @@ from iotfleet.fleet.packages.reported import Distribution
 from iotfleet.fleet.packages.upload import VersionUpload
 from iotfleet.fleet.provision.result import ProvisionResult
 from iotfleet.fleet.runner import Progress
+from iotfleet.fleet.simulate.mqtt_network import MqttEndpoint
 from iotfleet.fleet.simulate.run import SimulationResult
+from iotfleet.fleet.simulate.transport import MqttSettings
 
 # Emulator seconds per real second on the in-process emulator: a rollout minute passes in one second.
 DEFAULT_TIME_SCALE = 60.0
@@ -203,21 +206,23 @@ def demo_target(
     config: fleet_demo.DemoConfig,
     time_scale: float,
     reporter: ConsoleReporter,
-) -> Iterator[str]:
-    """Point ``state`` at where the demo runs; yields a description of that place."""
+) -> Iterator[tuple[str, MqttSettings | None]]:
+    """Point ``state`` at where the demo runs; yields a description of that place, and where its devices
+    connect over MQTT (None on an emulator given by --endpoint-url: its devices use HTTPS)."""
     root = click_ctx.find_root()
     settings = state.settings
     chose_target = root.get_parameter_source("target") == ParameterSource.COMMANDLINE
     if settings.target == "aws" and chose_target:
         confirm_aws(state, config)
-        yield f"AWS account {state.aws.account_id}, region {state.aws.region}"
+        yield f"AWS account {state.aws.account_id}, region {state.aws.region}", MqttSettings()
         return
     scaled = "rollout minutes and job timeouts pass in its own time (see iotfleet local start --time-scale)"
     if settings.endpoint_url and not settings.endpoint_default:
-        yield f"the emulator at {settings.endpoint_url}; {scaled}"
+        yield f"the emulator at {settings.endpoint_url}; {scaled}", None
         return
     if chose_target:  # --target local: the background emulator, started if needed
-        yield f"the local emulator at {state.aws.endpoint_url}; {scaled}"
+        where = f"the local emulator at {state.aws.endpoint_url}; {scaled}"
+        yield where, simulation_run.mqtt_settings(state, "mqtt", None, None, None)
         return
     from iotfleet.emulator.inprocess import LocalEmulator
     from iotfleet.emulator.settings import EmulatorSettings
@@ -231,7 +236,9 @@ def demo_target(
             debug=settings.debug,
             quota_overrides=settings.quota_overrides,
         )
-        yield f"an emulator inside this process (time x{time_scale:g}: a rollout minute takes {60 / time_scale:g} s)"
+        endpoint = MqttEndpoint.parse(emulator.mqtt_endpoint or "", emulator.ca_path)
+        where = f"an emulator inside this process (time x{time_scale:g}: a rollout minute takes {60 / time_scale:g} s)"
+        yield where, MqttSettings(endpoint=endpoint)
 
 
 def confirm_aws(state: CliState, config: fleet_demo.DemoConfig) -> None:
@@ -321,9 +328,9 @@ def demo(
         keep=keep, report_path=report_path, watch_interval=interval,
     ).validated()  # fmt: skip
     reporter = ConsoleReporter(state)
-    with demo_target(state, click_ctx, config, time_scale, reporter) as where:
+    with demo_target(state, click_ctx, config, time_scale, reporter) as (where, mqtt):
         state.output.info(f"Running the demo on {where}.")
-        result = fleet_demo.run_demo(state.aws, config, reporter)
+        result = fleet_demo.run_demo(state.aws, replace(config, mqtt=mqtt), reporter)
     state.output.result(
         result.as_dict(),
         render=lambda console: console.print(Text("\nThe demo is done.", style="bold green")),

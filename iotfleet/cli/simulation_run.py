@@ -14,7 +14,9 @@ from iotfleet.cli.state import CliState
 from iotfleet.fleet.simulate.behaviour import BehaviourModel
 from iotfleet.fleet.simulate.device import EXECUTION_OUTCOMES
 from iotfleet.fleet.simulate.plan import SimulationPlan
+from iotfleet.fleet.simulate.mqtt_network import MqttEndpoint
 from iotfleet.fleet.simulate.run import SimulationOptions, SimulationResult, run_simulation
+from iotfleet.fleet.simulate.transport import HTTPS, MqttSettings
 
 OUTCOME_STYLES = {
     "succeeded": "green",
@@ -37,13 +39,43 @@ def parse_devices(value: str | int | None) -> int | None:
     return int(text)
 
 
+def mqtt_settings(
+    state: CliState, transport: str, endpoint: str | None, ca_file: str | None, keys_dir: str | None
+) -> MqttSettings | None:
+    """Where MQTT devices connect: ``--mqtt-endpoint`` (with ``--mqtt-ca``), else the background emulator's
+    MQTT endpoint on the default local target, else the account's own (``iot:Data-ATS``, Amazon's CAs)."""
+    if transport == HTTPS:
+        return None
+    settings = state.settings
+    if endpoint is None and settings.is_local and settings.endpoint_default:
+        from iotfleet.emulator.background import status
+
+        current = status()
+        if current.running and current.mqtt_endpoint:
+            endpoint, ca_file = current.mqtt_endpoint, ca_file or current.ca_path
+    if endpoint is None and settings.endpoint_url and not settings.endpoint_default:
+        raise UsageError(
+            f"devices over MQTT need the MQTT endpoint that goes with {settings.endpoint_url}: give --mqtt-endpoint",
+            "--mqtt-endpoint",
+        )
+    if endpoint is None and settings.is_local:
+        raise UsageError("the local emulator runs without its MQTT endpoint: give --mqtt-endpoint", "--mqtt-endpoint")
+    parsed = None
+    if endpoint is not None:
+        try:
+            parsed = MqttEndpoint.parse(endpoint, ca_file)
+        except ValueError as exc:
+            raise UsageError(str(exc), "--mqtt-endpoint") from None
+    return MqttSettings(endpoint=parsed, keys_dir=keys_dir)
+
+
 def run_and_report(
     state: CliState, plan: SimulationPlan, model: BehaviourModel, options: SimulationOptions
 ) -> SimulationResult:
     """Run the plan with a progress bar, then print the summary (or the JSON document)."""
     if not state.output.json:
         state.output.info(
-            f"Simulating {len(plan.things):,} device(s) of {plan.scope} "
+            f"Simulating {len(plan.things):,} device(s) of {plan.scope} over {options.transport.upper()} "
             f"(seed {model.seed}, success rate {model.success_rate:g}%)"
         )
     try:
@@ -75,6 +107,7 @@ def render_result(console: Console, result: SimulationResult) -> None:
         key_values(
             [
                 ("Devices", f"{len(plan.things):,} of {plan.in_scope:,} in scope"),
+                ("Transport", result.options.transport.upper()),
                 ("Executions", f"{executions:,} in {result.duration:.1f} s ({result.executions_per_second:.1f}/s)"),
                 ("Seed", model.seed),
                 ("Success rate", f"{model.success_rate:g}%"),

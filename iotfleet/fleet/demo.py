@@ -1,10 +1,12 @@
 """The demo: one fleet taken through the whole OTA life cycle, step by step.
 
-1. provision the fleet (one thing type, so every device runs the same package);
+1. provision the fleet (one thing type, so every device runs the same package), each device with its own
+   certificate;
 2. create a dynamic group of the devices still on the old version whose battery can take an update;
 3. publish the new firmware from a generated file;
 4. create an OTA job for that group with an exponential rollout, an abort criterion and a timeout;
-5. simulate the devices (90% success and a few failure modes by default) while watching the job live;
+5. simulate the devices (90% success and a few failure modes by default) while watching the job live; they
+   connect over MQTT with their certificates when the demo knows the MQTT endpoint (``DemoConfig.mqtt``);
 6. the job's final statistics;
 7. the HTML report;
 8. the version distribution before and after;
@@ -49,6 +51,7 @@ from iotfleet.fleet.simulate.behaviour import BehaviourModel, FailureWeights, La
 from iotfleet.fleet.simulate.device import ExecutionRecord
 from iotfleet.fleet.simulate.plan import plan_simulation
 from iotfleet.fleet.simulate.run import SimulationOptions, SimulationResult, run_simulation
+from iotfleet.fleet.simulate.transport import HTTPS, MQTT, MqttSettings
 from iotfleet.fleet.spec import FleetSpec
 
 DEMO_FLEET = "demo"
@@ -80,6 +83,7 @@ class DemoConfig:
     keep: bool = False
     report_path: Path = Path("iotfleet-demo-report.html")
     watch_interval: float = 1.0
+    mqtt: MqttSettings | None = None  # where devices connect over MQTT; None: they use HTTPS
 
     def validated(self) -> DemoConfig:
         check_fleet_name(self.fleet)
@@ -100,7 +104,8 @@ class DemoConfig:
     def spec(self) -> FleetSpec:
         """The fleet: one thing type (so one package for every device), starting on the old version."""
         return FleetSpec(
-            fleet=self.fleet, devices=self.devices, thing_types=(DEMO_PACKAGE,), versions=(OLD_VERSION,)
+            fleet=self.fleet, devices=self.devices, thing_types=(DEMO_PACKAGE,), versions=(OLD_VERSION,),
+            certificates=True,
         ).validated()
 
     @property
@@ -361,7 +366,10 @@ def simulate_while_watching(
 ) -> SimulationResult:
     """Run the simulated devices in the background and watch the job in the foreground until it ends."""
     plan = plan_simulation(ctx, job_id=job_id)
-    options = SimulationOptions(poll_initial=0.5, poll_max=2.0, job_check_interval=1.0)
+    transport = MQTT if config.mqtt is not None else HTTPS
+    options = SimulationOptions(
+        poll_initial=0.5, poll_max=2.0, job_check_interval=1.0, transport=transport, mqtt=config.mqtt
+    )
     running: Future[SimulationResult] = Future()
 
     def devices() -> None:
