@@ -13,8 +13,8 @@ from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState
 from iotfleet.fleet.simulate.behaviour import BehaviourModel
 from iotfleet.fleet.simulate.device import EXECUTION_OUTCOMES
-from iotfleet.fleet.simulate.plan import SimulationPlan
 from iotfleet.fleet.simulate.mqtt_network import MqttEndpoint
+from iotfleet.fleet.simulate.plan import SimulationPlan
 from iotfleet.fleet.simulate.run import SimulationOptions, SimulationResult, run_simulation
 from iotfleet.fleet.simulate.transport import HTTPS, MqttSettings
 
