@@ -124,10 +124,10 @@ def run_raw(url: str, spec: FleetSpec, concurrency: int) -> float:
     )
     s3.put_object(Bucket=bucket, Key="iotfleet/fleet-state.json", Body=b"{}")
     role_arns = {}
-    for role in roles.fleet_role_specs(fleet, bucket, REGION, ACCOUNT):
+    for role in roles.fleet_role_specs(fleet, bucket, REGION, ACCOUNT, thing_prefix=spec.prefix):
         role_arns[role.purpose] = iam.create_role(
             RoleName=role.name,
-            AssumeRolePolicyDocument=json.dumps(roles.trust_policy()),
+            AssumeRolePolicyDocument=json.dumps(role.trust),
             Tags=tag_list(fleet),
         )["Role"]["Arn"]
         iam.put_role_policy(

@@ -14,6 +14,7 @@ differ, so every value can be overridden (see :func:`parse_overrides`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 
 THING_TPS = 80.0
@@ -215,8 +216,8 @@ def parse_overrides(items: Iterable[str]) -> dict[str, float]:
             tps = float(value)
         except ValueError:
             raise ValueError(f"quota override {raw!r}: {value!r} is not a number") from None
-        if not tps > 0:
-            raise ValueError(f"quota override {raw!r}: the rate must be positive")
+        if not (tps > 0 and math.isfinite(tps)):
+            raise ValueError(f"quota override {raw!r}: the rate must be a positive, finite number")
         result[key] = tps
     return result
 

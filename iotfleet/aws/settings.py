@@ -23,6 +23,7 @@ The config file is ``$IOTFLEET_CONFIG`` if set, else ``$XDG_CONFIG_HOME/iotfleet
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -125,7 +126,16 @@ class TargetSettings:
         # the emulator from working. A profile given on purpose (flag or config file) is used.
         env_profile = None if local else env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE")
         chosen_profile = _first(profile, env_profile, config.get("profile"))
-        chosen_region = _first(region, env.get("AWS_REGION"), env.get("AWS_DEFAULT_REGION"), config.get("region"))
+        chosen_region: str | None = None
+        for value, source in (
+            (region, "--region"),
+            (env.get("AWS_REGION"), "AWS_REGION"),
+            (env.get("AWS_DEFAULT_REGION"), "AWS_DEFAULT_REGION"),
+            (config.get("region"), where),
+        ):
+            if value:
+                chosen_region = check_region(str(value), source)
+                break
         if chosen_region is None and local:
             chosen_region = LOCAL_REGION
 
@@ -218,10 +228,29 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 
 def _check_endpoint(url: str, source: str) -> str:
-    parsed = urlparse(url)
+    """``url`` when it is an http(s) URL with a host and, if given, a port in 1-65535; else a usage error."""
+    shape = f"endpoint URL {url!r} must look like http://host:port or https://host"
+    try:
+        parsed = urlparse(url)
+        port = parsed.port
+    except ValueError as exc:  # a broken IPv6 literal, a port that is not a number or out of range
+        raise UsageError(f"{shape} ({exc})", source) from None
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise UsageError(f"endpoint URL {url!r} must look like http://host:port or https://host", source)
+        raise UsageError(shape, source)
+    if port == 0:
+        raise UsageError(f"{shape} (port 0 is not a port a server listens on)", source)
     return url.rstrip("/")
+
+
+# The shape botocore accepts for a region name (it refuses others with InvalidRegionError at client creation).
+_REGION = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?$")
+
+
+def check_region(region: str, source: str = "--region") -> str:
+    """``region`` when it has the shape of an AWS region name; else a usage error naming ``source``."""
+    if not _REGION.match(region):
+        raise UsageError(f"{region!r} is not a region name (for example eu-west-1)", source)
+    return region
 
 
 def _concurrency(flag: int | None, env: Mapping[str, str], config: Mapping[str, Any], where: str) -> int:
@@ -286,6 +315,8 @@ def _overrides(raw: str | Iterable[str] | Mapping[str, Any], source: str) -> dic
         items = [f"{key}={value}" for key, value in raw.items()]
     else:
         items = list(raw)
+        if any(not item.strip() for item in items):
+            raise UsageError("a quota override is empty: give service:Operation=TPS", source)
     try:
         parsed = quotas.parse_overrides(items)
     except ValueError as exc:

@@ -1,4 +1,5 @@
-"""``iotfleet demo``: the whole OTA life cycle on one fleet, shown step by step.
+"""``iotfleet demo``: the whole OTA life cycle on one fleet, shown step by step: a faulty release caught by its
+canary and rolled back by itself, then the fixed release rolled out wave after wave.
 
 By default it runs on an emulator started inside this process, with its clock running faster so that
 rollout minutes and job timeouts pass in seconds. ``--target aws`` (given on the command line) runs the same
@@ -8,7 +9,7 @@ steps on a real account after a confirmation that names the account, the region 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +18,6 @@ from typing import Any
 import click
 from click.core import ParameterSource
 from rich.console import Console
-from rich.live import Live
 from rich.rule import Rule
 from rich.text import Text
 
@@ -26,27 +26,30 @@ from iotfleet.cli import cleanup as cleanup_cli
 from iotfleet.cli import provision as provision_cli
 from iotfleet.cli import simulation_run
 from iotfleet.cli.groups import render_preview
-from iotfleet.cli.jobs_views import dashboard, stats_renderables
 from iotfleet.cli.output import key_values
 from iotfleet.cli.packages import bar_chart
+from iotfleet.cli.rollout_views import STATE_STYLES, step_line, waves_table
 from iotfleet.cli.state import CliState, pass_state
+from iotfleet.emulator.clock import MAX_TIME_SCALE
 from iotfleet.fleet import demo as fleet_demo
 from iotfleet.fleet import groups
 from iotfleet.fleet.cleanup.apply import CleanupResult
-from iotfleet.fleet.explore import report
-from iotfleet.fleet.explore.statistics import JobStats
-from iotfleet.fleet.explore.watch import WatchSnapshot
-from iotfleet.fleet.jobs.create import PreparedJob
 from iotfleet.fleet.packages.reported import Distribution
 from iotfleet.fleet.packages.upload import VersionUpload
 from iotfleet.fleet.provision.result import ProvisionResult
+from iotfleet.fleet.rollout import report as rollout_report
+from iotfleet.fleet.rollout.controller import Step
+from iotfleet.fleet.rollout.plan import RolloutPlan
+from iotfleet.fleet.rollout.spec import format_duration
+from iotfleet.fleet.rollout.watch import RolloutSnapshot
 from iotfleet.fleet.runner import Progress
 from iotfleet.fleet.simulate.mqtt_network import MqttEndpoint
-from iotfleet.fleet.simulate.run import SimulationResult
 from iotfleet.fleet.simulate.transport import MqttSettings
 
 # Emulator seconds per real second on the in-process emulator: a rollout minute passes in one second.
 DEFAULT_TIME_SCALE = 60.0
+STEP_STYLES = {"gate-passed": "green", "gate-failed": "bold red", "rollback-started": "magenta",
+               "rolled-back": "magenta", "completed": "bold green"}  # fmt: skip
 
 
 class ConsoleReporter:
@@ -58,20 +61,13 @@ class ConsoleReporter:
         # Set when the demo runs on an emulator inside this process, which ends with the command.
         self.in_process = False
         self.console: Console = state.output.console
-        self._live: Live | None = None
 
     def _print(self, *renderables: Any) -> None:
         if not self.quiet:
             for renderable in renderables:
                 self.console.print(renderable)
 
-    def _stop_live(self) -> None:
-        if self._live is not None:
-            self._live.stop()
-            self._live = None
-
     def step(self, number: int, title: str) -> None:
-        self._stop_live()
         self._print(Text(""), Rule(Text.assemble((f"Step {number}/10  ", "bold cyan"), (title, "bold"))))
 
     def progress(self) -> Progress:
@@ -103,86 +99,39 @@ class ConsoleReporter:
             )
         )
 
-    def job_created(self, prepared: PreparedJob, answer: dict[str, Any]) -> None:
-        request = prepared.request
+    def rollout_planned(self, plan: RolloutPlan) -> None:
+        gate = plan.spec.gate
+        request = plan.wave_request
         rollout = request.get("jobExecutionsRolloutConfig", {}).get("exponentialRate", {})
         aborts = request.get("abortConfig", {}).get("criteriaList", [])
         self._print(
             key_values(
                 [
-                    ("Job", answer.get("jobId")),
-                    ("Targets", ", ".join(request.get("targets", []))),
-                    (
-                        "Rollout",
-                        f"{rollout.get('baseRatePerMinute')}/min, x{rollout.get('incrementFactor')} after every "
-                        f"{rollout.get('rateIncreaseCriteria', {}).get('numberOfNotifiedThings')} notified",
-                    ),
-                    (
-                        "Abort",
-                        "; ".join(
-                            f"{c['failureType']} over {c['thresholdPercentage']}% after "
-                            f"{c['minNumberOfExecutedThings']} executions"
-                            for c in aborts
-                        ),
-                    ),
-                    (
-                        "Timeout",
-                        f"{request.get('timeoutConfig', {}).get('inProgressTimeoutInMinutes')} min in progress",
-                    ),
+                    ("Rollout", plan.rollout_id),
+                    ("Waves", ", ".join(f"{w.percent:g}% ({len(w.devices)} device(s))" for w in plan.waves)),
+                    ("Gate", f"{', '.join(c.text for c in gate.conditions)} once the whole wave executed, "
+                             f"then a {format_duration(gate.bake_seconds)} bake"),
+                    ("Each wave's job",
+                     f"{rollout.get('baseRatePerMinute')}/min, x{rollout.get('incrementFactor')} after every "
+                     f"{rollout.get('rateIncreaseCriteria', {}).get('numberOfNotifiedThings')} notified; abort "
+                     + "; ".join(f"{c['failureType']} over {c['thresholdPercentage']}% after "
+                                 f"{c['minNumberOfExecutedThings']}" for c in aborts)),
+                    ("On a failed gate", f"cancel, then roll back to {plan.rollback_version}"),
                 ]
             )
-        )
+        )  # fmt: skip
 
-    def watching(self, job_id: str) -> Callable[[WatchSnapshot], None]:
-        self._stop_live()
-        if self.quiet:
-            return lambda _snapshot: None
-        if self.console.is_terminal:
-            live = Live(console=self.console, refresh_per_second=4, auto_refresh=False)
-            live.start()
-            self._live = live
+    def rollout_step(self, step: Step) -> None:
+        self._print(Text(step_line(step), style=STEP_STYLES.get(step.kind, "")))
 
-            def update(snapshot: WatchSnapshot) -> None:
-                live.update(dashboard(snapshot), refresh=True)
-
-            return update
-
-        def line(snapshot: WatchSnapshot) -> None:
-            counts = snapshot.stats.counts
-            self.console.print(
-                f"{job_id} {snapshot.stats.status}: released {counts.total}, succeeded {counts['SUCCEEDED']}, "
-                f"failed {counts.failures}, pending {counts.pending}",
-                markup=False,
-            )
-
-        return line
-
-    def simulated(self, result: SimulationResult) -> None:
-        self._stop_live()
+    def rollout_ended(self, current: RolloutSnapshot) -> None:
         if not self.quiet:
-            simulation_run.render_result(self.console, result)
+            self.console.print(waves_table(current))
+            self.console.print(Text(f"Rollout {current.record.rollout_id} ended {current.record.state}.",
+                                    style=STATE_STYLES.get(current.record.state, "")))  # fmt: skip
 
-    def stats(self, stats: JobStats) -> None:
-        self._print(*stats_renderables(stats))
-
-    def report_written(self, path: Path, data: report.ReportData) -> None:
-        self._print(f"Report written to {path}")
-
-    def rolled_back(
-        self, devices: list[str], answer: dict[str, Any] | None, result: SimulationResult | None
-    ) -> None:
-        self._stop_live()
-        if not devices:
-            self._print("No device failed: nothing to roll back.")
-            return
-        job = answer.get("jobId") if answer else "-"
-        self._print(
-            f"Rollback job {job} for {len(devices)} device(s): {', '.join(devices)}\n"
-            f"Their update failed, so they still report {fleet_demo.OLD_VERSION}: the rollback reinstalls that "
-            "known-good image on them, so that no half-applied update lingers."
-        )
-        if result is not None and not self.quiet:
-            simulation_run.render_result(self.console, result)
+    def report_written(self, path: Path, report: rollout_report.RolloutReport) -> None:
+        self._print(f"Report of rollout {report.record.rollout_id} written to {path}")
 
     def cleaned(self, result: CleanupResult | None) -> None:
         if result is None and self.in_process:
@@ -246,7 +195,8 @@ def confirm_aws(state: CliState, config: fleet_demo.DemoConfig) -> None:
     ctx = state.aws
     estimate = fleet_demo.estimate_cost(config)
     state.output.info(
-        f"The demo creates {config.devices} things, a firmware bucket, two IAM roles, a package and two jobs in\n"
+        f"The demo creates {config.devices} things, a firmware bucket, two IAM roles, a package, two rollouts "
+        f"and their jobs in\n"
         f"  account {ctx.account_id}, region {ctx.region},\n"
         f"  then {'keeps them (--keep)' if config.keep else 'deletes them again'}.\n"
         f"  Estimated cost: about US${estimate.dollars:.2f} ({estimate.remote_actions} job executions, "
@@ -266,17 +216,25 @@ def confirm_aws(state: CliState, config: fleet_demo.DemoConfig) -> None:
 @click.option(
     "--success-rate",
     type=float,
-    default=90.0,
+    default=fleet_demo.DemoConfig.success_rate,
     show_default=True,
     metavar="PCT",
-    help="Share of devices whose update succeeds.",
+    help=f"Share of devices whose update to the fixed {fleet_demo.FIXED_VERSION} succeeds.",
+)
+@click.option(
+    "--faulty-success-rate",
+    type=float,
+    default=fleet_demo.DemoConfig.faulty_success_rate,
+    show_default=True,
+    metavar="PCT",
+    help=f"Share of devices whose update to the faulty {fleet_demo.FAULTY_VERSION} succeeds.",
 )
 @click.option(
     "--failure-weights",
     default=fleet_demo.DemoConfig.failure_weights,
     show_default=True,
     metavar="MODE=W,...",
-    help="Weights of the failure modes: download, checksum, install, reject, hang.",
+    help="Weights of the failure modes of the devices that fail: download, checksum, install, reject, hang.",
 )
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the devices' behaviour.")
 @click.option("--keep", is_flag=True, help="Keep the fleet at the end instead of cleaning it up.")
@@ -286,11 +244,11 @@ def confirm_aws(state: CliState, config: fleet_demo.DemoConfig) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     default=fleet_demo.DemoConfig.report_path,
     show_default=True,
-    help="Where to write the HTML report.",
+    help="Where to write the HTML report of the fixed release's rollout.",
 )
 @click.option(
     "--time-scale",
-    type=click.FloatRange(min=1.0),
+    type=click.FloatRange(min=1.0, max=MAX_TIME_SCALE),
     default=DEFAULT_TIME_SCALE,
     show_default=True,
     metavar="N",
@@ -302,20 +260,22 @@ def confirm_aws(state: CliState, config: fleet_demo.DemoConfig) -> None:
     default=1.0,
     show_default=True,
     metavar="SECONDS",
-    help="Time between refreshes of the live watch.",
+    help="Time between looks at the rollouts (the controller passes twice as often).",
 )
 @pass_state
 @click.pass_context
 def demo(
-    click_ctx: click.Context, state: CliState, devices: int, fleet: str, success_rate: float, failure_weights: str,
-    seed: int, keep: bool, report_path: Path, time_scale: float, interval: float,
+    click_ctx: click.Context, state: CliState, devices: int, fleet: str, success_rate: float,
+    faulty_success_rate: float, failure_weights: str, seed: int, keep: bool, report_path: Path, time_scale: float,
+    interval: float,
 ) -> None:  # fmt: skip
     """Take a fleet through the whole OTA life cycle, step by step, with no AWS account needed.
 
-    Provisions the fleet, builds a dynamic group, publishes new firmware, creates an OTA job with an
-    exponential rollout and an abort criterion, simulates the devices while watching the job, shows the
-    statistics and writes an HTML report, compares the version distribution before and after, rolls the
-    failed devices back, and cleans up.
+    Provisions the fleet and builds a dynamic group of the devices to update. Rolls out a faulty 1.1.0 in
+    waves, each gated on its success rate after a bake: its canary fails the gate, its job is canceled and
+    the devices that took it are rolled back by a real OTA job, and the later waves never start. Then rolls out
+    the fixed 1.1.1, which passes every gate to 100%. Writes the rollout's HTML report, shows the version
+    distribution before, after the failure and at the end, and cleans up.
 
     \b
     Examples:
@@ -324,8 +284,8 @@ def demo(
       iotfleet --target aws --profile sandbox --region eu-west-1 demo
     """
     config = fleet_demo.DemoConfig(
-        fleet=fleet, devices=devices, success_rate=success_rate, failure_weights=failure_weights, seed=seed,
-        keep=keep, report_path=report_path, watch_interval=interval,
+        fleet=fleet, devices=devices, success_rate=success_rate, faulty_success_rate=faulty_success_rate,
+        failure_weights=failure_weights, seed=seed, keep=keep, report_path=report_path, watch_interval=interval,
     ).validated()  # fmt: skip
     reporter = ConsoleReporter(state)
     with demo_target(state, click_ctx, config, time_scale, reporter) as (where, mqtt):

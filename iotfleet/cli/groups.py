@@ -22,14 +22,9 @@ from iotfleet.cli.output import key_values, table
 from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet import groups as grp
 from iotfleet.fleet import naming
-from iotfleet.fleet.spec import split_list
+from iotfleet.fleet.flag_values import split_values
 
 SAMPLE_COLUMNS = ("Thing", "Type", "Country", "Battery", "Firmware")
-
-
-def _many(values: Sequence[str]) -> list[str]:
-    """Repeatable options that also take comma-separated values."""
-    return [item for value in values for item in split_list(value)]
 
 
 def sample_rows(things: Sequence[grp.MatchedThing]) -> list[tuple[Any, ...]]:
@@ -70,9 +65,9 @@ def query_from_options(
         return None
     return grp.build_query(
         fleet=None if all_fleets else fleet,
-        countries=_many(countries) or None,
+        countries=split_values(countries, "--country", "country") or None,
         thing_type=thing_type,
-        versions=_many(versions) or None,
+        versions=split_values(versions, "--version", "version") or None,
         package=package,
         battery=battery,
     )
@@ -109,6 +104,7 @@ def create(
       iotfleet groups create US_Sedans_1_0 --country US --thing-type SedanVehicle --version 1.0.0
       iotfleet groups create LowBattery --query 'shadow.reported.batteryStatus<20' --yes
     """
+    naming.check_description(description)
 
     def query_for(for_fleet: str) -> str | None:
         return query_from_options(

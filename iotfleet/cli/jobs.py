@@ -2,7 +2,7 @@
 
 The group is defined here; its subcommands live in one module per concern and are added below, one line each:
 job creation and templates in :mod:`iotfleet.cli.jobs_create`, exploration and monitoring in
-:mod:`iotfleet.cli.jobs_explore`.
+:mod:`iotfleet.cli.jobs_explore`, retrying what failed in :mod:`iotfleet.cli.jobs_retry`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import click
 
 from iotfleet.cli import jobs_explore
 from iotfleet.cli.jobs_create import create, template
+from iotfleet.cli.jobs_retry import retry_failed_command
 
 
 @click.group()
@@ -30,3 +31,4 @@ jobs.add_command(jobs_explore.delete_command)
 jobs.add_command(jobs_explore.watch_command)
 jobs.add_command(jobs_explore.report_command)
 jobs.add_command(jobs_explore.explore_command)
+jobs.add_command(retry_failed_command)

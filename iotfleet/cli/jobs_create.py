@@ -195,7 +195,7 @@ def render_created_job(state: CliState, prepared: PreparedJob, answer: dict[str,
 @click.option("--description", metavar="TEXT", help="Job description.")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the job; repeatable.")
 @click.option("--dry-run", is_flag=True, help="Print the exact CreateJob request and create nothing.")
-@role_option
+@role_option()
 @fleet_option
 @pass_state
 def create(state: CliState, **options: Any) -> None:
@@ -280,7 +280,7 @@ def template() -> None:
 @click.option("--description", metavar="TEXT", help="Template description (default: says what it deploys).")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the template; repeatable.")
 @click.option("--dry-run", is_flag=True, help="Print the exact CreateJobTemplate request and create nothing.")
-@role_option
+@role_option()
 @fleet_option
 @pass_state
 def template_create(state: CliState, name: str, **options: Any) -> None:

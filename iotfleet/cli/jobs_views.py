@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
-from rich.live import Live
 from rich.panel import Panel
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
 from iotfleet.aws.errors import Interrupted, UsageError
-from iotfleet.cli.output import key_values, table
+from iotfleet.cli.files import html_target
+from iotfleet.cli.output import follow, key_values, table
 from iotfleet.cli.state import CliState
 from iotfleet.fleet.explore import report
 from iotfleet.fleet.explore.cancel_delete import cancel_job, delete_job, plan_cancel, plan_delete
@@ -31,6 +30,7 @@ from iotfleet.fleet.explore.executions import (
     list_executions,
 )
 from iotfleet.fleet.explore.jobs import JobDetails, job_details, job_stats, list_jobs
+from iotfleet.fleet.explore.pages import write_report
 from iotfleet.fleet.explore.statistics import (
     CRITICAL,
     EXCELLENT,
@@ -397,28 +397,19 @@ def dashboard(snapshot: WatchSnapshot) -> Panel:
 def watch(state: CliState, job_id: str, interval: float) -> WatchSnapshot:
     output = state.output
     ctx = state.aws
+    def line(snapshot: WatchSnapshot) -> str:
+        counts = snapshot.stats.counts
+        rate = "-" if snapshot.rate is None else f"{snapshot.rate:.1f}/s"
+        return (
+            f"{iso_time(snapshot.at)} {snapshot.stats.status} released={counts.total} "
+            f"succeeded={counts['SUCCEEDED']} failed={counts.failures} pending={counts.pending} rate={rate}"
+        )
+
     try:
-        if output.json:
-            final = watch_job(ctx, job_id, interval=interval, on_snapshot=lambda _: None)
-        elif output.console.is_terminal:
-            with Live(console=output.console, refresh_per_second=4, auto_refresh=False) as live:
-
-                def update(snapshot: WatchSnapshot) -> None:
-                    live.update(dashboard(snapshot), refresh=True)
-
-                final = watch_job(ctx, job_id, interval=interval, on_snapshot=update)
-        else:
-
-            def line(snapshot: WatchSnapshot) -> None:
-                counts = snapshot.stats.counts
-                rate = "-" if snapshot.rate is None else f"{snapshot.rate:.1f}/s"
-                output.console.print(
-                    f"{iso_time(snapshot.at)} {snapshot.stats.status} released={counts.total} "
-                    f"succeeded={counts['SUCCEEDED']} failed={counts.failures} pending={counts.pending} rate={rate}",
-                    markup=False,
-                )
-
-            final = watch_job(ctx, job_id, interval=interval, on_snapshot=line)
+        final = follow(
+            output, lambda show: watch_job(ctx, job_id, interval=interval, on_snapshot=show),
+            panel=dashboard, line=line,
+        )  # fmt: skip
     except KeyboardInterrupt:
         raise Interrupted(f"stopped watching job {job_id}; the job itself goes on") from None
 
@@ -442,13 +433,9 @@ def parse_failure_details(value: str) -> int | None:
 
 
 def write_html_report(state: CliState, job_id: str, path: str, failure_details: int | None) -> report.ReportData:
-    target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"{path} is a directory; give a file name such as report.html", "--html")
-    if not target.parent.exists():
-        raise UsageError(f"the folder {target.parent} does not exist", "--html")
+    target = html_target(path)
     data = report.gather_report(state.aws, job_id, failure_details=failure_details, progress=state.progress())
-    written = report.write_report(target, report.render_html(data))
+    written = write_report(target, report.render_html(data))
     answer = {"file": str(written), **data.as_dict()}
 
     def render(console: Console) -> None:

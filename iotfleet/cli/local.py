@@ -10,6 +10,7 @@ from rich.console import Console
 from iotfleet.aws.errors import OperationFailed, UsageError
 from iotfleet.cli.output import Output, key_values
 from iotfleet.cli.state import CliState, pass_state
+from iotfleet.emulator.clock import MAX_TIME_SCALE
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4567
@@ -50,7 +51,7 @@ def local() -> None:
               help="Port of the MQTT endpoint (mutual TLS, device certificates).  [default: 8883; a free one with --port 0]")
 @click.option("--no-mqtt", is_flag=True, help="Run without the MQTT endpoint.")
 @click.option("--enforce-quotas", is_flag=True, help="Throttle calls above the AWS rate quotas.")
-@click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+@click.option("--time-scale", type=click.FloatRange(min=0, min_open=True, max=MAX_TIME_SCALE), default=1.0, show_default=True,
               metavar="N", help="Run the emulator clock N times faster than real time (demos).")
 @click.option("--foreground", is_flag=True, help="Run in this terminal until Ctrl-C instead of in the background.")
 @pass_state

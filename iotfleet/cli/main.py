@@ -19,6 +19,7 @@ import click
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    InvalidRegionError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
@@ -47,6 +48,7 @@ from iotfleet.cli.output import FORMATS, Output
 from iotfleet.cli.packages import packages
 from iotfleet.cli.prompts import Prompter
 from iotfleet.cli.provision import provision
+from iotfleet.cli.rollout import rollout
 from iotfleet.cli.simulate import simulate
 from iotfleet.cli.state import CliState
 from iotfleet.cli.whoami import whoami
@@ -150,6 +152,7 @@ def _register() -> None:
     cli.add_command(packages)
     packages.add_command(packages_menu.menu)
     cli.add_command(jobs)
+    cli.add_command(rollout)
     cli.add_command(simulate)
     cli.add_command(local)
     cli.add_command(cleanup)
@@ -201,7 +204,7 @@ def run(argv: list[str] | None = None) -> int:
         return report_error(exc)
     except ClientError as exc:
         return report_error(AwsOperationError.from_client_error(exc))
-    except (NoCredentialsError, PartialCredentialsError, ProfileNotFound, NoRegionError) as exc:
+    except (NoCredentialsError, PartialCredentialsError, ProfileNotFound, NoRegionError, InvalidRegionError) as exc:
         click.echo(f"Error: {exc} (see --profile, --region and the AWS credential settings)", err=True)
         return EXIT_USAGE
     except BotoCoreError as exc:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
 
-from iotfleet.aws.errors import UsageError
 from iotfleet.fleet.naming import check_fleet_name
+from iotfleet.fleet.roles import check_role_arn
 from iotfleet.fleet.spec import DEFAULT_FLEET
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,17 +43,12 @@ new_fleet_option = _fleet_option(
 
 
 def _check_role_arn(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and not re.fullmatch(r"arn:aws[a-zA-Z-]*:iam::\d{12}:role/[\w+=,.@/-]+", value):
-        raise UsageError(f"{value!r} is not an IAM role ARN", "--role-arn")
-    return value
+    return None if value is None else check_role_arn(value, "--role-arn")
 
 
-role_option = click.option(
-    "--role-arn",
-    metavar="ARN",
-    callback=_check_role_arn,
-    help="The role AWS IoT assumes to presign artifact URLs (default: the fleet's jobs role).",
-)
+def role_option(help: str = "The role AWS IoT assumes to presign artifact URLs (default: the fleet's jobs role).") -> Any:
+    """``--role-arn``, its shape checked before anything runs."""
+    return click.option("--role-arn", metavar="ARN", callback=_check_role_arn, help=help)
 
 
 def fleet_given(ctx: click.Context) -> bool:

@@ -12,10 +12,11 @@ import logging
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
@@ -23,6 +24,8 @@ from rich.text import Text
 from iotfleet.aws.pacing import API_LOGGER
 
 FORMATS = ("text", "json")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def _json_default(value: Any) -> Any:
@@ -116,3 +119,20 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | No
     for row in rows:
         result.add_row(*(escape("-" if cell is None else str(cell)) for cell in row))
     return result
+
+
+def follow(
+    output: Output,
+    watch: Callable[[Callable[[T], None]], R],
+    *,
+    panel: Callable[[T], RenderableType],
+    line: Callable[[T], str],
+) -> R:
+    """Run ``watch(on_refresh)`` showing each refresh as it comes: nothing with ``--output json`` (the result
+    comes at the end), a live panel on a terminal, one plain line a refresh otherwise (logs, pipes)."""
+    if output.json:
+        return watch(lambda _refresh: None)
+    if output.console.is_terminal:
+        with Live(console=output.console, refresh_per_second=4, auto_refresh=False) as live:
+            return watch(lambda refresh: live.update(panel(refresh), refresh=True))
+    return watch(lambda refresh: output.console.print(line(refresh), markup=False))

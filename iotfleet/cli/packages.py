@@ -28,6 +28,8 @@ from iotfleet.fleet.packages.catalog import (
     deprecate_version,
     describe_package,
     describe_version,
+    get_package,
+    get_version,
     list_packages,
     publish_version,
     set_default_version,
@@ -37,6 +39,7 @@ from iotfleet.fleet.packages.reported import Distribution, device_packages
 from iotfleet.fleet.packages.reported import distribution as version_distribution
 from iotfleet.fleet.packages.rollback import apply_rollback, plan_rollback
 from iotfleet.fleet.packages.upload import fleet_bucket, parse_attributes, upload_version
+from iotfleet.fleet.roles import check_role_exists
 
 BAR_WIDTH = 40
 
@@ -254,6 +257,11 @@ def delete(state: CliState, package: str | None, version: str | None, force: boo
     what = f"package version {name}/{version}" if version else f"package {name} and all its versions"
     if version is not None:
         check_version_name(version, "VERSION")
+    state.prompts.check_confirmable(f"Delete {what}")
+    if version is not None:
+        get_version(state.aws, name, version)
+    else:
+        get_package(state.aws, name)  # an unknown package is a usage error, as for every other delete
     state.confirm(f"Delete {what}")
     if version is not None:
         result = delete_version(state.aws, name, version, force=force)
@@ -295,13 +303,13 @@ def config_show(state: CliState) -> None:
 
 
 @config.command("enable")
-@click.option("--role-arn", metavar="ARN", help="The role jobs use to update $package shadows (default: the fleet's package role).")
+@role_option("The role jobs use to update $package shadows (default: the fleet's package role).")
 @fleet_option
 @pass_state
 def config_enable(state: CliState, role_arn: str | None, fleet: str) -> None:
     """Let successful jobs write the deployed version into each thing's $package shadow."""
     fleet = command_fleet(state, fleet)
-    role = role_arn or fleet_package_role_arn(state.aws, fleet)
+    role = check_role_exists(state.aws, role_arn) if role_arn else fleet_package_role_arn(state.aws, fleet)
     result = set_configuration(state.aws, enabled=True, role_arn=role, fleet=fleet)
     if result["recorded"] is None:
         state.output.warn(f"fleet {fleet} has no bucket to record the previous setting in; cleanup will not restore it")
@@ -385,7 +393,7 @@ def distribution(state: CliState, package: str | None) -> None:
 @click.option("--description", metavar="TEXT", help="Job description.")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the job; repeatable.")
 @click.option("--dry-run", is_flag=True, help="Show the plan and the exact CreateJob request; create nothing.")
-@role_option
+@role_option()
 @fleet_option
 @pass_state
 def rollback(state: CliState, package: str | None, **options: Any) -> None:

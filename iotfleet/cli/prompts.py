@@ -59,6 +59,11 @@ class Prompter:
             return default
         return click.confirm(question, default=default, prompt_suffix=" ", err=True)
 
+    def check_confirmable(self, action: str) -> None:
+        """Raise the usage error :meth:`confirm` would raise, before the reads that come ahead of it."""
+        if not self.assume_yes and not self._is_tty():
+            raise UsageError(f"{action}: needs confirmation; pass --yes to confirm without a terminal", "--yes")
+
     def confirm(self, action: str, *, typed_word: str | None = None) -> None:
         """Confirm a destructive ``action``, or raise.
 
@@ -68,8 +73,7 @@ class Prompter:
         """
         if self.assume_yes:
             return
-        if not self._is_tty():
-            raise UsageError(f"{action}: needs confirmation; pass --yes to confirm without a terminal", "--yes")
+        self.check_confirmable(action)
         if typed_word:
             answer = click.prompt(f"{action}. Type {typed_word} to confirm", default="", show_default=False, err=True)
             confirmed = answer.strip() == typed_word

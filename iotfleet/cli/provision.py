@@ -3,8 +3,9 @@
 The fleet comes from defaults, then a spec file (``--spec``), then flags; on a terminal the values no flag gave
 are asked (see :mod:`iotfleet.cli.interactive.provision_wizard`). Everything is checked before the first AWS
 call, so bad input exits 2 having changed nothing. ``--dry-run`` stops after the plan; otherwise the plan is
-applied with a progress bar and the run ends with a table of what was created, already present, updated or
-failed, per kind. A failed resource makes the exit code 1; running the same command again finishes the job.
+applied with a progress bar and the run ends with a table of what was created, already present, updated,
+failed or skipped (not tried, after an earlier step of the same thing failed), per kind. A failed resource makes
+the exit code 1; running the same command again finishes the job.
 With ``--certificates`` every thing also gets an X.509 certificate (see :mod:`iotfleet.fleet.identity`);
 key material is never printed and never part of the JSON output, which names only the key store's folder.
 """
@@ -44,6 +45,7 @@ from iotfleet.fleet.spec import (
     CERT_SOURCES,
     FLAGS,
     FleetSpec,
+    check_device_count,
     default_countries,
     load_spec,
     resolve_countries,
@@ -68,7 +70,7 @@ def spec_from_options(ctx: click.Context, options: dict[str, Any]) -> tuple[Flee
     if _given(ctx, "fleet"):
         changes["fleet"] = options["fleet"]
     if options.get("devices") is not None:
-        changes["devices"] = naming.check_positive_int(options["devices"], "the device count", FLAGS["devices"])
+        changes["devices"] = check_device_count(options["devices"])
     for key in ("thing_types", "versions", "searchable_attributes"):
         if options.get(key) is not None:
             changes[key] = split_list(options[key])
@@ -211,11 +213,11 @@ def render_result(console: Console, result: ProvisionResult) -> None:
     rows = []
     for kind in KINDS:
         counts = result.counts[kind]
-        if counts.created or counts.present or counts.updated or counts.failed:
-            rows.append((kind, counts.created, counts.present, counts.updated, counts.failed))
+        if counts.created or counts.present or counts.updated or counts.failed or counts.skipped:
+            rows.append((kind, counts.created, counts.present, counts.updated, counts.failed, counts.skipped))
     console.print(
         table(
-            ("Kind", "Created", "Present", "Updated", "Failed"),
+            ("Kind", "Created", "Present", "Updated", "Failed", "Skipped"),
             rows,
             title=f"Fleet {result.fleet}: provisioned in {result.elapsed:.1f} s (bucket {result.bucket})",
         )

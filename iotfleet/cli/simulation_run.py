@@ -1,6 +1,6 @@
 """Running a planned simulation with a progress bar, and what a person reads of its result.
 
-Shared by ``iotfleet simulate``, the interactive simulator menu and the demo, so all three show a run alike.
+Shared by ``iotfleet simulate`` and the interactive simulator menu, so both show a run alike.
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ answer with a registered extension handler or pass the request to moto, all unde
 After a successful call, the after-hooks run and thing events are emitted. Nothing here is
 moto-specific: that lives in :mod:`iotfleet.emulator.moto_patches`.
 
+Before any of that, :mod:`iotfleet.emulator.request_guard` refuses what a web page could send (a Host that
+is not the emulator's, a browser Origin on the control API or on a mutating call), and query-string
+credentials are accepted for S3 presigned URLs only. Whatever fails inside is an AWS-shaped JSON error, and
+the response always carries a Date header: no request can leave the server unanswered.
+
 A SigV4 credential that is there but malformed (a region ``0``, no service, four elements) is a 400
 ``IncompleteSignatureException`` (S3: ``AuthorizationHeaderMalformed`` in XML), and a well-formed region
 that IoT is not in is a 403 ``InvalidSignatureException``: bad headers never reach moto.
@@ -21,7 +26,7 @@ from typing import Any
 
 from botocore.model import OperationModel
 
-from iotfleet.emulator import control_routes, extension, presign, thing_events
+from iotfleet.emulator import control_routes, extension, presign, request_guard, thing_events
 from iotfleet.emulator.errors import (
     InternalFailureException,
     NotImplementedException,
@@ -101,6 +106,15 @@ def _read_body(environ: dict[str, Any]) -> bytes:
     return b""
 
 
+def _http_date(now: float) -> str:
+    """``now`` as an HTTP date; real time if ``now`` is past what an HTTP date can say (never an error)."""
+    try:
+        return formatdate(now, usegmt=True)
+    except (OverflowError, ValueError, OSError):
+        log.warning("the emulator clock (%r) is past what an HTTP date can say; sending the real time", now)
+        return formatdate(usegmt=True)
+
+
 def _raw_path(environ: dict[str, Any]) -> str:
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if raw:
@@ -136,17 +150,21 @@ class EmulatorApp:
         # Always read the whole body first: the server keeps connections alive, which is only safe
         # when nothing of a request is left unread.
         request_body = _read_body(environ)
-        if path.startswith("/_emulator/") or path == "/_emulator":
-            status, headers, body = control_routes.handle(self, environ, request_body)
-        else:
-            request_id = str(uuid.uuid4())
-            try:
+        control = path.startswith("/_emulator/") or path == "/_emulator"
+        request_id = str(uuid.uuid4())
+        try:
+            refused = request_guard.refusal(environ, self.state.settings.host, control=control)
+            if refused is not None:
+                status, headers, body = self._error("rest-json", "", ServiceError("AccessDeniedException", refused, 403), request_id)
+            elif control:
+                status, headers, body = control_routes.handle(self, environ, request_body)
+            else:
                 status, headers, body = self._handle(environ, request_body, request_id)
-            except Exception as exc:  # the server boundary: never an HTML page, always an AWS-shaped error
-                log.exception("unexpected error handling %s %s", environ.get("REQUEST_METHOD"), path)
-                error = InternalFailureException(f"the iotfleet emulator failed: {type(exc).__name__}: {exc}")
-                status, headers, body = error_response("rest-json", "", error, request_id)
-                headers = [*headers, ("x-amzn-RequestId", request_id)]
+        except Exception as exc:  # the server boundary: never an HTML page, always an AWS-shaped error
+            log.exception("unexpected error handling %s %s", environ.get("REQUEST_METHOD"), path)
+            error = InternalFailureException(f"the iotfleet emulator failed: {type(exc).__name__}: {exc}")
+            status, headers, body = error_response("rest-json", "", error, request_id)
+            headers = [*headers, ("x-amzn-RequestId", request_id)]
         length = str(len(body))
         if environ.get("REQUEST_METHOD") == "HEAD":  # no body is sent: keep the length of what GET would send
             length = next((v for k, v in headers if k.lower() == "content-length"), length)
@@ -155,7 +173,7 @@ class EmulatorApp:
             headers.append(("Content-Length", length))
         # The emulator's time, as AWS's Date header carries AWS's: clients that need the service's clock
         # (for example to check that a scheduled start is far enough ahead) read it from here.
-        headers.append(("Date", formatdate(self.state.clock.now(), usegmt=True)))
+        headers.append(("Date", _http_date(self.state.clock.now())))
         start_response(_status_line(status), headers)
         return [body]
 
@@ -190,6 +208,14 @@ class EmulatorApp:
             error = ServiceError("AccessDenied", "Anonymous requests are not accepted: sign the request.", 403)
             return self._error("rest-xml", "s3", error, request_id)
         service = SIGNING_NAMES.get(scope.signing_name)
+        if presigned and service != "s3":
+            # A link can carry query-string credentials; only S3's presigned URLs are meant to.
+            error = ServiceError(
+                "AccessDeniedException",
+                "query-string credentials are accepted for S3 presigned URLs only: sign the request's headers",
+                403,
+            )
+            return self._error("rest-json", "", error, request_id)
         if service is None:
             error = NotImplementedException(
                 f"the iotfleet emulator does not serve the {scope.signing_name!r} service"
@@ -224,8 +250,10 @@ class EmulatorApp:
         fault = state.faults.draw(service, op_name)
         if fault is not None:
             state.counters.fault(key)
-            code = S3_FAULT_CODES[fault.code] if service == "s3" else fault.code
-            return self._error(protocol, service, ServiceError(code, fault.message, fault.status), request_id)
+            code = S3_FAULT_CODES[fault.kind.code] if service == "s3" else fault.kind.code
+            injected = ServiceError(code, fault.kind.message, fault.kind.status)
+            if not fault.after:
+                return self._error(protocol, service, injected, request_id)
 
         try:
             if presigned and service == "s3":
@@ -235,7 +263,10 @@ class EmulatorApp:
         except ServiceError as error:
             return self._error(protocol, service, error, request_id)
 
-        return self._dispatch(service, protocol, operation, scope, request, request_id)
+        answer = self._dispatch(service, protocol, operation, scope, request, request_id)
+        if fault is not None and fault.after and 200 <= answer[0] < 300:
+            return self._error(protocol, service, injected, request_id)  # the call took effect all the same
+        return answer
 
     def _secure_transport(self, environ: dict[str, Any]) -> bool:
         """``aws:SecureTransport`` of a request: HTTPS, or plain HTTP from this machine (see EmulatorState)."""
@@ -332,7 +363,12 @@ class EmulatorApp:
         return status, headers, body
 
     def _malformed_credential(self, problem: MalformedCredential, presigned: bool, request_id: str) -> HttpResponse:
-        """A SigV4 credential that is there but malformed: 400, in the shape of the service it names, if any.
+        """Before any of that, :mod:`iotfleet.emulator.request_guard` refuses what a web page could send (a Host that
+is not the emulator's, a browser Origin on the control API or on a mutating call), and query-string
+credentials are accepted for S3 presigned URLs only. Whatever fails inside is an AWS-shaped JSON error, and
+the response always carries a Date header: no request can leave the server unanswered.
+
+A SigV4 credential that is there but malformed: 400, in the shape of the service it names, if any.
 
         S3 answers ``AuthorizationHeaderMalformed`` (``AuthorizationQueryParametersError`` for a presigned
         URL) in XML; the JSON services ``IncompleteSignatureException``.

@@ -7,6 +7,7 @@ reads this clock instead of ``time.time()``, so a test can move an hour forward 
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +15,31 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timezone
 
 AdvanceListener = Callable[[float], None]
+
+# Bounds on what moves the clock, so its time always fits an HTTP date and a datetime: at the fastest
+# scale a real day is some 270 emulator years, and one advance moves at most ten years.
+MAX_TIME_SCALE = 100_000.0
+MAX_ADVANCE = 10 * 366 * 86_400.0
+
+
+def check_time_scale(value: float, name: str = "time_scale") -> float:
+    """``value`` when it is a finite number above 0 and at most :data:`MAX_TIME_SCALE`; else ValueError."""
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
+        raise ValueError(f"{name} must be a finite number")
+    if not 0 < value <= MAX_TIME_SCALE:
+        raise ValueError(f"{name} must be positive and at most {MAX_TIME_SCALE:g}")
+    return float(value)
+
+
+def check_advance(seconds: float) -> float:
+    """``seconds`` when it is a finite number from 0 to :data:`MAX_ADVANCE`; else ValueError."""
+    if not (isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and math.isfinite(seconds)):
+        raise ValueError("advance must be a finite number of seconds")
+    if seconds < 0:
+        raise ValueError("the clock only moves forward")
+    if seconds > MAX_ADVANCE:
+        raise ValueError(f"advance must be at most {MAX_ADVANCE:g} seconds (ten years) at a time")
+    return float(seconds)
 
 
 class EmulatorClock:
@@ -24,8 +50,7 @@ class EmulatorClock:
     """
 
     def __init__(self, time_scale: float = 1.0, *, advance_lock: threading.RLock | None = None) -> None:
-        if not time_scale > 0:
-            raise ValueError("time_scale must be positive")
+        time_scale = check_time_scale(time_scale)
         self._lock = threading.Lock()
         self._advance_lock = advance_lock
         self._scale = float(time_scale)
@@ -67,19 +92,16 @@ class EmulatorClock:
 
     def set_time_scale(self, time_scale: float) -> None:
         """Change the speed from now on, without a jump in the current time."""
-        if not time_scale > 0:
-            raise ValueError("time_scale must be positive")
+        time_scale = check_time_scale(time_scale)
         with self._lock:
             self._rebase()
-            self._scale = float(time_scale)
+            self._scale = time_scale
 
     def reset(self, time_scale: float | None = None) -> None:
         """Back to real time (at ``time_scale``, default unchanged); used when all emulator state is wiped."""
         with self._lock:
             if time_scale is not None:
-                if not time_scale > 0:
-                    raise ValueError("time_scale must be positive")
-                self._scale = float(time_scale)
+                self._scale = check_time_scale(time_scale)
             self._anchor_mono = time.monotonic()
             self._anchor_now = time.time()
 
@@ -95,8 +117,7 @@ class EmulatorClock:
 
     def advance(self, seconds: float) -> float:
         """Jump forward by ``seconds`` of emulator time, then run the listeners. Returns the new now()."""
-        if seconds < 0:
-            raise ValueError("the clock only moves forward")
+        seconds = check_advance(seconds)
         guard: AbstractContextManager[object] = self._advance_lock if self._advance_lock is not None else nullcontext()
         with guard:
             with self._lock:

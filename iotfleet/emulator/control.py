@@ -79,8 +79,13 @@ class EmulatorControl:
     def faults(self) -> dict[str, Any]:
         return self._call("GET", "faults")  # type: ignore[no-any-return]
 
-    def set_faults(self, rate: float, seed: int = 0, operations: Iterable[str] | None = None) -> dict[str, Any]:
-        document = {"rate": rate, "seed": seed, "operations": None if operations is None else list(operations)}
+    def set_faults(
+        self, rate: float, seed: int = 0, operations: Iterable[str] | None = None, after: float = 0.0
+    ) -> dict[str, Any]:
+        document = {
+            "rate": rate, "seed": seed, "operations": None if operations is None else list(operations),
+            "after": after,
+        }  # fmt: skip
         return self._call("POST", "faults", document)  # type: ignore[no-any-return]
 
     def search_mode(self) -> str:

@@ -9,7 +9,7 @@ JSON in, JSON out. :class:`iotfleet.emulator.control.EmulatorControl` is the cli
 ``GET  /_emulator/counters`` per operation ``{"calls", "throttles", "faults"}``
 ``POST /_emulator/counters/reset``
 ``GET|POST /_emulator/quotas`` ``{"enforce": bool, "overrides": {"iot:CreateThing": 5}, "scale": 0.5}``
-``GET|POST /_emulator/faults`` ``{"rate": 0.1, "seed": 7, "operations": ["iot:CreateThing"] | null}``
+``GET|POST /_emulator/faults`` ``{"rate": 0.1, "seed": 7, "operations": [...] | null, "after": 0.5}``
 ``GET|POST /_emulator/search`` ``{"mode": "index" | "scan"}``: how fleet-indexing queries find things
 ``POST /_emulator/reset``   wipe all state
 ==========================  ==============================================================
@@ -122,8 +122,11 @@ def _faults(app: EmulatorApp, doc: dict[str, Any]) -> HttpResponse:
         seed = doc.get("seed", faults.seed)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise BadControlRequest("seed must be an integer")
+        after = _number(doc, "after")
         try:
-            faults.configure(rate=faults.rate if rate is None else rate, seed=seed, operations=operations)
+            faults.configure(
+                rate=faults.rate if rate is None else rate, seed=seed, operations=operations, after=after
+            )
         except ValueError as exc:
             raise BadControlRequest(str(exc)) from exc
     return _reply(200, faults.settings())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import json
 import logging
 import socket
 import socketserver
@@ -27,6 +28,16 @@ log = logging.getLogger(__name__)
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 IDLE_TIMEOUT = 120.0
 MAX_LINE = 65536
+# The largest request body read (firmware uploads included); a larger one is refused with 413.
+MAX_BODY = 512 * 1024 * 1024
+
+
+class BadRequest(Exception):
+    """A request whose framing cannot be read; answered with ``status`` and the connection closed."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -37,6 +48,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server: EmulatorHTTPServer
 
     def handle_one_request(self) -> None:
+        # What an error answer needs, before the request line is known (parse_request sets them).
+        self.command, self.requestline, self.request_version = "", "", self.default_request_version
         try:
             self.raw_requestline = self.rfile.readline(MAX_LINE + 1)
         except (TimeoutError, ConnectionError, ssl.SSLError):
@@ -54,21 +67,65 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._run_wsgi()
         except (ConnectionError, TimeoutError, ssl.SSLError):
             self.close_connection = True
+        except Exception:  # the server boundary: a request that breaks the server still gets an answer
+            log.exception("error serving %s %s", self.command, self.path)
+            self.send_error(500, "the iotfleet emulator could not handle this request")
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors the server answers itself (a malformed request line or header) as JSON, like the app's."""
+        reason = self.responses.get(code, ("Error", ""))[0]
+        body = json.dumps({"__type": reason.replace(" ", ""), "message": message or reason}).encode("utf-8")
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":
+            # An unreadable (or unread) request line: still answer with a status line and headers.
+            self.request_version = "HTTP/1.0"
+        try:
+            self.send_response(code, reason)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+                self.wfile.write(body)
+        except (ConnectionError, TimeoutError, ssl.SSLError):
+            return  # the client is gone
 
     def _read_body(self) -> bytes:
+        """The request body, or :class:`BadRequest` for a framing this server cannot read safely."""
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             parts: list[bytes] = []
+            total = 0
             while True:
                 size_line = self.rfile.readline(MAX_LINE + 1)
-                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+                try:
+                    size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+                except ValueError:
+                    raise BadRequest(400, "a chunk size is not a hexadecimal number") from None
+                if size < 0:
+                    raise BadRequest(400, "a chunk size is negative")
+                total += size
+                if total > MAX_BODY:
+                    raise BadRequest(413, f"the body is larger than {MAX_BODY} bytes")
                 if size == 0:
                     while self.rfile.readline(MAX_LINE + 1) not in (b"\r\n", b"\n", b""):
                         pass  # trailers
                     return b"".join(parts)
-                parts.append(self.rfile.read(size))
+                part = self.rfile.read(size)
+                if len(part) < size:
+                    raise BadRequest(400, f"a chunk ended after {len(part)} of its {size} bytes")
+                parts.append(part)
                 self.rfile.readline(MAX_LINE + 1)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+        header = (self.headers.get("Content-Length") or "0").strip()
+        if not header.isdigit():
+            raise BadRequest(400, f"Content-Length {header!r} is not a whole number of bytes")
+        length = int(header)
+        if length > MAX_BODY:
+            raise BadRequest(413, f"the body is larger than {MAX_BODY} bytes")
+        body = self.rfile.read(length) if length > 0 else b""
+        if len(body) < length:
+            # The client went away mid-request (killed, say): what arrived is not the request it meant.
+            raise BadRequest(400, f"the body ended after {len(body)} of its {length} bytes")
+        return body
 
     def _environ(self, body: bytes) -> dict[str, Any]:
         target = self.path
@@ -115,7 +172,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return environ
 
     def _run_wsgi(self) -> None:
-        body = self._read_body()
+        try:
+            body = self._read_body()
+        except BadRequest as bad:
+            self.send_error(bad.status, bad.message)
+            return
         environ = self._environ(body)
         response: dict[str, Any] = {}
 

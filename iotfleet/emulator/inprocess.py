@@ -151,6 +151,9 @@ class LocalEmulator:
         """``index`` (fleet-indexing queries use the thing index) or ``scan`` (they read every thing)."""
         self.state.set_search_mode(mode)
 
-    def set_faults(self, rate: float, seed: int = 0, operations: Iterable[str] | None = None) -> None:
-        """Inject faults into ``rate`` of the selected calls, reproducibly for ``seed``."""
-        self.state.faults.configure(rate=rate, seed=seed, operations=operations)
+    def set_faults(
+        self, rate: float, seed: int = 0, operations: Iterable[str] | None = None, after: float = 0.0
+    ) -> None:
+        """Inject faults into ``rate`` of the selected calls, reproducibly for ``seed``; a share ``after``
+        of them once the call took effect."""
+        self.state.faults.configure(rate=rate, seed=seed, operations=operations, after=after)

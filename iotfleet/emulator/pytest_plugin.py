@@ -34,7 +34,7 @@ CLIENT_CONFIG = Config(
     read_timeout=30,
     max_pool_connections=64,
 )
-_MARKER_SETTINGS = ("enforce_quotas", "quota_overrides", "quota_scale", "fault_rate", "fault_seed", "fault_operations",
+_MARKER_SETTINGS = ("enforce_quotas", "quota_overrides", "quota_scale", "fault_rate", "fault_seed", "fault_operations", "fault_after",
                     "time_scale")  # fmt: skip
 
 MakeClient = Callable[..., BaseClient]
@@ -44,7 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "emulator(**settings): per-test emulator settings (enforce_quotas, quota_overrides, quota_scale, "
-        "fault_rate, fault_seed, fault_operations, time_scale)",
+        "fault_rate, fault_seed, fault_operations, fault_after, time_scale)",
     )
 
 
@@ -80,7 +80,8 @@ def emulator(emulator_server: LocalEmulator, request: pytest.FixtureRequest) -> 
         )
     if "fault_rate" in settings:
         emulator_server.set_faults(
-            settings["fault_rate"], settings.get("fault_seed", 0), settings.get("fault_operations")
+            settings["fault_rate"], settings.get("fault_seed", 0), settings.get("fault_operations"),
+            settings.get("fault_after", 0.0),
         )
     if "time_scale" in settings:
         emulator_server.clock.set_time_scale(settings["time_scale"])

@@ -17,11 +17,13 @@ settings before it knows whether the emulator's dependencies are installed.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from iotfleet.aws.quotas import parse_overrides
+from iotfleet.emulator.clock import check_time_scale
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4567
@@ -61,12 +63,15 @@ class EmulatorSettings:
     fault_rate: float = 0.0
     fault_seed: int = 0
     fault_operations: Sequence[str] | None = None
+    # The share of injected faults that happen after the call took effect (0: all before).
+    fault_after: float = 0.0
     time_scale: float = 1.0
     search_mode: str = "index"
     mqtt: bool = True
     mqtt_port: int = 0
 
     def __post_init__(self) -> None:
+        check_time_scale(self.time_scale)
         # Copies, so a caller changing its own dict or list later does not change these settings.
         object.__setattr__(self, "quota_overrides", dict(self.quota_overrides))
         if self.fault_operations is not None:
@@ -89,6 +94,8 @@ class EmulatorSettings:
             args += ["--fault-seed", str(self.fault_seed)]
         if self.fault_operations is not None:
             args += ["--fault-ops", ",".join(self.fault_operations)]
+        if self.fault_after:
+            args += ["--fault-after", str(self.fault_after)]
         if self.time_scale != 1.0:
             args += ["--time-scale", str(self.time_scale)]
         if self.search_mode != "index":
@@ -114,6 +121,8 @@ class EmulatorSettings:
         p.add_argument("--fault-seed", type=int, default=0, help="seed of the fault sequence")
         p.add_argument("--fault-ops", action="append", default=None, metavar="OPS",
                        help="comma-separated operations that may fail (CreateThing, iot:CreateThing, iot-jobs-data:*)")
+        p.add_argument("--fault-after", type=float, default=0.0,
+                       help="share of the injected faults that happen after the call took effect (0-1)")
         p.add_argument("--time-scale", type=float, default=1.0, help="emulator seconds per real second")
         p.add_argument("--search-mode", choices=SEARCH_MODES, default="index",
                        help="answer fleet-indexing queries from the thing index (default) or by a scan of every thing")  # fmt: skip
@@ -137,8 +146,11 @@ class EmulatorSettings:
             operations = [op.strip() for item in args.fault_ops for op in item.split(",") if op.strip()]
         if not 0.0 <= args.fault_rate <= 1.0:
             raise ValueError("--fault-rate must be between 0 and 1")
-        if args.time_scale <= 0 or args.quota_scale <= 0:
-            raise ValueError("--time-scale and --quota-scale must be positive")
+        if not 0.0 <= args.fault_after <= 1.0:
+            raise ValueError("--fault-after must be between 0 and 1")
+        check_time_scale(args.time_scale, "--time-scale")
+        if not (math.isfinite(args.quota_scale) and args.quota_scale > 0):
+            raise ValueError("--quota-scale must be a positive, finite number")
         mqtt_port = default_mqtt_port(args.port) if args.mqtt_port is None else args.mqtt_port
         if not 0 <= mqtt_port <= 65535:
             raise ValueError("--mqtt-port must be between 0 and 65535")
@@ -152,6 +164,7 @@ class EmulatorSettings:
             fault_rate=args.fault_rate,
             fault_seed=args.fault_seed,
             fault_operations=operations,
+            fault_after=args.fault_after,
             time_scale=args.time_scale,
             search_mode=args.search_mode,
             mqtt=not args.no_mqtt,

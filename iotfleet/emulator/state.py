@@ -101,5 +101,8 @@ class EmulatorState:
         self.quotas.configure(
             enforce=settings.enforce_quotas, overrides=settings.quota_overrides, scale=settings.quota_scale
         )
-        self.faults.configure(rate=settings.fault_rate, seed=settings.fault_seed, operations=settings.fault_operations)
+        self.faults.configure(
+            rate=settings.fault_rate, seed=settings.fault_seed, operations=settings.fault_operations,
+            after=settings.fault_after,
+        )
         self.set_search_mode(settings.search_mode)

@@ -1,28 +1,33 @@
-"""The demo: one fleet taken through the whole OTA life cycle, step by step.
+"""The demo: one fleet, two releases. A faulty 1.1.0 fails its canary gate and is rolled back by itself; the
+fixed 1.1.1 goes through every wave to 100 %.
 
 1. provision the fleet (one thing type, so every device runs the same package), each device with its own
    certificate;
 2. create a dynamic group of the devices still on the old version whose battery can take an update;
-3. publish the new firmware from a generated file;
-4. create an OTA job for that group with an exponential rollout, an abort criterion and a timeout;
-5. simulate the devices (90% success and a few failure modes by default) while watching the job live; they
-   connect over MQTT with their certificates when the demo knows the MQTT endpoint (``DemoConfig.mqtt``);
-6. the job's final statistics;
-7. the HTML report;
-8. the version distribution before and after;
-9. roll the devices whose update failed back to the known-good version (a real OTA job, simulated too);
+3. publish the faulty firmware 1.1.0 from a generated file;
+4. roll it out in waves (a 20 % canary, then 50 %, then 100 %), each wave gated on ``success>=95`` after a
+   bake, each wave's job with an exponential rollout, an abort criterion and a timeout; its devices fail
+   often (40 % succeed by default), so the canary's gate fails, its job is canceled and the devices that took
+   1.1.0 get a real OTA job back to 1.0.0; the later waves never start;
+5. the version distribution after the failure: every device back on 1.0.0;
+6. publish the fixed firmware 1.1.1;
+7. roll it out the same way; its devices succeed, so every gate passes and every device gets it;
+8. the HTML report of the second rollout (the waves on one timeline, every gate decision);
+9. the version distribution before, after the failure and at the end;
+
+The devices of every job connect over MQTT with their certificates when the demo knows the MQTT endpoint
+(``DemoConfig.mqtt``), and over HTTPS otherwise.
 10. clean up, unless asked to keep the fleet.
 
-The steps are the library's own (provisioning, groups, packages, jobs, simulation, exploration, report,
-cleanup); this module only chooses the scenario and runs them in order, telling a :class:`DemoReporter`
-what happened. It never prints. It also estimates, for a real AWS account, what the run costs.
+The steps are the library's own (provisioning, groups, packages, rollouts, simulation, reports, cleanup);
+this module only chooses the scenario and runs them in order, telling a :class:`DemoReporter` what happened.
+It never prints. It also estimates, for a real AWS account, what the run costs.
 """
 
 from __future__ import annotations
 
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,54 +35,61 @@ from typing import Any, Protocol
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import OperationFailed, UsageError
+from iotfleet.clock import SYSTEM_CLOCK
 from iotfleet.fleet import firmware, groups
 from iotfleet.fleet.cleanup.apply import CleanupResult, apply_cleanup
 from iotfleet.fleet.cleanup.plan import plan_cleanup
-from iotfleet.fleet.explore import report
-from iotfleet.fleet.explore.jobs import job_stats
-from iotfleet.fleet.explore.statistics import JobStats
-from iotfleet.fleet.explore.watch import WatchSnapshot, watch_job
-from iotfleet.fleet.jobs.create import MAX_TARGETS, JobSpec, PreparedJob, create_job
+from iotfleet.fleet.explore.pages import write_report
 from iotfleet.fleet.jobs.settings import AbortCriterion, ExponentialRollout, JobSettings
-from iotfleet.fleet.naming import check_fleet_name, check_positive_int
+from iotfleet.fleet.naming import check_fleet_name
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE
 from iotfleet.fleet.packages.reported import Distribution, distribution
 from iotfleet.fleet.packages.upload import VersionUpload, upload_version
 from iotfleet.fleet.provision.apply import provision
 from iotfleet.fleet.provision.result import ProvisionResult
 from iotfleet.fleet.resources import discover
+from iotfleet.fleet.rollout import report as rollout_report
+from iotfleet.fleet.rollout.controller import Controller, Step
+from iotfleet.fleet.rollout.plan import RolloutPlan, plan_rollout, start_rollout
+from iotfleet.fleet.rollout.record import RolloutStore
+from iotfleet.fleet.rollout.spec import Condition, GateSpec, RolloutSpec, parse_waves
+from iotfleet.fleet.rollout.watch import RolloutSnapshot, snapshot
 from iotfleet.fleet.runner import NoProgress, Progress
 from iotfleet.fleet.simulate.behaviour import BehaviourModel, FailureWeights, LatencyModel
-from iotfleet.fleet.simulate.device import ExecutionRecord
 from iotfleet.fleet.simulate.plan import plan_simulation
 from iotfleet.fleet.simulate.run import SimulationOptions, SimulationResult, run_simulation
 from iotfleet.fleet.simulate.transport import HTTPS, MQTT, MqttSettings
-from iotfleet.fleet.spec import FleetSpec
+from iotfleet.fleet.spec import FleetSpec, check_device_count
 
 DEMO_FLEET = "demo"
 DEMO_PACKAGE = "SedanVehicle"
 OLD_VERSION = "1.0.0"
-NEW_VERSION = "1.1.0"
+FAULTY_VERSION = "1.1.0"
+FIXED_VERSION = "1.1.1"
 # Devices below this battery level are left out of the update, as a careful operator would.
 MIN_BATTERY = 20
-FAILED_STATUSES = ("FAILED", "TIMED_OUT", "REJECTED")
-MAX_ROLLBACK_TARGETS = MAX_TARGETS
+WAVES = "20%,50%,100%"
+CANARY_SHARE = 0.2
+GATE = "success>=95"
+BAKE_SECONDS = 120
 
 # Approximate AWS list prices (USD, us-east-1, 2026) for the cost estimate; accounts and regions differ.
 PRICE_PER_REMOTE_ACTION = 0.003  # IoT Device Management jobs, per job execution
 PRICE_PER_INDEX_UPDATE = 2.25 / 1_000_000  # fleet indexing, per 1 KB index update
 PRICE_PER_QUERY = 0.05 / 10_000  # fleet indexing search and aggregation queries
 PRICE_PER_REGISTRY_OR_SHADOW_OP = 1.25 / 1_000_000  # IoT Core registry and shadow operations
+PRICE_PER_S3_REQUEST = 0.005 / 1_000  # the rollouts' records: a PUT per step, a GET per controller pass
 PRICING_URL = "https://aws.amazon.com/iot-device-management/pricing/"
 
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """What the demo runs: fleet size, the devices' behaviour, and what to keep."""
+    """What the demo runs: fleet size, the devices' behaviour on each release, and what to keep."""
 
     fleet: str = DEMO_FLEET
     devices: int = 100
-    success_rate: float = 90.0
+    success_rate: float = 100.0  # the fixed release
+    faulty_success_rate: float = 40.0  # the faulty release
     failure_weights: str = "download=1,checksum=1,install=1,reject=1,hang=1"
     seed: int = 7
     keep: bool = False
@@ -87,11 +99,10 @@ class DemoConfig:
 
     def validated(self) -> DemoConfig:
         check_fleet_name(self.fleet)
-        check_positive_int(self.devices, "the device count", "--devices")
-        if not 0.0 <= self.success_rate <= 100.0:
-            raise UsageError(
-                f"the success rate must be between 0 and 100, not {self.success_rate:g}", "--success-rate"
-            )
+        check_device_count(self.devices, "--devices")
+        for rate, flag in ((self.success_rate, "--success-rate"), (self.faulty_success_rate, "--faulty-success-rate")):
+            if not 0.0 <= rate <= 100.0:
+                raise UsageError(f"the success rate must be between 0 and 100, not {rate:g}", flag)
         try:
             FailureWeights.parse(self.failure_weights)
         except ValueError as exc:
@@ -120,20 +131,30 @@ class DemoConfig:
             f"shadow.reported.batteryStatus>={MIN_BATTERY}"
         )
 
+    def rollout_id(self, version: str) -> str:
+        return f"{self.fleet}-{version.replace('.', '_')}"
+
     @property
-    def ota_settings(self) -> JobSettings:
-        """A careful rollout: 10 a minute, doubling after every 10 notified; abort past 30% failures."""
+    def wave_settings(self) -> JobSettings:
+        """Each wave's job: 10 a minute, doubling after every 10 notified; abort past 30% failures (the fast
+        brake, under the gate); a 30-minute in-progress timeout."""
         return JobSettings(
-            rollout=ExponentialRollout(
-                base_rate_per_minute=10, increment_factor=2.0, notified_things=10
-            ),
+            rollout=ExponentialRollout(base_rate_per_minute=10, increment_factor=2.0, notified_things=10),
             abort=(AbortCriterion("FAILED", 30, 10),),
-            timeout_minutes=5,
+            timeout_minutes=30,
         )
 
-    def behaviour(self, success_rate: float | None = None) -> BehaviourModel:
+    def rollout_spec(self, version: str) -> RolloutSpec:
+        return RolloutSpec(
+            fleet=self.fleet, package=DEMO_PACKAGE, version=version, groups=(self.group_name,),
+            waves=parse_waves(WAVES), gate=GateSpec((Condition.parse(GATE),), bake_seconds=BAKE_SECONDS),
+            settings=self.wave_settings, rollout_id=self.rollout_id(version), rollback_to=OLD_VERSION,
+            description=f"Demo rollout of {DEMO_PACKAGE} {version}",
+        )  # fmt: skip
+
+    def behaviour(self, success_rate: float) -> BehaviourModel:
         return BehaviourModel(
-            success_rate=self.success_rate if success_rate is None else success_rate,
+            success_rate=success_rate,
             failure_weights=FailureWeights.parse(self.failure_weights),
             latency=LatencyModel.parse("20ms..200ms"),
             seed=self.seed,
@@ -148,6 +169,7 @@ class CostEstimate:
     index_updates: int
     queries: int
     registry_and_shadow_operations: int
+    s3_requests: int
 
     @property
     def dollars(self) -> float:
@@ -156,6 +178,7 @@ class CostEstimate:
             + self.index_updates * PRICE_PER_INDEX_UPDATE
             + self.queries * PRICE_PER_QUERY
             + self.registry_and_shadow_operations * PRICE_PER_REGISTRY_OR_SHADOW_OP
+            + self.s3_requests * PRICE_PER_S3_REQUEST
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -164,21 +187,25 @@ class CostEstimate:
             "indexUpdates": self.index_updates,
             "queries": self.queries,
             "registryAndShadowOperations": self.registry_and_shadow_operations,
+            "s3Requests": self.s3_requests,
             "estimatedUsd": round(self.dollars, 4),
             "pricing": PRICING_URL,
         }
 
 
 def estimate_cost(config: DemoConfig) -> CostEstimate:
-    """An upper bound on what the demo uses: every device updated once and a tenth rolled back."""
+    """An upper bound: the faulty canary and its rollback (a fifth of the devices each), then every device."""
     devices = config.devices
-    executions = devices + max(1, devices // 10)
+    canary = -(-devices // 5)
+    executions = devices + 2 * canary
     return CostEstimate(
         remote_actions=executions,
         # Each device: create, group, two shadows, then job updates, a shadow and $package per execution.
         index_updates=devices * 4 + executions * 3,
-        queries=50,
-        registry_and_shadow_operations=devices * 8 + executions * 6,
+        queries=100,
+        registry_and_shadow_operations=devices * 10 + executions * 6,
+        # A controller pass a second for the length of both rollouts (about 15 minutes of AWS time).
+        s3_requests=2 * 900,
     )
 
 
@@ -209,19 +236,13 @@ class DemoReporter(Protocol):
 
     def firmware_published(self, upload: VersionUpload) -> None: ...
 
-    def job_created(self, prepared: PreparedJob, answer: dict[str, Any]) -> None: ...
+    def rollout_planned(self, plan: RolloutPlan) -> None: ...
 
-    def watching(self, job_id: str) -> Callable[[WatchSnapshot], None]: ...
+    def rollout_step(self, step: Step) -> None: ...
 
-    def simulated(self, result: SimulationResult) -> None: ...
+    def rollout_ended(self, current: RolloutSnapshot) -> None: ...
 
-    def stats(self, stats: JobStats) -> None: ...
-
-    def report_written(self, path: Path, data: report.ReportData) -> None: ...
-
-    def rolled_back(
-        self, devices: list[str], answer: dict[str, Any] | None, result: SimulationResult | None
-    ) -> None: ...
+    def report_written(self, path: Path, report: rollout_report.RolloutReport) -> None: ...
 
     def cleaned(self, result: CleanupResult | None) -> None: ...
 
@@ -267,77 +288,44 @@ def run_demo(ctx: AwsContext, config: DemoConfig, reporter: DemoReporter) -> Dem
     if preview.count == 0:
         raise UsageError("no device matches the update group: nothing to update")
 
-    reporter.step(3, f"Publish firmware {NEW_VERSION} from a generated file")
     bucket = discover(ctx, config.fleet, kinds=("bucket",)).bucket
     if bucket is None:
         raise UsageError(f"fleet {config.fleet!r} has no firmware bucket; provisioning did not finish")
-    with tempfile.TemporaryDirectory(prefix="iotfleet-demo-") as folder:
-        image = Path(folder) / f"{DEMO_PACKAGE}-{NEW_VERSION}.bin"
-        firmware.generate_firmware(image, DEMO_PACKAGE, NEW_VERSION, size=spec.firmware_size)
-        upload = upload_version(
-            ctx, fleet=config.fleet, bucket=bucket, package=DEMO_PACKAGE, version=NEW_VERSION, path=image,
-            description="Firmware published by the iotfleet demo", publish=True,
-        )  # fmt: skip
-    reporter.firmware_published(upload)
-    result.add(
-        3, "firmware", package=DEMO_PACKAGE, version=NEW_VERSION, sha256=upload.sha256, status=upload.status
-    )
 
-    reporter.step(4, "Create the OTA job: exponential rollout, abort criterion, timeout")
-    spec_job = JobSpec(
-        fleet=config.fleet, groups=(config.group_name,), package=DEMO_PACKAGE, version=NEW_VERSION,
-        settings=config.ota_settings, description=f"Demo OTA of {DEMO_PACKAGE} {NEW_VERSION}",
-    )  # fmt: skip
-    prepared, answer = create_job(ctx, spec_job)
-    job_id = str(answer["jobId"])
-    reporter.job_created(prepared, answer)
-    result.add(4, "ota job", jobId=job_id, request=prepared.request)
+    reporter.step(3, f"Publish firmware {FAULTY_VERSION} (it has a bug)")
+    faulty = publish(ctx, config, bucket, FAULTY_VERSION, "the faulty release")
+    reporter.firmware_published(faulty)
+    result.add(3, "firmware", package=DEMO_PACKAGE, version=FAULTY_VERSION, sha256=faulty.sha256, status=faulty.status)
 
-    reporter.step(5, f"Simulate the devices ({config.success_rate:g}% success) while watching the job")
-    simulation = simulate_while_watching(ctx, config, job_id, config.behaviour(), reporter)
-    reporter.simulated(simulation)
-    result.add(
-        5, "simulation", outcomes=simulation.outcome_counts(), failureTypes=simulation.failure_type_counts()
-    )
+    reporter.step(4, f"Roll out {FAULTY_VERSION} in waves: the canary fails its gate")
+    first = run_rollout(ctx, config, FAULTY_VERSION, config.behaviour(config.faulty_success_rate), reporter)
+    result.add(4, "faulty rollout", **first)
 
-    reporter.step(6, "Final statistics")
-    stats = job_stats(ctx, job_id)
-    reporter.stats(stats)
-    result.add(6, "statistics", stats=stats.as_dict())
+    reporter.step(5, "Version distribution after the failure")
+    after_failure = distribution(ctx, DEMO_PACKAGE)
+    reporter.distribution(f"Versions of {DEMO_PACKAGE} after the automatic rollback", after_failure)
+    result.add(5, "distribution", distribution=after_failure.as_dict())
 
-    reporter.step(7, "HTML report")
-    data = report.gather_report(ctx, job_id)
-    path = report.write_report(config.report_path, report.render_html(data)).resolve()
-    reporter.report_written(path, data)
-    result.add(7, "report", path=str(path))
+    reporter.step(6, f"Publish the fixed firmware {FIXED_VERSION}")
+    fixed = publish(ctx, config, bucket, FIXED_VERSION, "the fix")
+    reporter.firmware_published(fixed)
+    result.add(6, "firmware", package=DEMO_PACKAGE, version=FIXED_VERSION, sha256=fixed.sha256, status=fixed.status)
 
-    reporter.step(8, "Version distribution after the update")
-    after = distribution(ctx, DEMO_PACKAGE)
-    reporter.distribution(f"Versions of {DEMO_PACKAGE} before the update", before)
-    reporter.distribution(f"Versions of {DEMO_PACKAGE} after the update", after)
-    result.add(8, "distribution", before=before.as_dict(), after=after.as_dict())
+    reporter.step(7, f"Roll out {FIXED_VERSION}: every gate passes")
+    second = run_rollout(ctx, config, FIXED_VERSION, config.behaviour(config.success_rate), reporter)
+    result.add(7, "fixed rollout", **second)
 
-    reporter.step(9, f"Roll the failed devices back to {OLD_VERSION}")
-    failed = failed_devices(simulation.executions)
-    rollback_answer: dict[str, Any] | None = None
-    rollback_run: SimulationResult | None = None
-    if failed:
-        rollback_spec = JobSpec(
-            fleet=config.fleet, things=tuple(failed[:MAX_ROLLBACK_TARGETS]), package=DEMO_PACKAGE,
-            version=OLD_VERSION, settings=JobSettings(timeout_minutes=5), kind="rollback",
-            description=f"Demo rollback of the devices whose {NEW_VERSION} update failed",
-        )  # fmt: skip
-        _, rollback_answer = create_job(ctx, rollback_spec)
-        rollback_run = simulate_while_watching(
-            ctx, config, str(rollback_answer["jobId"]), config.behaviour(success_rate=100.0), reporter
-        )
-    reporter.rolled_back(failed, rollback_answer, rollback_run)
+    reporter.step(8, "HTML report of the rollout")
+    gathered = rollout_report.gather(ctx, RolloutStore(ctx, config.fleet, bucket), config.rollout_id(FIXED_VERSION))
+    path = write_report(config.report_path, rollout_report.render_html(gathered)).resolve()
+    reporter.report_written(path, gathered)
+    result.add(8, "report", path=str(path), rolloutId=config.rollout_id(FIXED_VERSION))
+
+    reporter.step(9, "Version distribution: before, after the failure, at the end")
     final = distribution(ctx, DEMO_PACKAGE)
-    reporter.distribution(f"Versions of {DEMO_PACKAGE} after the rollback", final)
-    result.add(
-        9, "rollback", devices=failed, jobId=(rollback_answer or {}).get("jobId"),
-        outcomes=rollback_run.outcome_counts() if rollback_run else {}, distribution=final.as_dict(),
-    )  # fmt: skip
+    for label, dist in (("before the update", before), ("after the failure", after_failure), ("at the end", final)):
+        reporter.distribution(f"Versions of {DEMO_PACKAGE} {label}", dist)
+    result.add(9, "distribution", before=before.as_dict(), afterFailure=after_failure.as_dict(), final=final.as_dict())
 
     reporter.step(10, "Clean up" if not config.keep else "Keep the fleet (--keep)")
     cleaned: CleanupResult | None = None
@@ -353,33 +341,90 @@ def run_demo(ctx: AwsContext, config: DemoConfig, reporter: DemoReporter) -> Dem
     return result
 
 
-def failed_devices(executions: Iterable[ExecutionRecord]) -> list[str]:
-    """Devices whose last execution of the job did not succeed, in name order."""
-    last: dict[str, str | None] = {}
-    for record in sorted(executions, key=lambda r: (r.thing_name, r.attempt)):
-        last[record.thing_name] = record.status or "TIMED_OUT"  # a hung device is timed out by the service
-    return sorted(name for name, status in last.items() if status in FAILED_STATUSES)
+def publish(ctx: AwsContext, config: DemoConfig, bucket: str, version: str, what: str) -> VersionUpload:
+    """Generate a firmware image for ``version``, upload it and publish it."""
+    with tempfile.TemporaryDirectory(prefix="iotfleet-demo-") as folder:
+        image = Path(folder) / f"{DEMO_PACKAGE}-{version}.bin"
+        firmware.generate_firmware(image, DEMO_PACKAGE, version, size=config.spec.firmware_size)
+        return upload_version(
+            ctx, fleet=config.fleet, bucket=bucket, package=DEMO_PACKAGE, version=version, path=image,
+            description=f"Firmware published by the iotfleet demo: {what}", publish=True,
+        )  # fmt: skip
 
 
-def simulate_while_watching(
-    ctx: AwsContext, config: DemoConfig, job_id: str, model: BehaviourModel, reporter: DemoReporter
-) -> SimulationResult:
-    """Run the simulated devices in the background and watch the job in the foreground until it ends."""
-    plan = plan_simulation(ctx, job_id=job_id)
-    transport = MQTT if config.mqtt is not None else HTTPS
-    options = SimulationOptions(
-        poll_initial=0.5, poll_max=2.0, job_check_interval=1.0, transport=transport, mqtt=config.mqtt
-    )
-    running: Future[SimulationResult] = Future()
+class Devices:
+    """The simulated devices of a rollout: one background run per job the rollout creates."""
 
-    def devices() -> None:
+    def __init__(
+        self, ctx: AwsContext, wave_model: BehaviourModel, rollback_model: BehaviourModel, mqtt: MqttSettings | None
+    ) -> None:
+        self.ctx = ctx
+        self.wave_model = wave_model
+        self.rollback_model = rollback_model
+        self.mqtt = mqtt
+        self.runs: dict[str, Future[SimulationResult]] = {}
+
+    def start(self, job_id: str, model: BehaviourModel) -> None:
+        plan = plan_simulation(self.ctx, job_id=job_id)
+        options = SimulationOptions(
+            poll_initial=0.5, poll_max=2.0, job_check_interval=1.0,
+            transport=MQTT if self.mqtt is not None else HTTPS, mqtt=self.mqtt,
+        )  # fmt: skip
+        running: Future[SimulationResult] = Future()
         running.set_running_or_notify_cancel()
-        try:
-            running.set_result(run_simulation(ctx, plan, model, options, progress=NoProgress()))
-        except Exception as exc:  # noqa: BLE001  (handed to the watching thread by running.result())
-            running.set_exception(exc)
+        self.runs[job_id] = running
 
-    # A daemon thread: if the watch is interrupted, the process can still exit.
-    threading.Thread(target=devices, name="demo-devices", daemon=True).start()
-    watch_job(ctx, job_id, interval=config.watch_interval, on_snapshot=reporter.watching(job_id))
-    return running.result()
+        def devices() -> None:
+            try:
+                running.set_result(run_simulation(self.ctx, plan, model, options, progress=NoProgress()))
+            except Exception as exc:  # noqa: BLE001  (handed to the demo by results())
+                running.set_exception(exc)
+
+        # A daemon thread: if the demo is interrupted, the process can still exit.
+        threading.Thread(target=devices, name=f"demo-devices-{job_id}", daemon=True).start()
+
+    def on_step(self, step: Step) -> None:
+        if step.kind == "wave-started" and step.job_id:
+            self.start(step.job_id, self.wave_model)
+        elif step.kind == "rollback-started" and step.job_id:
+            self.start(step.job_id, self.rollback_model)
+
+    def results(self) -> dict[str, SimulationResult]:
+        """Every run's result, once each has ended (the rollout waits for its jobs, so they end soon after)."""
+        return {job_id: future.result() for job_id, future in self.runs.items()}
+
+
+def run_rollout(
+    ctx: AwsContext, config: DemoConfig, version: str, model: BehaviourModel, reporter: DemoReporter
+) -> dict[str, Any]:
+    """Plan, start and control one rollout to its end while the devices run each job it creates."""
+    plan = plan_rollout(ctx, config.rollout_spec(version))
+    reporter.rollout_planned(plan)
+    start_rollout(ctx, plan, ctx.service_time().timestamp())
+    devices = Devices(ctx, model, config.behaviour(100.0), config.mqtt)
+
+    def on_step(step: Step) -> None:
+        devices.on_step(step)
+        reporter.rollout_step(step)
+
+    store = RolloutStore(ctx, config.fleet, plan.bucket)
+    Controller(ctx, config.fleet, plan.rollout_id, store=store, on_step=on_step).run(
+        interval=config.watch_interval / 2, clock=SYSTEM_CLOCK
+    )
+    outcomes = {job_id: run.outcome_counts() for job_id, run in devices.results().items()}
+    current = snapshot(store, plan.rollout_id)
+    reporter.rollout_ended(current)
+    record = current.record
+    stop = record.stop
+    return {
+        "rolloutId": record.rollout_id,
+        "version": version,
+        "state": record.state,
+        "waves": [
+            {"number": w.number, "devices": w.size, "status": w.status, "jobId": w.job_id if w.started else None,
+             "gate": (w.gate or {}).get("decision"), "reasons": (w.gate or {}).get("reasons", [])}
+            for w in record.waves
+        ],
+        "rollback": None if stop is None else {"jobId": stop.job_id, "devices": stop.devices, "counts": stop.counts},
+        "outcomes": outcomes,
+    }  # fmt: skip

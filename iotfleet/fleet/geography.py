@@ -83,19 +83,25 @@ def first_countries(continent: str, count: int) -> list[str]:
 
 
 def check_countries(codes: list[str], param: str | None = "--countries") -> list[str]:
-    """Upper-cased, de-duplicated ISO codes, in the given order; unknown codes are a usage error."""
+    """Upper-cased ISO codes, in the given order; an unknown code, or one given twice, is a usage error."""
     result: list[str] = []
     unknown: list[str] = []
+    twice: list[str] = []
     for raw in codes:
         code = raw.strip().upper()
         if not code:
             continue
         if code not in COUNTRY_NAMES:
             unknown.append(raw.strip())
-        elif code not in result:
+        elif code in result:
+            twice.append(code)
+        else:
             result.append(code)
     if unknown:
         raise UsageError(f"unknown country code(s): {', '.join(unknown)} (use ISO 3166-1 alpha-2, e.g. US, DE)", param=param)
+    if twice:
+        # Two groups of one country cannot exist; a repeated code is a slip worth pointing out, not skipping.
+        raise UsageError(f"country code(s) given twice: {', '.join(sorted(set(twice)))}", param=param)
     if not result:
         raise UsageError("at least one country is required", param=param)
     return result

@@ -224,24 +224,25 @@ class Preview:
         return {"query": self.query, "count": self.count, "sample": [t.as_dict() for t in self.sample]}
 
 
-def _index_error(err: ClientError, text: str) -> UsageError | None:
+def index_error(err: ClientError, text: str, param: str = "--query") -> UsageError | None:
+    """The usage error a fleet-index error on query ``text`` means (indexing off, a query AWS rejects)."""
     if is_error(err, "ResourceNotFoundException", "IndexNotReadyException"):
         return UsageError(
-            "fleet indexing is not enabled in this account: run iotfleet provision first", "--query"
+            "fleet indexing is not enabled in this account: run iotfleet provision first", param
         )
     if is_error(err, "InvalidQueryException"):
         message = err.response.get("Error", {}).get("Message", "")
-        return UsageError(f"AWS rejected the query {text!r}: {message}", "--query")
+        return UsageError(f"AWS rejected the query {text!r}: {message}", param)
     return None
 
 
 def count_matches(ctx: AwsContext, text: str) -> int:
-    return count_matching(ctx, text, lambda err: _index_error(err, text))
+    return count_matching(ctx, text, lambda err: index_error(err, text))
 
 
 def search(ctx: AwsContext, text: str, limit: int | None = None) -> list[MatchedThing]:
     """Things matching ``text``, up to ``limit`` (all pages when None)."""
-    things = matching_things(ctx, text, lambda err: _index_error(err, text), limit)
+    things = matching_things(ctx, text, lambda err: index_error(err, text), limit)
     return [_matched(thing) for thing in things]
 
 
@@ -443,6 +444,7 @@ def create_dynamic_group(
 ) -> CreatedGroup:
     """Create a dynamic group tagged with ``fleet``; the same group already there is reported, not re-created."""
     naming.check_fleet_name(fleet)
+    naming.check_description(description)
     check_query(text)
     existing = check_new_dynamic_group(ctx, name, text, fleet)
     if existing is not None:
@@ -460,7 +462,7 @@ def create_dynamic_group(
     try:
         answer = ctx.iot.create_dynamic_thing_group(**request)
     except ClientError as err:
-        usage = _index_error(err, text)
+        usage = index_error(err, text)
         if usage is not None:
             raise usage from None
         raise

@@ -133,3 +133,23 @@ def check_positive_int(value: object, what: str, param: str | None = None, maxim
     if maximum is not None and number > maximum:
         raise UsageError(f"{what} must be at most {maximum}, got {number}", param=param)
     return number
+
+
+# The longest description AWS takes: jobs, job templates and thing groups 2,028 characters, packages 1,024.
+MAX_DESCRIPTION = 2028
+MAX_PACKAGE_DESCRIPTION = 1024
+
+
+def check_description(text: str | None, param: str = "--description", limit: int = MAX_DESCRIPTION) -> str | None:
+    """A description: None, or 1 to ``limit`` printable characters."""
+    if text is None:
+        return None
+    if len(text) > limit:
+        raise UsageError(
+            f"the description is {len(text)} characters; at most {limit} (a description is 1 to {limit} "
+            "printable characters)",
+            param,
+        )
+    if not text or any(not ch.isprintable() for ch in text):
+        raise UsageError("the description must be non-empty printable text (no control characters)", param)
+    return text

@@ -22,6 +22,8 @@ GROUP_KIND_TAG = "iotfleet:group-kind"
 COUNTRY_GROUP = "country"
 CONTINENT_GROUP = "continent"
 DYNAMIC_GROUP = "dynamic"
+# Static groups that hold a fixed list of things a job targets (rollout waves, rollbacks, retries).
+TARGET_GROUP = "job-targets"
 
 
 def tag_list(fleet: str, extra: Mapping[str, str] | None = None) -> list[dict[str, str]]:

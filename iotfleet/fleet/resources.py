@@ -27,6 +27,7 @@ from iotfleet.fleet.ownership import (
     FLEET_ATTRIBUTE,
     FLEET_TAG,
     GROUP_KIND_TAG,
+    TARGET_GROUP,
     owned_by,
     tag_dict,
 )
@@ -52,6 +53,7 @@ class FleetResources:
     country_groups: list[str] = field(default_factory=list)
     continent_groups: list[str] = field(default_factory=list)
     dynamic_groups: list[str] = field(default_factory=list)
+    target_groups: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +68,7 @@ class FleetResources:
             "countryGroups": self.country_groups,
             "continentGroups": self.continent_groups,
             "dynamicGroups": self.dynamic_groups,
+            "targetGroups": self.target_groups,
         }
 
 
@@ -98,6 +101,7 @@ def discover(ctx: AwsContext, fleet: str, kinds: Collection[str] | None = None) 
         found.country_groups = sorted(n for n, k in groups.items() if k == COUNTRY_GROUP)
         found.continent_groups = sorted(n for n, k in groups.items() if k == CONTINENT_GROUP)
         found.dynamic_groups = sorted(n for n, k in groups.items() if k == DYNAMIC_GROUP)
+        found.target_groups = sorted(n for n, k in groups.items() if k == TARGET_GROUP)
     return found
 
 
@@ -165,7 +169,7 @@ def _package_arn(ctx: AwsContext, package: str) -> str:
 
 
 def owned_groups(ctx: AwsContext, fleet: str) -> dict[str, str]:
-    """Thing groups ``fleet`` owns, each with its kind: country, continent or dynamic."""
+    """Thing groups ``fleet`` owns, each with its kind: country, continent, dynamic or job targets."""
     candidates: dict[str, str] = {}
     for page in ctx.iot.get_paginator("list_thing_groups").paginate():
         for group in page.get("thingGroups", []):
@@ -174,7 +178,7 @@ def owned_groups(ctx: AwsContext, fleet: str) -> dict[str, str]:
     kinds: dict[str, str] = {}
     for name, tags in owned.items():
         kind = tags.get(GROUP_KIND_TAG)
-        if kind not in (COUNTRY_GROUP, CONTINENT_GROUP, DYNAMIC_GROUP):
+        if kind not in (COUNTRY_GROUP, CONTINENT_GROUP, DYNAMIC_GROUP, TARGET_GROUP):
             kind = DYNAMIC_GROUP if _is_dynamic(ctx, name) else COUNTRY_GROUP
         kinds[name] = kind
     return kinds

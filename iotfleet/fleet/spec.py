@@ -46,6 +46,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 DEFAULT_FLEET = "default"
 DEFAULT_DEVICES = 100
+# The most devices one fleet spec describes: provisioning plans every one of them, so the count is bounded.
+MAX_DEVICES = 1_000_000
 DEFAULT_THING_TYPES = ("SedanVehicle", "SUVVehicle", "TruckVehicle")
 DEFAULT_VERSIONS = ("1.0.0", "1.1.0")
 DEFAULT_CONTINENT = "North America"
@@ -144,7 +146,7 @@ class FleetSpec:
     def validated(self) -> FleetSpec:
         """A normalised copy, or :class:`UsageError` naming the flag of the first bad value."""
         fleet = naming.check_fleet_name(self.fleet, FLAGS["fleet"])
-        devices = naming.check_positive_int(self.devices, "the device count", FLAGS["devices"])
+        devices = check_device_count(self.devices)
         thing_types = _names(self.thing_types, "thing type", FLAGS["thing_types"])
         for name in thing_types:
             naming.check_thing_type_name(name, FLAGS["thing_types"])
@@ -258,6 +260,11 @@ def default_countries(continent: str) -> list[str]:
     """The first three countries of ``continent`` (fewer when it has fewer)."""
     known = geography.CONTINENTS[geography.check_continent(continent)]
     return geography.first_countries(continent, min(DEFAULT_COUNTRY_COUNT, len(known)))
+
+
+def check_device_count(value: object, param: str = FLAGS["devices"]) -> int:
+    """A device count: a whole number from 1 to :data:`MAX_DEVICES`."""
+    return naming.check_positive_int(value, "the device count", param, maximum=MAX_DEVICES)
 
 
 def resolve_countries(continent: str, value: Any, param: str = FLAGS["countries"]) -> list[str]:

@@ -2,8 +2,11 @@
 
 The bucket is found by its ownership tag (``iotfleet:fleet=<fleet>``) among the buckets named
 ``iotfleet-*`` in the region, never by its name alone: a bucket that merely looks like ours is not used.
-Its name is unique per creation, ``iotfleet-<fleet>-<account>-<region>-<random>`` (the region is left out
-when the name would pass S3's 63 characters).
+Its name is the same on every run of a fleet in an account and region, ``iotfleet-<fleet>-<account>-<region>``
+(a short hash of the region instead when the name would pass S3's 63 characters), so two provisioning runs
+started at once create one bucket between them: S3 gives a name to one owner only, and the second run finds
+the bucket it just asked for already its own. Older fleets' buckets (a random suffix) are found by their tag
+as before.
 
 Settings it keeps, each checked on every run and restored when missing:
 
@@ -18,8 +21,8 @@ Settings it keeps, each checked on every run and restored when missing:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
-import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,12 +57,18 @@ _NO_PUBLIC_ACCESS_BLOCK = ("NoSuchPublicAccessBlockConfiguration",)
 
 
 def bucket_name(fleet: str, account: str, region: str, suffix: str | None = None) -> str:
-    """A new, unique bucket name for ``fleet``."""
-    suffix = suffix or secrets.token_hex(4)
-    name = f"{BUCKET_PREFIX}{fleet}-{account}-{region}-{suffix}"
+    """The fleet's bucket name in this account and region (``suffix``, for tests, names another)."""
+    tail = f"-{suffix}" if suffix else ""
+    name = f"{BUCKET_PREFIX}{fleet}-{account}-{region}{tail}"
     if len(name) > naming.BUCKET_NAME.max_len:
-        name = f"{BUCKET_PREFIX}{fleet}-{account}-{suffix}"
+        name = f"{BUCKET_PREFIX}{fleet}-{account}-{hashlib.sha256((region + tail).encode()).hexdigest()[:8]}"
     return naming.BUCKET_NAME.check(name, "--fleet")
+
+
+def has_objects(ctx: AwsContext, name: str) -> bool:
+    """Whether the bucket holds any object version or delete marker (one ``ListObjectVersions``)."""
+    answer = ctx.s3.list_object_versions(Bucket=name, MaxKeys=1)
+    return bool(answer.get("Versions") or answer.get("DeleteMarkers"))
 
 
 def tls_only_statement(bucket: str, partition: str = "aws") -> dict[str, Any]:
@@ -91,6 +100,8 @@ class BucketStatus:
     missing: list[str] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     policy: dict[str, Any] | None = None
+    # Empty second buckets of the fleet (left by runs that raced), deleted when the plan is applied.
+    duplicates: list[str] = field(default_factory=list)
 
 
 def list_candidates(ctx: AwsContext) -> list[BucketCandidate]:
@@ -176,11 +187,17 @@ def _has_tls_statement(policy: dict[str, Any] | None, bucket: str) -> bool:
 
 
 def create_bucket(ctx: AwsContext, name: str, fleet: str) -> None:
-    """Create the bucket and tag it at once (a bucket is only ever found again through its tags)."""
+    """Create the bucket (or take it, when a concurrent run of the fleet just did) and tag it at once (a
+    bucket is only ever found again through its tags)."""
     request: dict[str, Any] = {"Bucket": name}
     if ctx.region != "us-east-1":
         request["CreateBucketConfiguration"] = {"LocationConstraint": ctx.region}
-    ctx.s3.create_bucket(**request)
+    try:
+        ctx.s3.create_bucket(**request)
+    except ClientError as err:
+        # Another run of this fleet created it a moment ago: it is this account's, and the one bucket to use.
+        if not is_error(err, "BucketAlreadyOwnedByYou"):
+            raise
     ctx.s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tag_list(fleet)})
 
 

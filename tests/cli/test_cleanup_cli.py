@@ -78,8 +78,8 @@ def test_dry_run_prints_the_plan_and_only_reads(
     document = json.loads(ran.stdout)
     assert document["dry_run"] is True
     assert document["plan"]["counts"]["thing"] == len(fleet.things)
-    assert [step["step"] for step in document["plan"]["order"]][:4] == [
-        "jobs", "dynamic-groups", "certificates", "things",
+    assert [step["step"] for step in document["plan"]["order"]][:5] == [
+        "jobs", "rollouts", "dynamic-groups", "certificates", "things",
     ]  # fmt: skip
     assert mutating_calls(emulator) == {}
 

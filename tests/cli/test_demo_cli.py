@@ -13,7 +13,6 @@ import pytest
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet import demo
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE
-from iotfleet.fleet.simulate.device import ExecutionRecord
 
 MUTATING = (
     "Create",
@@ -49,16 +48,32 @@ def test_the_demo_takes_a_fleet_through_the_life_cycle_and_cleans_up(
 
     members = done[2]["members"]
     assert 0 < members <= 20
-    outcomes = done[5]["outcomes"]
-    assert sum(outcomes.values()) == members  # every device of the group ran the job once
-    after = done[8]["after"]["versions"]
-    assert after.get(demo.NEW_VERSION, 0) == outcomes["succeeded"]
-    assert after[demo.OLD_VERSION] + after.get(demo.NEW_VERSION, 0) == 20
-    rollback = done[9]
-    assert len(rollback["devices"]) == members - outcomes["succeeded"]
-    if rollback["devices"]:
-        assert rollback["outcomes"]["succeeded"] == len(rollback["devices"])
+    # The faulty release: its canary fails the gate, the devices that took it go back, later waves never start.
+    faulty = done[4]
+    assert faulty["state"] == "ROLLED_BACK"
+    assert [w["status"] for w in faulty["waves"]] == ["FAILED", "PENDING", "PENDING"]
+    assert [w["jobId"] for w in faulty["waves"][1:]] == [None, None]
+    canary = faulty["waves"][0]
+    canary_outcomes = faulty["outcomes"][canary["jobId"]]
+    assert sum(canary_outcomes.values()) == canary["devices"]  # every canary device ran the job once
+    assert 0 < canary_outcomes["succeeded"] < canary["devices"]
+    assert faulty["rollback"]["devices"] == canary_outcomes["succeeded"]  # exactly the devices on 1.1.0
+    assert faulty["outcomes"][faulty["rollback"]["jobId"]]["succeeded"] == canary_outcomes["succeeded"]
+    after_failure = done[5]["distribution"]["versions"]
+    assert after_failure == {demo.OLD_VERSION: 20, demo.FAULTY_VERSION: 0}
+    # The fixed release: every wave passes, every device of the group gets it, once.
+    fixed = done[7]
+    assert fixed["state"] == "COMPLETED"
+    assert [w["gate"] for w in fixed["waves"]] == ["PASSED"] * 3
+    assert sum(w["devices"] for w in fixed["waves"]) == members
+    assert sum(o["succeeded"] for o in fixed["outcomes"].values()) == members
+    assert sum(sum(o.values()) for o in fixed["outcomes"].values()) == members
+    final = done[9]["final"]["versions"]
+    assert final[demo.FIXED_VERSION] == members and final[demo.OLD_VERSION] == 20 - members
+    assert done[9]["before"]["versions"] == {demo.OLD_VERSION: 20}
+    assert done[9]["afterFailure"]["versions"] == after_failure
     assert report.is_file() and "<html" in report.read_text()[:200].lower()
+    assert "Rollout demo-1_1_1" in report.read_text()
 
     # Cleaned up: no thing, job or bucket of the demo fleet is left.
     things = boto_clients.iot.list_things(attributeName=FLEET_ATTRIBUTE, attributeValue=demo.DEMO_FLEET)[
@@ -67,6 +82,8 @@ def test_the_demo_takes_a_fleet_through_the_life_cycle_and_cleans_up(
     assert things == []
     assert boto_clients.s3.list_buckets()["Buckets"] == []
     assert boto_clients.iot.list_thing_types()["thingTypes"] == []
+    assert [j for j in boto_clients.iot.list_jobs()["jobs"] if j["status"] != "DELETION_IN_PROGRESS"] == []
+    assert boto_clients.iot.list_thing_groups()["thingGroups"] == []
 
 
 def test_aws_runs_only_after_a_confirmation_naming_account_region_and_cost(
@@ -111,18 +128,6 @@ def test_the_default_demo_runs_on_an_emulator_inside_the_process(tmp_path: Path)
 def test_the_cost_estimate_grows_with_the_fleet() -> None:
     small = demo.estimate_cost(demo.DemoConfig(devices=100))
     large = demo.estimate_cost(demo.DemoConfig(devices=1000))
-    assert small.remote_actions == 110
+    assert small.remote_actions == 140  # the canary (a fifth), its rollback, then every device
     assert 0 < small.dollars < large.dollars
     assert small.as_dict()["pricing"] == demo.PRICING_URL
-
-
-def test_failed_devices_are_those_whose_last_attempt_did_not_succeed() -> None:
-    def record(thing: str, attempt: int, status: str | None) -> ExecutionRecord:
-        return ExecutionRecord("job", thing, attempt + 1, attempt, "x", status)
-
-    executions = [
-        record("a", 0, "FAILED"), record("a", 1, "SUCCEEDED"),  # recovered on retry
-        record("b", 0, "REJECTED"), record("c", 0, None),  # c hung: the service times it out
-        record("d", 0, "SUCCEEDED"),
-    ]  # fmt: skip
-    assert demo.failed_devices(executions) == ["b", "c"]

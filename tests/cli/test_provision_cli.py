@@ -81,7 +81,7 @@ def test_apply_then_rerun_prints_summaries_and_the_rerun_sends_no_change(
     )
     assert again.exit_code == 0, again.stderr
     result = json.loads(again.stdout)["result"]
-    assert result["counts"]["thing"] == {"created": 0, "present": 20, "updated": 0, "failed": 0}
+    assert result["counts"]["thing"] == {"created": 0, "present": 20, "updated": 0, "failed": 0, "skipped": 0}
     assert "Nothing to change" in again.stderr
     assert mutating_calls(emulator) == {}
 

@@ -106,7 +106,7 @@ def test_control_api_drives_the_same_settings(emulator, boto_clients) -> None:
     assert control.counters()["iot:ListThings"]["throttles"] == codes.count("ThrottlingException")
     control.set_quotas(False)
     control.set_faults(0.25, seed=5, operations=["CreateThing"])
-    assert control.faults() == {"rate": 0.25, "seed": 5, "operations": ["CreateThing"]}
+    assert control.faults() == {"rate": 0.25, "seed": 5, "operations": ["CreateThing"], "after": 0.0}
     with pytest.raises(EmulatorControlError, match="between 0 and 1"):
         control.set_faults(2.0)
     before = control.now()

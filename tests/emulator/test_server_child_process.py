@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from iotfleet.emulator.background import BackgroundError, emulator_process, health
@@ -21,6 +23,9 @@ def test_the_child_emulator_serves_then_stops() -> None:
 
 
 def test_a_child_that_cannot_start_says_why() -> None:
-    settings = EmulatorSettings(time_scale=0)
-    with pytest.raises(BackgroundError, match="did not come up"), emulator_process(settings, timeout=10):
-        pass
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = EmulatorSettings(port=taken.getsockname()[1])
+        with pytest.raises(BackgroundError, match="did not come up"), emulator_process(settings, timeout=10):
+            pass

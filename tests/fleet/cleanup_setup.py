@@ -120,7 +120,7 @@ def build_fleet(
     ctx.s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     role_arns = {
         spec.purpose: roles.create_role(ctx, spec, fleet)
-        for spec in roles.fleet_role_specs(fleet, bucket, ctx.region, ctx.account_id)
+        for spec in roles.fleet_role_specs(fleet, bucket, ctx.region, ctx.account_id, thing_prefix=f"{fleet}-")
     }
     state = fleet_state.read_state(ctx, bucket, fleet)
     current = indexing.read_configuration(ctx)

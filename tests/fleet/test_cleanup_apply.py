@@ -249,3 +249,20 @@ def test_an_interrupted_cleanup_reports_what_it_did_and_a_second_run_finishes_it
         assert sorted(r.name for r in again.resources("thing")) == sorted(fleet.things[2:])
         assert apply_cleanup(ctx, again).ok
         assert plan_cleanup(ctx, FLEET).empty
+
+
+def test_a_disabled_configuration_gets_its_earlier_role_back_not_the_deleted_one(
+    emulator: LocalEmulator, tmp_path: Path
+) -> None:
+    earlier = "arn:aws:iam::123456789012:role/operations-package-writer"
+    with aws_context(emulator) as ctx:
+        # Before iotfleet: disabled, with a role AWS kept from an earlier time it was on.
+        ctx.iot.update_package_configuration(versionUpdateByJobsConfig={"enabled": True, "roleArn": earlier})
+        ctx.iot.update_package_configuration(versionUpdateByJobsConfig={"enabled": False})
+        fleet = build_fleet(ctx, tmp_path)
+        assert get_configuration(ctx)["roleArn"] != earlier
+        result = apply_cleanup(ctx, plan_cleanup(ctx, FLEET))
+        assert result.ok, result.failures
+        config = ctx.iot.get_package_configuration()["versionUpdateByJobsConfig"]
+        assert config == {"enabled": False, "roleArn": earlier}
+        assert all(role not in config["roleArn"] for role in fleet.roles)

@@ -61,11 +61,12 @@ def test_plan_reads_only_and_lists_the_fleet_in_dependency_order(
     assert calls(emulator), "the plan reads"
     assert mutating_calls(emulator) == {}
     assert [planned.step.key for planned in plan.steps] == [
-        "jobs", "dynamic-groups", "certificates", "things", "static-groups", "packages", "package-configuration",
-        "account-settings", "bucket", "roles", "policy", "ca-certificate", "key-store", "thing-types",
+        "jobs", "rollouts", "dynamic-groups", "certificates", "things", "static-groups", "packages",
+        "package-configuration", "account-settings", "bucket", "roles", "policy", "ca-certificate", "key-store",
+        "thing-types",
     ]  # fmt: skip
     assert plan.counts() == {
-        "job": 1, "job template": 1, "dynamic group": 1, "thing": 6, "static group": 3, "package": 2,
+        "job": 1, "job template": 1, "rollout record": 0, "dynamic group": 1, "thing": 6, "static group": 3, "package": 2,
         "package configuration": 1, "account setting": 1, "bucket": 1, "role": 2, "thing type": 2,
         "certificate": 0, "IoT policy": 0, "CA certificate": 0, "key store": 0,
     }  # fmt: skip
@@ -163,7 +164,7 @@ def test_only_selects_steps_and_keeps_the_bucket_while_its_record_has_work(
     assert plan.settings == []
 
     plan = plan_cleanup(ctx, FLEET, ["groups,jobs"])
-    assert [p.step.key for p in plan.steps] == ["jobs", "dynamic-groups", "static-groups"]
+    assert [p.step.key for p in plan.steps] == ["jobs", "rollouts", "dynamic-groups", "static-groups"]
 
     plan = plan_cleanup(ctx, FLEET, "storage")
     assert plan.resources("bucket") == []
@@ -202,3 +203,11 @@ def test_nothing_of_the_fleet_means_an_empty_plan(ctx: AwsContext, boto_clients:
     plan = plan_cleanup(ctx, FLEET)
     assert plan.empty
     assert all(not planned.resources for planned in plan.steps)
+
+
+@pytest.mark.parametrize("values", [[""], [" "], [","], ["jobs", ""], [" , "], []])
+def test_an_only_list_that_names_no_kind_is_a_usage_error_never_everything(values: list[str]) -> None:
+    with pytest.raises(UsageError) as raised:
+        parse_only(values)
+    assert raised.value.param == "--only"
+    assert "names no kind" in raised.value.message

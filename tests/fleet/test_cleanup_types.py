@@ -14,7 +14,7 @@ import pytest
 from cleanup_setup import FLEET, EmulatorClock, aws_context, calls
 
 from iotfleet.aws.context import AwsContext
-from iotfleet.emulator.errors import InvalidRequestException
+from iotfleet.emulator.errors import InvalidRequestException, ValidationException
 from iotfleet.emulator.extension import Call, temporary_handler
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet.cleanup import thing_types as cleanup_types
@@ -120,3 +120,38 @@ def test_a_type_aws_keeps_refusing_fails_after_the_grace_period(
     assert (
         cleanup_types.DEPRECATION_WAIT + cleanup_types.GRACE <= waited < cleanup_types.DEPRECATION_WAIT + 200
     )
+
+
+def test_a_type_things_still_have_fails_at_once_naming_them(ctx: AwsContext, emulator: LocalEmulator) -> None:
+    # A thing that got the type after the plan was made keeps it: AWS will never delete the type while it
+    # does, so waiting out the 5 minutes would be no use.
+    plan = plan_cleanup(ctx, FLEET, "types")
+    ctx.iot.create_thing(thingName="someone-elses-car", thingTypeName="SedanVehicle")
+    countdown = Countdown()
+    result = apply_cleanup(ctx, plan, progress=countdown)
+    # Only the other type is waited for.
+    [label] = [value[1] for kind, value in countdown.events if kind == "start" and "Waiting" in value[1]]
+    assert "1 deprecated thing type" in label
+    statuses = {o.name: o.status for o in result.outcomes if o.kind == "thing type"}
+    assert statuses == {"SedanVehicle": FAILED, "TruckVehicle": DELETED}
+    [failure] = [f for f in result.failures if f.name == "SedanVehicle"]
+    assert "someone-elses-car" in failure.error
+    assert ctx.iot.describe_thing(thingName="someone-elses-car")["thingTypeName"] == "SedanVehicle"
+
+
+def test_each_type_is_counted_once_however_many_attempts_failed(ctx: AwsContext, emulator: LocalEmulator) -> None:
+    attempts: list[str] = []
+
+    def refuse_then_fail(call: Call) -> dict[str, Any]:
+        attempts.append(call.params["thingTypeName"])
+        if attempts.count(call.params["thingTypeName"]) == 1:
+            raise InvalidRequestException("Thing type cannot be deleted until 5 minutes after deprecation")
+        raise ValidationException("something else is wrong with this type")
+
+    with temporary_handler("iot", "DeleteThingType", refuse_then_fail):
+        result = apply_cleanup(ctx, plan_cleanup(ctx, FLEET, "types"))
+    assert len(attempts) >= 2 * len(TYPES)
+    failed = [o.name for o in result.outcomes if o.kind == "thing type" and o.status == FAILED]
+    assert sorted(failed) == sorted(TYPES)
+    assert sorted(f.name for f in result.failures) == sorted(TYPES)
+    assert all("something else is wrong" in f.error for f in result.failures)

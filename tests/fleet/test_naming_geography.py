@@ -44,7 +44,7 @@ def test_continents_and_countries():
     assert len(geography.continent_names()) == 7
     assert geography.check_continent("north   america") == "North America"
     assert geography.first_countries("Europe", 3) == ["DE", "FR", "GB"]
-    assert geography.check_countries(["us", "CA", "us"]) == ["US", "CA"]
+    assert geography.check_countries(["us", "CA"]) == ["US", "CA"]
     assert geography.group_name_for_country("US") == "US_Fleet"
     assert geography.group_name_for_continent("North America") == "NorthAmerica_Fleet"
 
@@ -53,6 +53,12 @@ def test_continents_and_countries():
 def test_unknown_countries(codes):
     with pytest.raises(UsageError):
         geography.check_countries(codes)
+
+
+def test_a_country_given_twice_is_a_usage_error_naming_it():
+    with pytest.raises(UsageError, match="given twice: US") as raised:
+        geography.check_countries(["us", "CA", "US"], "--countries")
+    assert raised.value.param == "--countries"
 
 
 def test_unknown_continent_and_too_many_countries():

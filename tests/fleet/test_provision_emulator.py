@@ -102,14 +102,15 @@ def test_everything_is_owned_and_configured_as_documented(emulator: LocalEmulato
             RoleName="iotfleet-demo-package-config", PolicyName=roles.POLICY_NAME
         )
         statements = package_role["PolicyDocument"]["Statement"]
-        assert statements[0]["Resource"] == "arn:aws:iot:us-east-1:123456789012:thing/*/$package"
+        # Only the fleet's things: their names all start with the spec's prefix.
+        assert statements[0]["Resource"] == "arn:aws:iot:us-east-1:123456789012:thing/Vehicle-VIN-*/$package"
         actions = [
             a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
         ]
         assert sorted(actions) == ["iot:DescribeEndpoint", "iot:GetThingShadow", "iot:UpdateThingShadow"]
         for role in ("iotfleet-demo-jobs-presign", "iotfleet-demo-package-config"):
             described = ctx.iam.get_role(RoleName=role)["Role"]
-            assert described["AssumeRolePolicyDocument"] == roles.trust_policy()
+            assert described["AssumeRolePolicyDocument"] == roles.trust_policy("us-east-1", "123456789012")
             assert tag_dict(described["Tags"])[FLEET_TAG] == "demo"
 
         assert get_configuration(ctx) == {"enabled": True, "roleArn": found.package_role_arn}
@@ -312,7 +313,7 @@ def test_the_bucket_is_found_by_its_tag_not_by_its_name(emulator: LocalEmulator)
 def test_a_foreign_role_with_the_fleet_role_name_is_a_conflict(emulator: LocalEmulator) -> None:
     with fleet_context(emulator) as ctx:
         ctx.iam.create_role(
-            RoleName="iotfleet-demo-jobs-presign", AssumeRolePolicyDocument=json.dumps(roles.trust_policy())
+            RoleName="iotfleet-demo-jobs-presign", AssumeRolePolicyDocument=json.dumps(roles.trust_policy("us-east-1", "123456789012"))
         )
         emulator.reset_counters()
         plan = plan_provision(ctx, FleetSpec(fleet="demo", devices=2))

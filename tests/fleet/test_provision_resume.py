@@ -16,7 +16,7 @@ from provision_setup import assert_inventory, fleet_context, fleet_thing_summari
 from iotfleet.aws.errors import OperationFailed
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet.provision.apply import provision
-from iotfleet.fleet.provision.model import CREATE, MEMBERSHIP, PRESENT, THING
+from iotfleet.fleet.provision.model import CREATE, MEMBERSHIP, PRESENT, SHADOW, THING
 from iotfleet.fleet.provision.plan import plan_provision
 from iotfleet.fleet.spec import FleetSpec
 
@@ -89,6 +89,8 @@ def test_a_thing_that_keeps_failing_is_reported_by_name_and_a_rerun_finishes_it(
         injected = {"InternalFailureException", "ServiceUnavailableException", "ThrottlingException"}
         assert {f.code for f in result.failures} <= injected
         assert result.counts[THING].created == 4 and result.counts[MEMBERSHIP].failed == 4
+        # The shadows of those things were never tried: counted as skipped, not lost from the summary.
+        assert result.counts[SHADOW].skipped == 8 and result.counts[SHADOW].created == 0
         # Every attempt reached the emulator: the access layer retried each thing before giving up.
         assert emulator.counters()["iot:AddThingToThingGroup"]["calls"] > 4
         with pytest.raises(OperationFailed) as failed:

@@ -217,7 +217,7 @@ def test_the_state_record_keeps_the_first_previous_values() -> None:
 # ------------------------------------------------------------------------------------------ names and policies
 
 
-def test_bucket_names_are_unique_and_fit_s3s_limit() -> None:
+def test_bucket_names_are_the_same_for_a_fleet_account_and_region_and_fit_s3s_limit() -> None:
     assert (
         storage.bucket_name("demo", "123456789012", "us-east-1", "ab12cd34")
         == "iotfleet-demo-123456789012-us-east-1-ab12cd34"
@@ -225,16 +225,30 @@ def test_bucket_names_are_unique_and_fit_s3s_limit() -> None:
     long_fleet = "f" * 24
     name = storage.bucket_name(long_fleet, "123456789012", "ap-southeast-2", "ab12cd34")
     assert len(name) <= 63 and "ap-southeast-2" not in name
-    assert storage.bucket_name("demo", "1", "r") != storage.bucket_name("demo", "1", "r")
+    # One name per fleet, account and region: two runs at once ask S3 for the same bucket.
+    assert storage.bucket_name("demo", "123456789012", "eu-west-1") == "iotfleet-demo-123456789012-eu-west-1"
+    assert storage.bucket_name(long_fleet, "1" * 12, "ap-southeast-2") != storage.bucket_name(
+        long_fleet, "1" * 12, "ap-southeast-1"
+    )
 
 
 def test_roles_allow_named_actions_only() -> None:
-    specs = roles.fleet_role_specs("demo", "bucket-1", "eu-west-1", "111122223333")
+    specs = roles.fleet_role_specs("demo", "bucket-1", "eu-west-1", "111122223333", thing_prefix="demo-car-")
     assert [s.name for s in specs] == ["iotfleet-demo-jobs-presign", "iotfleet-demo-package-config"]
     for spec in specs:
         for statement in spec.policy["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             assert all("*" not in action for action in actions)
     package = specs[1].policy["Statement"][0]
-    assert package["Resource"] == "arn:aws:iot:eu-west-1:111122223333:thing/*/$package"
-    assert roles.trust_policy()["Statement"][0]["Principal"] == {"Service": "iot.amazonaws.com"}
+    assert package["Resource"] == "arn:aws:iot:eu-west-1:111122223333:thing/demo-car-*/$package"
+    trust = roles.trust_policy("eu-west-1", "111122223333")["Statement"][0]
+    assert trust["Principal"] == {"Service": "iot.amazonaws.com"}
+
+
+def test_both_trust_policies_guard_against_a_confused_deputy() -> None:
+    for spec in roles.fleet_role_specs("demo", "bucket-1", "eu-west-1", "111122223333", thing_prefix="demo-"):
+        (statement,) = spec.trust["Statement"]
+        assert statement["Condition"] == {
+            "StringEquals": {"aws:SourceAccount": "111122223333"},
+            "ArnLike": {"aws:SourceArn": "arn:aws:iot:eu-west-1:111122223333:*"},
+        }

@@ -17,6 +17,7 @@ from ota_fleet import aws_context, make_ota_fleet
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet.explore import report
 from iotfleet.fleet.explore.executions import ExecutionRow
+from iotfleet.fleet.explore.pages import write_report
 from iotfleet.fleet.simulate.behaviour import BehaviourModel
 from iotfleet.fleet.simulate.plan import plan_simulation
 from iotfleet.fleet.simulate.run import SimulationOptions, run_simulation
@@ -68,7 +69,7 @@ def make_report(emulator: LocalEmulator, boto_clients: Any, *, failure_details: 
 def test_the_page_is_self_contained_and_shows_every_part(emulator: LocalEmulator, boto_clients: Any, tmp_path: Path) -> None:
     data = make_report(emulator, boto_clients)
     page = report.render_html(data)
-    path = report.write_report(tmp_path / "report.html", page)
+    path = write_report(tmp_path / "report.html", page)
     assert path.read_text(encoding="utf-8") == page
     # Nothing is fetched: no scripts, no external stylesheets, images or fonts.
     assert not re.search(r"<script|<link|<img|<iframe|@import|url\(", page, re.IGNORECASE)
@@ -139,7 +140,7 @@ def png_rows(path: Path) -> tuple[int, int, list[bytes]]:
 @pytest.mark.browser
 @pytest.mark.skipif(shutil.which("chromium") is None and not Path(CHROMIUM).exists(), reason="chromium is not installed")
 def test_the_report_renders_in_headless_chromium(emulator: LocalEmulator, boto_clients: Any, tmp_path: Path) -> None:
-    page = report.write_report(tmp_path / "report.html", report.render_html(make_report(emulator, boto_clients)))
+    page = write_report(tmp_path / "report.html", report.render_html(make_report(emulator, boto_clients)))
     shot = tmp_path / "report.png"
     browser = CHROMIUM if Path(CHROMIUM).exists() else str(shutil.which("chromium"))
     completed = subprocess.run(

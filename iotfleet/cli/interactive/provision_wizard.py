@@ -21,6 +21,7 @@ from iotfleet.fleet.spec import (
     CERT_SOURCES,
     FLAGS,
     FleetSpec,
+    check_device_count,
     default_countries,
     resolve_countries,
     save_spec,
@@ -85,7 +86,7 @@ def ask_spec(state: CliState, spec: FleetSpec, given: set[str]) -> FleetSpec:
 
     def devices() -> int:
         answer = prompt("Number of devices", default=str(spec.devices))
-        return naming.check_positive_int(str(answer), "the device count", FLAGS["devices"])
+        return check_device_count(str(answer))
 
     spec = replace(spec, devices=_ask(state, given, "devices", devices, spec.devices))
 

@@ -80,6 +80,21 @@ def _check_document(document: Any) -> None:
                 raise _MotoShadowInvalid(f"{node.capitalize()} node must be an object")
 
 
+def _new_shadow(previous: FakeShadow | None, payload: dict[str, Any] | None) -> FakeShadow:
+    """The next version of a shadow, not kept by moto's instance tracker.
+
+    moto's ``BaseModel`` appends every instance it makes to a class-wide list (for its dashboard, which the
+    emulator does not serve). A shadow gets a new instance on every update, so that list would keep every
+    version ever written: memory grew without bound under steady updates. The emulator keeps the current
+    version only, in the store above.
+    """
+    shadow = ORIGINALS["FakeShadow.create_from_previous_version"](previous, payload)
+    tracked = FakeShadow.instances_tracked  # type: ignore[attr-defined]
+    if tracked and tracked[-1] is shadow:  # made just now, under the emulator's lock
+        tracked.pop()
+    return shadow
+
+
 def update_thing_shadow(
     self: IoTDataPlaneBackend, thing_name: str, payload: str, shadow_name: str | None
 ) -> FakeShadow:
@@ -98,10 +113,10 @@ def update_thing_shadow(
             raise _MotoShadowConflict("Version conflict")
     if current is not None and current.deleted:
         # A deleted shadow's document is gone; only its version number carries on.
-        new_shadow = FakeShadow.create_from_previous_version(None, document)
+        new_shadow = _new_shadow(None, document)
         new_shadow.version = current.version + 1
     else:
-        new_shadow = FakeShadow.create_from_previous_version(current, document)
+        new_shadow = _new_shadow(current, document)
     shadows[shadow_name] = new_shadow
     return new_shadow
 
@@ -117,7 +132,7 @@ def delete_thing_shadow(self: IoTDataPlaneBackend, thing_name: str, shadow_name:
     current = live_shadows(self.account_id, self.region_name, thing_name).get(shadow_name)
     if current is None:
         raise _MotoShadowNotFound()
-    new_shadow = FakeShadow.create_from_previous_version(current, None)
+    new_shadow = _new_shadow(current, None)
     shadows_of(self.account_id, self.region_name, thing_name)[shadow_name] = new_shadow
     return new_shadow
 

@@ -306,9 +306,16 @@ def _plan_package_configuration(
         return SettingChange(
             PACKAGE_CONFIGURATION, PACKAGES, NOTHING, current, previous, "already as before iotfleet"
         ), None
-    return SettingChange(
-        PACKAGE_CONFIGURATION, PACKAGES, RESTORE, current, previous, "put back as before iotfleet"
-    ), None
+    # AWS keeps the role ARN of a disabled configuration, and an update that names none leaves it there. So
+    # the role the configuration had before iotfleet goes back too; without one, the ARN stays as it is.
+    earlier_role = (state.package_configuration_previous or {}).get("roleArn")
+    if earlier_role and _is_fleet_role(earlier_role, fleet, roles.PACKAGE_CONFIG):
+        earlier_role = None
+    target = {**previous, "roleArn": earlier_role} if earlier_role else previous
+    reason = "put back as before iotfleet"
+    if not earlier_role and not previous["enabled"]:
+        reason += " (disabled; AWS keeps the last role ARN a disabled configuration had, so it may still name it)"
+    return SettingChange(PACKAGE_CONFIGURATION, PACKAGES, RESTORE, current, target, reason), None
 
 
 def _plan_logging(
@@ -377,7 +384,7 @@ def restore_setting(ctx: AwsContext, change: SettingChange) -> None:
 
 def _set_package_configuration(ctx: AwsContext, target: dict[str, Any]) -> None:
     update: dict[str, Any] = {"enabled": bool(target.get("enabled"))}
-    if target.get("enabled") and target.get("roleArn"):
+    if target.get("roleArn"):
         update["roleArn"] = target["roleArn"]
     ctx.iot.update_package_configuration(versionUpdateByJobsConfig=update)
 

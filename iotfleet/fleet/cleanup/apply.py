@@ -32,7 +32,9 @@ from iotfleet.fleet.cleanup.kinds import (
     STEPS,
     THING_TYPE,
 )
+from iotfleet.fleet.cleanup.objects import NotDeleted, delete_versions
 from iotfleet.fleet.cleanup.plan import CleanupPlan
+from iotfleet.fleet.cleanup.rollout_records import delete_rollout_record
 from iotfleet.fleet.cleanup.scan import Resource, bucket_versions
 from iotfleet.fleet.ownership import FLEET_TAG
 from iotfleet.fleet.runner import NoProgress, Progress, RunResult, run_parallel
@@ -52,13 +54,7 @@ JOB_DELETE_PATIENCE = 600.0
 JOB_DELETE_MAX_DELAY = 30.0
 # DetachThingPrincipal takes a few seconds to propagate; DeleteThing is retried that long.
 DETACH_PATIENCE = 30.0
-# S3 DeleteObjects takes at most 1000 keys.
-S3_BATCH = 1000
 BUCKET_ROUNDS = 5
-
-
-class NotDeleted(Exception):
-    """AWS accepted the calls but the resource (or part of it) is still there."""
 
 
 @dataclass(frozen=True)
@@ -446,14 +442,7 @@ def delete_bucket(ctx: AwsContext, bucket: Resource) -> Removed | None:
             raise
         if not entries:
             break
-        batches = [entries[i : i + S3_BATCH] for i in range(0, len(entries), S3_BATCH)]
-        run = run_parallel(
-            batches, lambda batch: _delete_objects(ctx, name, batch), concurrency=ctx.concurrency
-        )
-        for outcome in run.outcomes:
-            if not outcome.ok:
-                assert outcome.error is not None
-                raise outcome.error
+        delete_versions(ctx, name, entries)
         removed += len(entries)
     else:
         raise NotDeleted(
@@ -465,17 +454,6 @@ def delete_bucket(ctx: AwsContext, bucket: Resource) -> Removed | None:
         if not _gone(err, "NoSuchBucket"):
             raise
     return {"object versions and delete markers": removed}
-
-
-def _delete_objects(ctx: AwsContext, bucket: str, batch: list[dict[str, str]]) -> None:
-    answer = ctx.s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
-    errors = answer.get("Errors") or []
-    if errors:
-        first = errors[0]
-        raise NotDeleted(
-            f"{len(errors)} object version(s) of {bucket} were not deleted; first: {first.get('Key')} "
-            f"{first.get('VersionId')}: {first.get('Code')}: {first.get('Message')}"
-        )
 
 
 def delete_role(ctx: AwsContext, role: Resource) -> Removed | None:
@@ -523,6 +501,7 @@ def _ignore_missing(call: Callable[[], Any]) -> None:
 
 WORKERS: dict[str, Worker] = {
     "jobs": delete_job_or_template,
+    "rollouts": delete_rollout_record,
     "dynamic-groups": delete_dynamic_group,
     "things": delete_thing,
     "packages": delete_package,

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from iotfleet.aws.errors import UsageError
+from iotfleet.fleet.flag_values import split_values
 
 ALL = "all"
 ONLY_KINDS = ("things", "groups", "jobs", "packages", "storage", "roles", "identity", "types")
@@ -17,6 +18,7 @@ ONLY_KINDS = ("things", "groups", "jobs", "packages", "storage", "roles", "ident
 # Resource kinds, as the plan and the report name them.
 JOB = "job"
 JOB_TEMPLATE = "job template"
+ROLLOUT_RECORD = "rollout record"
 DYNAMIC_GROUP = "dynamic group"
 THING = "thing"
 STATIC_GROUP = "static group"
@@ -44,6 +46,8 @@ class Step:
 
 STEPS: tuple[Step, ...] = (
     Step("jobs", (JOB, JOB_TEMPLATE), "jobs", "cancel with force, then delete; delete job templates"),
+    # A rollout's jobs go with the jobs; its record (in the fleet's bucket) goes with them.
+    Step("rollouts", (ROLLOUT_RECORD,), "jobs", "delete every version of the record and the wave membership"),
     Step("dynamic-groups", (DYNAMIC_GROUP,), "groups", "delete"),
     # A thing's certificates go with it: detached from it first, they could not be found again.
     Step("certificates", (CERTIFICATE,), "things", "detach from the fleet's things; deactivate; delete"),
@@ -68,29 +72,25 @@ STEP_OF_KIND = {kind: step for step in STEPS for kind in step.kinds}
 
 
 def parse_only(values: Iterable[str] | str | None, param: str = "--only") -> frozenset[str]:
-    """The ``--only`` kinds chosen (``all`` or nothing means every kind and the account settings).
+    """The ``--only`` kinds chosen (``all``, or no ``--only`` at all, means every kind and the account settings).
 
-    Accepts repeated values and comma-separated lists; an unknown kind is a usage error naming the valid ones.
+    Accepts repeated values and comma-separated lists. An unknown kind, or a value that names no kind (``""``,
+    ``","``), is a usage error naming the valid ones: an empty list must never read as "everything".
     """
     if values is None:
         return frozenset((*ONLY_KINDS, ALL))
-    if isinstance(values, str):
-        values = [values]
     chosen: set[str] = set()
-    for value in values:
-        for word in value.split(","):
-            kind = word.strip().lower()
-            if not kind:
-                continue
-            if kind == ALL:
-                chosen.update((*ONLY_KINDS, ALL))
-            elif kind in ONLY_KINDS:
-                chosen.add(kind)
-            else:
-                raise UsageError(
-                    f"unknown kind {word.strip()!r}: choose from {', '.join((*ONLY_KINDS, ALL))}", param
-                )
-    if not chosen or chosen.issuperset(ONLY_KINDS):
+    for word in split_values(values, param, "kind"):
+        kind = word.lower()
+        if kind == ALL:
+            chosen.update((*ONLY_KINDS, ALL))
+        elif kind in ONLY_KINDS:
+            chosen.add(kind)
+        else:
+            raise UsageError(f"unknown kind {word!r}: choose from {', '.join((*ONLY_KINDS, ALL))}", param)
+    if not chosen:
+        raise UsageError(f"{param} names no kind: choose from {', '.join((*ONLY_KINDS, ALL))}", param)
+    if chosen.issuperset(ONLY_KINDS):
         # Every kind chosen one by one is a whole cleanup, account settings included.
         chosen.update((*ONLY_KINDS, ALL))
     return frozenset(chosen)

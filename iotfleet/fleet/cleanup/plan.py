@@ -40,6 +40,7 @@ from iotfleet.fleet.cleanup.kinds import (
     parse_only,
     steps_for,
 )
+from iotfleet.fleet.cleanup.rollout_records import scan_rollout_records
 from iotfleet.fleet.cleanup.scan import Resource, Skipped
 from iotfleet.fleet.identity.keystore import KeyStore, default_root
 from iotfleet.fleet.naming import check_fleet_name
@@ -160,6 +161,7 @@ def plan_cleanup(
     things = scans.scan_things(ctx, fleet) if wanted("things", "groups", "types", "identity") else scans.ThingScan()
     groups = scans.scan_groups(ctx, fleet) if wanted("groups") else scans.GroupScan()
     jobs = scans.scan_jobs(ctx, fleet) if wanted("jobs") else scans.JobScan()
+    rollouts = scan_rollout_records(ctx, fleet) if wanted("jobs") else empty
     packages = scans.scan_packages(ctx, fleet) if wanted("packages") else empty
     buckets = scans.scan_buckets(ctx, fleet) if wanted("storage") else empty
     roles = scans.scan_roles(ctx, fleet) if wanted("roles") else empty
@@ -194,6 +196,7 @@ def plan_cleanup(
 
     by_step: dict[str, list[Resource]] = {
         "jobs": [r for r in jobs.owned if r.kind in (JOB, JOB_TEMPLATE)],
+        "rollouts": list(rollouts.owned),
         "dynamic-groups": [r for r in groups.owned if r.kind == DYNAMIC_GROUP],
         "certificates": [r for r in identity.owned if r.kind == CERTIFICATE],
         "things": [_with_principals(r, identity) for r in things.owned if r.kind == THING],

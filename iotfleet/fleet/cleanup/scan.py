@@ -358,10 +358,10 @@ def scan_thing_types(ctx: AwsContext, fleet: str) -> Found:
 # --- S3 and IAM ----------------------------------------------------------------------------------------------
 
 
-def bucket_versions(ctx: AwsContext, bucket: str) -> list[dict[str, str]]:
-    """Every object version and delete marker of a bucket, as ``{"Key", "VersionId"}``."""
+def bucket_versions(ctx: AwsContext, bucket: str, prefix: str = "") -> list[dict[str, str]]:
+    """Every object version and delete marker of a bucket (under ``prefix``), as ``{"Key", "VersionId"}``."""
     entries: list[dict[str, str]] = []
-    for page in ctx.s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+    for page in ctx.s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
         for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
             entries.append({"Key": str(entry["Key"]), "VersionId": str(entry.get("VersionId") or "null")})
     return entries

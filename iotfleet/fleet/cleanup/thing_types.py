@@ -9,7 +9,8 @@ doubling intervals up to :data:`POLL_INTERVAL`, and at that moment, until AWS ac
 seconds past it (clocks differ). The short first polls cost a handful of calls on AWS and let a
 time-scaled local emulator, whose five minutes pass in seconds, finish at once. Time is the context's
 clock, so tests run on fake time. With ``wait=False`` the types are left deprecated, and a later run deletes
-them.
+them. A type that things still have is never waited for: AWS will not delete it however long one waits, so
+the failure names those things at once.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ POLL_INTERVAL = 15.0
 GRACE = 120.0
 # The countdown moves in steps of at most this many seconds.
 TICK = 1.0
+# How many of the things still using a type a failure names (one more tells there are more).
+IN_USE_EXAMPLES = 6
 
 ACCEPTED = "deleted"
 GONE = "already gone"
@@ -102,6 +105,12 @@ def _try_delete(ctx: AwsContext, name: str) -> tuple[str, str]:
     return ACCEPTED, ""
 
 
+def things_using(ctx: AwsContext, name: str, limit: int = IN_USE_EXAMPLES) -> list[str]:
+    """Up to ``limit`` things that still have type ``name`` (one ``ListThings`` call)."""
+    answer = ctx.iot.list_things(thingTypeName=name, maxResults=limit)
+    return [str(thing["thingName"]) for thing in answer.get("things", [])]
+
+
 def delete_types(
     ctx: AwsContext,
     started: dict[str, float],
@@ -109,10 +118,15 @@ def delete_types(
     wait: bool = True,
     progress: Progress | None = None,
 ) -> TypeDeletion:
-    """Delete the deprecated types in ``started`` (name -> when their wait started), waiting as needed."""
+    """Delete the deprecated types in ``started`` (name -> when their wait started), waiting as needed.
+
+    A type AWS refuses while things still have it is reported at once with those things: waiting would
+    not help. Each type ends in exactly one of deleted, waiting or failed (its last error, if several).
+    """
     progress = progress or NoProgress()
     outcome = TypeDeletion()
     refusals: dict[str, str] = {}
+    errors: dict[str, ResourceFailure] = {}
 
     def attempt(names: list[str], label: str) -> None:
         result = run_parallel(
@@ -121,8 +135,9 @@ def delete_types(
         for item in result.outcomes:
             if not item.ok:
                 assert item.error is not None
-                outcome.failed.append(ResourceFailure.from_exception("thing type", item.item, item.error))
+                errors[item.item] = ResourceFailure.from_exception("thing type", item.item, item.error)
                 continue
+            errors.pop(item.item, None)
             assert item.value is not None
             verdict, message = item.value
             if verdict == REFUSED:
@@ -132,9 +147,21 @@ def delete_types(
                 outcome.deleted[item.item] = verdict
 
     attempt(sorted(started), "Deleting thing types")
+    for name in sorted(refusals):
+        users = things_using(ctx, name)
+        if users:
+            shown = ", ".join(users[: IN_USE_EXAMPLES - 1]) + (" and more" if len(users) >= IN_USE_EXAMPLES else "")
+            errors[name] = ResourceFailure(
+                "thing type", name, f"still in use as the type of thing(s) {shown}: delete them or change their type first",
+                "InvalidRequestException",
+            )  # fmt: skip
+            del refusals[name]
     if refusals and wait:
         _wait_and_retry(ctx, started, refusals, attempt, progress)
+    outcome.failed.extend(errors[name] for name in sorted(errors))
     for name, message in sorted(refusals.items()):
+        if name in errors:
+            continue
         ready = started[name] + DEPRECATION_WAIT
         if wait:
             outcome.failed.append(

@@ -17,16 +17,12 @@ Cost of :func:`gather_report`, in API calls:
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from bisect import bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import resources
-from pathlib import Path
-from string import Template
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -35,6 +31,7 @@ from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import error_code
 from iotfleet.fleet.explore.executions import ExecutionRow, list_executions
 from iotfleet.fleet.explore.jobs import JobDetails, job_details
+from iotfleet.fleet.explore.pages import clock_label, escape, fill_page, when
 from iotfleet.fleet.explore.statistics import (
     CRITICAL,
     EXCELLENT,
@@ -277,57 +274,40 @@ def render_html(data: ReportData) -> str:
     counts = data.counts
     job_id = str(job.get("jobId"))
     status = str(job.get("status"))
-    template = Template(resources.files("iotfleet.fleet.explore").joinpath("templates/job_report.html").read_text("utf-8"))
     pill_colour = JOB_STATUS_COLOURS.get(status, "#475569")
     subtitle = [
         f"{len(data.executions):,} executions",
-        f"created {_when(to_epoch(job.get('createdAt')))}",
+        f"created {when(to_epoch(job.get('createdAt')))}",
     ]
     if job.get("completedAt"):
-        subtitle.append(f"completed {_when(to_epoch(job.get('completedAt')))}")
+        subtitle.append(f"completed {when(to_epoch(job.get('completedAt')))}")
     subtitle.append(str(job.get("targetSelection") or "SNAPSHOT").lower())
     if job.get("description"):
         subtitle.insert(0, str(job["description"]))
     values = {
-        "title": _e(f"Job {job_id}: iotfleet report"),
-        "heading": _e(f"Job {job_id}"),
-        "status_pill": f'<span class="pill" style="background:{pill_colour}">{_e(status)}</span>',
-        "subtitle": "".join(f"<span>{_e(part)}</span>" for part in subtitle),
+        "title": escape(f"Job {job_id}: iotfleet report"),
+        "heading": escape(f"Job {job_id}"),
+        "status_pill": f'<span class="pill" style="background:{pill_colour}">{escape(status)}</span>',
+        "subtitle": "".join(f"<span>{escape(part)}</span>" for part in subtitle),
         "cards": _cards(data),
         "funnel": _funnel(counts),
         "timeline": _timeline_svg(data.timeline),
-        "timeline_hint": _e(
+        "timeline_hint": escape(
             "executions by status, from their queued, started and last-updated times; a retried thing shows its "
             "latest attempt"
         ),
         "failures": _failures_table(data),
-        "failure_hint": _e(_failure_hint(data)),
+        "failure_hint": escape(_failure_hint(data)),
         "abort": _abort_section(data.details),
         "rollout": _rollout_section(job),
         "settings": _settings(job),
-        "document": _e(_pretty(data.details.document)),
-        "footer": _e(
-            f"Generated {_when(data.generated_at)} by iotfleet · API calls: "
+        "document": escape(_pretty(data.details.document)),
+        "footer": escape(
+            f"Generated {when(data.generated_at)} by iotfleet · API calls: "
             + ", ".join(f"{name} {count}" for name, count in sorted(data.calls.items()))
         ),
     }
-    return template.substitute(values)
-
-
-def write_report(path: str | Path, page: str) -> Path:
-    target = Path(path)
-    target.write_text(page, encoding="utf-8")
-    return target
-
-
-def _e(text: Any) -> str:
-    return html.escape("" if text is None else str(text), quote=True)
-
-
-def _when(epoch: float | None) -> str:
-    if epoch is None:
-        return "-"
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return fill_page("iotfleet.fleet.explore", "job_report.html", values)
 
 
 def _pct(part: int, whole: int) -> str:
@@ -363,8 +343,8 @@ def _cards(data: ReportData) -> str:
         ),
     ]
     return "".join(
-        f'<div class="card" style="border-top-color:{colour}"><div class="label">{_e(label)}</div>'
-        f'<div class="value">{_e(value)}</div><div class="note">{_e(note)}</div></div>'
+        f'<div class="card" style="border-top-color:{colour}"><div class="label">{escape(label)}</div>'
+        f'<div class="value">{escape(value)}</div><div class="note">{escape(note)}</div></div>'
         for label, value, note, colour in cards
     )
 
@@ -380,7 +360,7 @@ def _funnel(counts: ProcessCounts) -> str:
     for label, value, colour in stages:
         width = 100.0 * value / counts.total if counts.total else 0.0
         rows.append(
-            f'<div class="row"><div>{_e(label)}</div><div class="bar"><div class="fill" '
+            f'<div class="row"><div>{escape(label)}</div><div class="bar"><div class="fill" '
             f'style="width:{width:.2f}%;background:{colour}"></div></div>'
             f'<div class="count">{value:,} · {_pct(value, counts.total)}</div></div>'
         )
@@ -436,7 +416,7 @@ def _timeline_svg(points: list[TimelinePoint]) -> str:
         base = [f"{x(p.at):.1f},{y(b):.1f}" for p, b in zip(reversed(points), reversed(below), strict=True)]
         parts.append(
             f'<polygon points="{" ".join(outline + base)}" fill="{STATUS_COLOURS[status]}" fill-opacity="0.9">'
-            f"<title>{_e(status)}</title></polygon>"
+            f"<title>{escape(status)}</title></polygon>"
         )
         below = upper
     for index in range(6):
@@ -445,23 +425,19 @@ def _timeline_svg(points: list[TimelinePoint]) -> str:
         parts.append(
             f'<line x1="{x(at):.1f}" x2="{x(at):.1f}" y1="{top + plot_h}" y2="{top + plot_h + 5}" stroke="#9ca3af"/>'
             f'<text x="{x(at):.1f}" y="{top + plot_h + 19}" font-size="11" fill="#6b7280" text-anchor="{anchor}">'
-            f"{_e(_clock(at))}</text>"
+            f"{escape(clock_label(at))}</text>"
         )
     parts.append(
         f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#9ca3af"/>'
         f'<text x="{left + plot_w / 2:.1f}" y="{height - 4}" font-size="11" fill="#6b7280" text-anchor="middle">'
-        f"UTC, {_e(_duration(last - first))} shown</text></svg>"
+        f"UTC, {escape(_duration(last - first))} shown</text></svg>"
     )
     legend = "".join(
-        f'<span><i style="background:{STATUS_COLOURS[s]}"></i>{_e(s.replace("_", " ").lower())}</span>'
+        f'<span><i style="background:{STATUS_COLOURS[s]}"></i>{escape(s.replace("_", " ").lower())}</span>'
         for s in reversed(STATUS_ORDER)
         if any(p.counts.get(s) for p in points)
     )
     return "".join(parts) + f'<div class="legend">{legend}</div>'
-
-
-def _clock(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%H:%M:%S")
 
 
 def _duration(seconds: float) -> str:
@@ -496,16 +472,16 @@ def _failures_table(data: ReportData) -> str:
         colour = STATUS_COLOURS.get(group.status, "#475569")
         rows.append(
             "<tr>"
-            f'<td><span class="pill" style="background:{colour};margin:0">{_e(group.status)}</span></td>'
-            f"<td><code>{_e(group.failure_type)}</code></td>"
+            f'<td><span class="pill" style="background:{colour};margin:0">{escape(group.status)}</span></td>'
+            f"<td><code>{escape(group.failure_type)}</code></td>"
             f'<td class="num">{group.count:,}</td>'
             f'<td class="num">{_pct(group.count, data.failures_read)}</td>'
-            f"<td>{_e(group.example_reason or '-')}</td>"
-            f'<td class="muted">{_e(", ".join(group.example_things))}</td>'
+            f"<td>{escape(group.example_reason or '-')}</td>"
+            f'<td class="muted">{escape(", ".join(group.example_things))}</td>'
             "</tr>"
         )
     return (
-        f'<p class="muted">{_e(summary)}</p><table><thead><tr><th>Status</th><th>Failure type</th>'
+        f'<p class="muted">{escape(summary)}</p><table><thead><tr><th>Status</th><th>Failure type</th>'
         '<th class="num">Executions</th><th class="num">Share</th><th>Most common reason</th><th>For example</th>'
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
@@ -519,18 +495,18 @@ def _abort_section(details: JobDetails) -> str:
             fraction = min(1.0, proximity.fraction_of_threshold)
             colour = "#dc2626" if proximity.warning else "#d97706" if fraction >= 0.5 else "#16a34a"
             parts.append(
-                f"<div style='margin-bottom:12px'><div><b>{_e(proximity.failure_type)}</b> at "
+                f"<div style='margin-bottom:12px'><div><b>{escape(proximity.failure_type)}</b> at "
                 f"{proximity.threshold:g}% after {proximity.min_executed:,} things</div>"
                 f'<div class="gauge"><div style="width:{fraction * 100:.1f}%;background:{colour}"></div></div>'
-                f'<div class="muted">{_e(proximity.describe())}</div></div>'
+                f'<div class="muted">{escape(proximity.describe())}</div></div>'
             )
     else:
         parts.append('<p class="muted">No abort criteria: failures never stop the rollout.</p>')
     if job.get("status") == "CANCELED" and job.get("reasonCode"):
-        parts.append(f"<p>Canceled: <code>{_e(job.get('reasonCode'))}</code> {_e(job.get('comment') or '')}</p>")
+        parts.append(f"<p>Canceled: <code>{escape(job.get('reasonCode'))}</code> {escape(job.get('comment') or '')}</p>")
     timeout = (job.get("timeoutConfig") or {}).get("inProgressTimeoutInMinutes")
     parts.append(
-        f"<p>In-progress timeout: <b>{_e(f'{timeout} min' if timeout else 'none')}</b>"
+        f"<p>In-progress timeout: <b>{escape(f'{timeout} min' if timeout else 'none')}</b>"
         '<span class="muted"> (devices may also set step timeouts)</span></p>'
     )
     return "".join(parts)
@@ -546,20 +522,20 @@ def _rollout_section(job: dict[str, Any]) -> str:
         criteria = rate.get("rateIncreaseCriteria") or {}
         lines.append(
             f"Exponential: from <b>{rate.get('baseRatePerMinute')}</b> a minute, x{rate.get('incrementFactor')} "
-            f"after {_e(json.dumps(criteria))}"
+            f"after {escape(json.dumps(criteria))}"
         )
     else:
         lines.append("Default rate (no rollout configuration)")
     retries = (job.get("jobExecutionsRetryConfig") or {}).get("criteriaList") or []
     if retries:
         lines.extend(
-            f"Retry <b>{_e(c.get('failureType'))}</b> up to {_e(c.get('numberOfRetries'))} time(s)" for c in retries
+            f"Retry <b>{escape(c.get('failureType'))}</b> up to {escape(c.get('numberOfRetries'))} time(s)" for c in retries
         )
     else:
         lines.append("No retries")
     scheduling = job.get("schedulingConfig")
     if scheduling:
-        lines.append(f"Scheduling: <code>{_e(json.dumps(scheduling, default=str))}</code>")
+        lines.append(f"Scheduling: <code>{escape(json.dumps(scheduling, default=str))}</code>")
     return "".join(f"<p>{line}</p>" for line in lines)
 
 
@@ -571,11 +547,11 @@ def _settings(job: dict[str, Any]) -> str:
         ("Package versions", "\n".join(job.get("destinationPackageVersions") or []) or None),
         ("Presigned URLs", json.dumps(job.get("presignedUrlConfig")) if job.get("presignedUrlConfig") else None),
         ("Job template", job.get("jobTemplateArn")),
-        ("Created", _when(to_epoch(job.get("createdAt")))),
-        ("Last updated", _when(to_epoch(job.get("lastUpdatedAt")))),
+        ("Created", when(to_epoch(job.get("createdAt")))),
+        ("Last updated", when(to_epoch(job.get("lastUpdatedAt")))),
     ]
     items = "".join(
-        f"<dt>{_e(label)}</dt><dd><code>{_e(value).replace(chr(10), '<br>')}</code></dd>"
+        f"<dt>{escape(label)}</dt><dd><code>{escape(value).replace(chr(10), '<br>')}</code></dd>"
         for label, value in rows
         if value
     )

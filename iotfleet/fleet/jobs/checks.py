@@ -16,7 +16,6 @@ from iotfleet.fleet.packages.catalog import DEPLOYABLE, get_version
 from iotfleet.fleet.resources import discover, provisioned
 
 # AWS limits (CreateJob / CreateJobTemplate).
-MAX_DESCRIPTION = 2028
 MAX_TAGS = 50
 
 RESERVED_TAG_PREFIXES = ("aws:", "iotfleet:")
@@ -37,16 +36,6 @@ def check_tags(tags: Mapping[str, str], param: str = "--tag") -> dict[str, str]:
 def parse_tags(values: Iterable[str], param: str = "--tag") -> dict[str, str]:
     """``key=value`` strings to checked tags (a later key wins; spaces around keys and values are trimmed)."""
     return check_tags(parse_key_values(values, what="tag", param=param, strip=True), param)
-
-
-def check_description(text: str | None, param: str = "--description") -> str | None:
-    if text is None:
-        return None
-    if len(text) > MAX_DESCRIPTION:
-        raise UsageError(f"the description is {len(text)} characters; at most {MAX_DESCRIPTION}", param)
-    if not text or any(not ch.isprintable() for ch in text):
-        raise UsageError("the description must be non-empty printable text (no control characters)", param)
-    return text
 
 
 def check_deployable(ctx: AwsContext, refs: Iterable[PackageVersionRef]) -> dict[PackageVersionRef, str]:

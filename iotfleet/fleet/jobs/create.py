@@ -28,13 +28,14 @@ from botocore.exceptions import ClientError
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError, is_error
 from iotfleet.fleet.jobs import documents as docs
-from iotfleet.fleet.jobs.checks import check_deployable, check_description, check_tags, fleet_jobs_role_arn
+from iotfleet.fleet.jobs.checks import check_deployable, check_tags, fleet_jobs_role_arn
 from iotfleet.fleet.jobs.documents import CheckedDocument, PackageVersionRef
 from iotfleet.fleet.jobs.settings import SNAPSHOT, JobSettings
 from iotfleet.fleet.jobs.templates import describe_template
 from iotfleet.fleet.naming import (
     JOB_ID,
     JOB_TEMPLATE_ID,
+    check_description,
     check_group_name,
     check_job_id,
     check_package_name,
@@ -107,9 +108,10 @@ class PreparedJob:
         return str(self.request["jobId"])
 
 
-def _slug(text: str, limit: int) -> str:
-    slug = re.sub(r"[^a-zA-Z0-9_-]+", "_", text).strip("_-") or "x"
-    return slug[:limit].rstrip("_-") or "x"
+def slug(text: str, limit: int) -> str:
+    """``text`` as id characters (letters, digits, ``_``, ``-``), at most ``limit`` of them."""
+    cleaned = re.sub(r"[^a-zA-Z0-9_-]+", "_", text).strip("_-") or "x"
+    return cleaned[:limit].rstrip("_-") or "x"
 
 
 def default_job_id(kind: str, *parts: str, now: dt.datetime | None = None, suffix: str | None = None) -> str:
@@ -121,7 +123,7 @@ def default_job_id(kind: str, *parts: str, now: dt.datetime | None = None, suffi
     stamp = moment.strftime("%Y%m%dT%H%M%S")
     tail = f"{stamp}-{suffix or secrets.token_hex(2)}"
     budget = JOB_ID.max_len - len(kind) - len(tail) - 2 - len(parts)
-    pieces = [_slug(part, max(4, budget // max(1, len(parts)))) for part in parts if part]
+    pieces = [slug(part, max(4, budget // max(1, len(parts)))) for part in parts if part]
     middle = "-".join(pieces)
     job_id = f"{kind}-{middle}-{tail}" if middle else f"{kind}-{tail}"
     if len(job_id) > JOB_ID.max_len:
@@ -244,6 +246,17 @@ def resolve_targets(ctx: AwsContext, groups: Sequence[str], things: Sequence[str
     return [o.value for o in result.succeeded if o.value is not None]
 
 
+def _check_job_id_free(ctx: AwsContext, job_id: str) -> None:
+    """A job id given on purpose must not name a job that exists (one ``DescribeJob``), before any change."""
+    try:
+        ctx.iot.describe_job(jobId=job_id)
+    except ClientError as err:
+        if is_error(err, "ResourceNotFoundException"):
+            return
+        raise
+    raise UsageError(f"a job with id {job_id!r} already exists: pick another --job-id", "--job-id")
+
+
 def prepare_job(
     ctx: AwsContext,
     spec: JobSpec | CheckedJob,
@@ -261,6 +274,8 @@ def prepare_job(
     if settings.schedule is not None and (settings.schedule.start or settings.schedule.end):
         # Against the target's clock (one read), before any other read and before the create call.
         settings.schedule.check_against(ctx.service_time())
+    if spec.job_id is not None:
+        _check_job_id_free(ctx, checked.job_id)
     template: dict[str, Any] | None = None
     if spec.template is not None:
         template = describe_template(ctx, spec.template)
@@ -310,12 +325,29 @@ def submit_job(ctx: AwsContext, prepared: PreparedJob) -> dict[str, Any]:
     try:
         answer = ctx.iot.create_job(**prepared.request)
     except ClientError as err:
-        if is_error(err, "ResourceAlreadyExistsException"):
+        if not is_error(err, "ResourceAlreadyExistsException"):
+            raise
+        answer = _our_earlier_attempt(ctx, prepared)
+        if answer is None:
             raise UsageError(
                 f"a job with id {prepared.job_id!r} already exists: pick another --job-id", "--job-id"
             ) from None
-        raise
     return {key: answer.get(key) for key in ("jobId", "jobArn", "description") if answer.get(key) is not None}
+
+
+def _our_earlier_attempt(ctx: AwsContext, prepared: PreparedJob) -> dict[str, Any] | None:
+    """The job with our id, when it is this request's own: an earlier attempt whose reply was lost.
+
+    The id was free when the job was prepared (a given id is checked, a generated one ends in a random
+    part), so a job with it and with the same targets and document is ours; anything else is a conflict.
+    """
+    request = prepared.request
+    job = ctx.iot.describe_job(jobId=prepared.job_id)["job"]
+    if sorted(job.get("targets") or []) != sorted(request["targets"]):
+        return None
+    if "document" in request and ctx.iot.get_job_document(jobId=prepared.job_id).get("document") != request["document"]:
+        return None
+    return dict(job)
 
 
 def create_job(ctx: AwsContext, spec: JobSpec) -> tuple[PreparedJob, dict[str, Any]]:

@@ -261,6 +261,10 @@ def check_document(text: str, param: str | None = "--document") -> CheckedDocume
         content = json.loads(text)
     except ValueError as exc:
         raise UsageError(f"the job document is not valid JSON: {exc}", param) from None
+    if not isinstance(content, dict):
+        raise UsageError(
+            f"the job document must be a JSON object ({{...}}), not a JSON {type(content).__name__}", param
+        )
     placeholders = find_placeholders(text, param)
     if len(placeholders) > MAX_PLACEHOLDERS:
         raise UsageError(

@@ -14,10 +14,16 @@ from botocore.exceptions import ClientError
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError, is_error
 from iotfleet.fleet.jobs import documents as docs
-from iotfleet.fleet.jobs.checks import check_deployable, check_description, check_tags, fleet_jobs_role_arn
+from iotfleet.fleet.jobs.checks import check_deployable, check_tags, fleet_jobs_role_arn
 from iotfleet.fleet.jobs.documents import CheckedDocument, PackageVersionRef
 from iotfleet.fleet.jobs.settings import SNAPSHOT, JobSettings
-from iotfleet.fleet.naming import JOB_TEMPLATE_ID, check_job_id, check_package_name, check_version_name
+from iotfleet.fleet.naming import (
+    JOB_TEMPLATE_ID,
+    check_description,
+    check_job_id,
+    check_package_name,
+    check_version_name,
+)
 from iotfleet.fleet.ownership import tag_list
 
 

@@ -19,8 +19,9 @@ from botocore.exceptions import ClientError
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.errors import UsageError, is_error
+from iotfleet.fleet import naming
 from iotfleet.fleet.jobs.documents import PackageVersionRef, referenced_versions
-from iotfleet.fleet.naming import check_package_name, check_version_name
+from iotfleet.fleet.naming import MAX_PACKAGE_DESCRIPTION, check_package_name, check_version_name
 from iotfleet.fleet.ownership import tag_dict, tag_list
 from iotfleet.fleet.runner import run_parallel
 
@@ -29,15 +30,11 @@ PUBLISHED = "PUBLISHED"
 DEPRECATED = "DEPRECATED"
 DEPLOYABLE = (PUBLISHED, DEPRECATED)
 ACTIVE_JOB_STATUSES = ("IN_PROGRESS", "SCHEDULED")
-MAX_DESCRIPTION = 1024
 
 
 def check_description(text: str | None, param: str = "--description") -> str | None:
-    if text is None:
-        return None
-    if not text or len(text) > MAX_DESCRIPTION or any(not ch.isprintable() for ch in text):
-        raise UsageError(f"a package description is 1 to {MAX_DESCRIPTION} printable characters", param)
-    return text
+    """A package or package-version description: 1 to 1,024 printable characters."""
+    return naming.check_description(text, param, MAX_PACKAGE_DESCRIPTION)
 
 
 def _not_found(err: ClientError) -> bool:

@@ -71,7 +71,7 @@ def rollback_group_name(package: str, version: str, now: dt.datetime | None = No
 
 
 def _check_earlier(ctx: AwsContext, package: str, version: str) -> None:
-    target = get_version(ctx, package, version)
+    target = get_version(ctx, package, version, "--to")
     if target["status"] not in DEPLOYABLE:
         raise UsageError(
             f"cannot roll back to {package}/{version}: it is {target['status']}, and only a PUBLISHED or DEPRECATED "

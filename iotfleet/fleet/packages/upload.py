@@ -193,25 +193,9 @@ def upload_version(
 
     get_package(ctx, package)
     existing = find_version(ctx, package, version)
-    if existing is None:
-        check_versioned(ctx, bucket)
     if existing is not None:
-        recorded = (existing.get("attributes") or {}).get(SHA256_ATTRIBUTE)
-        if recorded != sha256:
-            raise UsageError(
-                f"package version {package}/{version} already exists with different content "
-                f"(sha256 {recorded or 'not recorded'}); pick a new version name",
-                "VERSION",
-            )
-        location = (existing.get("artifact") or {}).get("s3Location") or {}
-        status = str(existing["status"])
-        if publish and status == DRAFT:
-            status = update_status(ctx, package, version, "PUBLISH")
-        return VersionUpload(
-            package, version, str(existing["packageVersionArn"]), status, str(location.get("bucket", "")),
-            str(location.get("key", "")), str(location.get("version", "")), sha256, size, created=False,
-            uploaded=False,
-        )  # fmt: skip
+        return _existing_version(ctx, existing, package, version, sha256, size, publish)
+    check_versioned(ctx, bucket)
 
     key = artifact_key(package, version, file.name)
     s3_version, uploaded = upload_artifact(ctx, bucket, key, file, sha256, size)
@@ -224,13 +208,43 @@ def upload_version(
     }
     if description:
         request["description"] = description
-    answer = ctx.iot.create_package_version(**request)
+    try:
+        answer = ctx.iot.create_package_version(**request)
+    except ClientError as err:
+        raced = find_version(ctx, package, version) if is_error(err, "ConflictException") else None
+        if raced is None:
+            raise
+        # Another run (of provisioning, say) made this version meanwhile: the same content is this one.
+        return _existing_version(ctx, raced, package, version, sha256, size, publish)
     status = str(answer.get("status", DRAFT))
     if publish:
         status = update_status(ctx, package, version, "PUBLISH")
     return VersionUpload(
         package, version, str(answer["packageVersionArn"]), status, bucket, key, s3_version, sha256, size,
         created=True, uploaded=uploaded,
+    )  # fmt: skip
+
+
+def _existing_version(
+    ctx: AwsContext, existing: dict[str, Any], package: str, version: str, sha256: str, size: int, publish: bool
+) -> VersionUpload:
+    """A version already there: this upload when its ``sha256`` is the file's (published if asked), else a
+    usage error."""
+    recorded = (existing.get("attributes") or {}).get(SHA256_ATTRIBUTE)
+    if recorded != sha256:
+        raise UsageError(
+            f"package version {package}/{version} already exists with different content "
+            f"(sha256 {recorded or 'not recorded'}); pick a new version name",
+            "VERSION",
+        )
+    location = (existing.get("artifact") or {}).get("s3Location") or {}
+    status = str(existing["status"])
+    if publish and status == DRAFT:
+        status = update_status(ctx, package, version, "PUBLISH")
+    return VersionUpload(
+        package, version, str(existing["packageVersionArn"]), status, str(location.get("bucket", "")),
+        str(location.get("key", "")), str(location.get("version", "")), sha256, size, created=False,
+        uploaded=False,
     )  # fmt: skip
 
 

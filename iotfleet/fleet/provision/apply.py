@@ -30,12 +30,15 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from iotfleet.aws.context import AwsContext
-from iotfleet.aws.errors import ResourceFailure, UsageError
+from iotfleet.aws.errors import ResourceFailure, UsageError, is_error
 from iotfleet.fleet import fleet_state, indexing, roles, storage
 from iotfleet.fleet.firmware import FIRMWARE_FILE_NAME, generate_firmware
 from iotfleet.fleet.identity.apply import apply_device_identity, apply_fleet_identity
@@ -121,6 +124,9 @@ def _apply_bucket(ctx: AwsContext, plan: ProvisionPlan, result: ProvisionResult)
         result.count(model.BUCKET, model.CREATE)
     elif status.missing:
         storage.apply_settings(ctx, status, plan.spec.fleet)
+        result.count(model.BUCKET, model.UPDATE)
+    for duplicate in status.duplicates:
+        ctx.s3.delete_bucket(Bucket=duplicate)  # empty when planned; S3 refuses (BucketNotEmpty) otherwise
         result.count(model.BUCKET, model.UPDATE)
 
 
@@ -259,6 +265,22 @@ def _apply_packages_and_things(
             result.fail(ResourceFailure.from_exception(model.PACKAGE, task.plan.name, failed.error))
         else:
             result.fail(ResourceFailure.from_exception(task.step, task.work.device.name, failed.error))
+            for kind, n in _steps_left(task).items():
+                result.skip(kind, n)
+
+
+def _steps_left(task: _ThingProgress) -> dict[str, int]:
+    """The steps of a failed thing's work that never ran, per kind (the failed step itself is not one)."""
+    work = task.work
+    planned = Counter({
+        model.THING: int(work.create or work.update),
+        model.MEMBERSHIP: int(work.add_to is not None or bool(work.remove_from)),
+        model.SHADOW: int(work.classic is not None) + int(work.package is not None),
+        model.CERTIFICATE: int(work.identity is not None and work.identity.pending),
+    })  # fmt: skip
+    planned.subtract(kind for kind, _ in task.done)
+    planned[task.step] -= 1
+    return {kind: n for kind, n in planned.items() if n > 0}
 
 
 def _apply_package(
@@ -289,6 +311,19 @@ def _apply_package(
             done.append((model.PACKAGE, model.UPDATE))
 
 
+def _create_thing(ctx: AwsContext, name: str, thing_type: str, attributes: dict[str, str]) -> None:
+    """CreateThing; a thing that appeared meanwhile exactly as wanted (a run killed with its create in
+    flight, a reply lost after AWS made the thing) counts as created. Any other conflict is raised."""
+    try:
+        ctx.iot.create_thing(thingName=name, thingTypeName=thing_type, attributePayload={"attributes": attributes})
+    except ClientError as err:
+        if not is_error(err, "ResourceAlreadyExistsException"):
+            raise
+        found = ctx.iot.describe_thing(thingName=name)
+        if found.get("thingTypeName") != thing_type or (found.get("attributes") or {}) != attributes:
+            raise
+
+
 def _apply_thing(ctx: AwsContext, plan: ProvisionPlan, task: _ThingProgress) -> None:
     spec = plan.spec
     work = task.work
@@ -296,11 +331,7 @@ def _apply_thing(ctx: AwsContext, plan: ProvisionPlan, task: _ThingProgress) -> 
     name = device.name
     if work.create:
         task.step = model.THING
-        ctx.iot.create_thing(
-            thingName=name,
-            thingTypeName=device.thing_type,
-            attributePayload={"attributes": device.attributes(spec.fleet)},
-        )
+        _create_thing(ctx, name, device.thing_type, device.attributes(spec.fleet))
         task.done.append((model.THING, model.CREATE))
     elif work.update:
         task.step = model.THING

@@ -164,24 +164,30 @@ def _plan_bucket(
     candidates = storage.list_candidates(ctx)
     owned = [c for c in candidates if owned_by(c.tags, spec.fleet)]
     look_alike = f"{storage.BUCKET_PREFIX}{spec.fleet}-{account}-"
+    fixed = storage.bucket_name(spec.fleet, account, region)
     for candidate in candidates:
-        if candidate.name.startswith(look_alike) and not candidate.tags:
+        # A bucket with the fleet's own name is this account's (S3 names have one owner): an untagged one
+        # is a first run's, interrupted before its tags, and creating the bucket takes it over.
+        if candidate.name.startswith(look_alike) and not candidate.tags and candidate.name != fixed:
             warnings.append(
                 f"bucket {candidate.name} is named like this fleet's but has no ownership tag (perhaps an "
                 "interrupted first run); it is not used. Delete it if it is not someone else's."
             )
     if not owned:
-        name = storage.bucket_name(spec.fleet, account, region)
-        status = storage.BucketStatus(name, exists=False, missing=list(storage.SETTINGS))
-        note(model.BUCKET, name, model.CREATE, "versioned, encrypted, public access blocked, TLS only")
+        status = storage.BucketStatus(fixed, exists=False, missing=list(storage.SETTINGS))
+        note(model.BUCKET, fixed, model.CREATE, "versioned, encrypted, public access blocked, TLS only")
         return status, fleet_state.FleetState(spec.fleet)
-    if len(owned) > 1:
-        others = ", ".join(c.name for c in owned[1:])
-        warnings.append(
-            f"fleet {spec.fleet!r} owns more than one bucket; using the oldest, {owned[0].name} ({others} unused)"
-        )
-    chosen = owned[0]
+    chosen, extras = _one_bucket(ctx, spec, account, region, owned)
+    for extra, empty in extras:
+        if empty:
+            note(model.BUCKET, extra, model.UPDATE, f"an empty second bucket of the fleet: deleted, {chosen.name} kept")
+        else:
+            warnings.append(
+                f"fleet {spec.fleet!r} owns a second bucket, {extra}, that holds objects; {chosen.name} is used "
+                "(move what is needed and delete it, or let cleanup remove both)"
+            )
     status = storage.inspect_bucket(ctx, chosen.name, spec.fleet, chosen.tags)
+    status.duplicates = [extra for extra, empty in extras if empty]
     if status.missing:
         note(model.BUCKET, chosen.name, model.UPDATE, "missing: " + ", ".join(status.missing))
     else:
@@ -189,11 +195,25 @@ def _plan_bucket(
     return status, fleet_state.read_state(ctx, chosen.name, spec.fleet)
 
 
+def _one_bucket(
+    ctx: AwsContext, spec: FleetSpec, account: str, region: str, owned: list[storage.BucketCandidate]
+) -> tuple[storage.BucketCandidate, list[tuple[str, bool]]]:
+    """The bucket to use when the fleet owns several (two runs raced before names were fixed), and the
+    others with whether each is empty. A bucket that holds objects wins over an empty one (firmware and the
+    fleet's state live there), then the fleet's fixed name, then the oldest."""
+    if len(owned) == 1:
+        return owned[0], []
+    fixed = storage.bucket_name(spec.fleet, account, region)
+    filled = {c.name: storage.has_objects(ctx, c.name) for c in owned}
+    ranked = sorted(owned, key=lambda c: (not filled[c.name], c.name != fixed))  # sorted is stable: oldest first
+    return ranked[0], [(c.name, not filled[c.name]) for c in ranked[1:]]
+
+
 def _plan_roles(
     ctx: AwsContext, spec: FleetSpec, bucket: str, account: str, region: str, partition: str, note: _Note
 ) -> list[tuple[roles.RoleSpec, roles.RoleStatus]]:
     plans = []
-    for role in roles.fleet_role_specs(spec.fleet, bucket, region, account, partition):
+    for role in roles.fleet_role_specs(spec.fleet, bucket, region, account, partition, thing_prefix=spec.prefix):
         status = roles.inspect_role(ctx, role, spec.fleet)
         if not status.exists:
             note(model.ROLE, role.name, model.CREATE, role.purpose)

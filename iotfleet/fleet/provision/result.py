@@ -1,4 +1,5 @@
-"""What applying a provisioning plan did: counts per kind (created, present, updated, failed), every failure.
+"""What applying a provisioning plan did: counts per kind (created, present, updated, failed, skipped), every
+failure.
 
 Setup steps run in parallel and count as they go, so the counts are kept under a lock.
 """
@@ -19,6 +20,8 @@ class KindResult:
     present: int = 0
     updated: int = 0
     failed: int = 0
+    # Planned but not attempted: a step of a thing after a step of the same thing that failed.
+    skipped: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -26,6 +29,7 @@ class KindResult:
             "present": self.present,
             "updated": self.updated,
             "failed": self.failed,
+            "skipped": self.skipped,
         }
 
 
@@ -56,6 +60,10 @@ class ProvisionResult:
                 entry.updated += n
             else:
                 entry.present += n
+
+    def skip(self, kind: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[kind].skipped += n
 
     def fail(self, failure: ResourceFailure) -> None:
         with self._lock:
