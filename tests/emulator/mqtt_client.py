@@ -17,6 +17,8 @@ from typing import Any
 import gmqtt
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 
+from iotfleet.event_loops import finish_loop
+
 
 class TestClient:
     __test__ = False
@@ -30,12 +32,18 @@ class TestClient:
         self.client_id = client_id
         self.version = MQTTv50 if version == 5 else MQTTv311
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
         self.messages: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.closed = threading.Event()
         self.subacks: queue.Queue[list[int]] = queue.Queue()
         self.client: gmqtt.Client | None = None
+
+    def _serve(self) -> None:
+        try:
+            self.loop.run_forever()
+        finally:
+            finish_loop(self.loop)
 
     def _run(self, coroutine: Any, timeout: float = 10.0) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
@@ -81,6 +89,8 @@ class TestClient:
                 return document
 
     def close(self) -> None:
+        if self.loop.is_closed():
+            return
         if self.client is not None and not self.closed.is_set():
             client = self.client
             client.stop_reconnect()

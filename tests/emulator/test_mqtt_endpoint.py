@@ -3,8 +3,12 @@ topics, with real TLS connections (client certificates) and the fleet's own IoT 
 
 from __future__ import annotations
 
+import gc
 import json
+import socket
 import ssl
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,7 @@ from gmqtt.mqtt.handler import MQTTConnectError
 from mqtt_client import TestClient
 
 from iotfleet.emulator.inprocess import LocalEmulator
+from iotfleet.emulator.mqtt.broker import Broker
 from iotfleet.fleet.identity import certificates as x509_tools
 from iotfleet.fleet.identity.policy import policy_document, policy_text
 
@@ -224,3 +229,22 @@ def test_a_second_connection_with_the_same_client_id_takes_over(fleet: Any) -> N
     first = fleet.client(device).connect()
     fleet.client(device).connect()
     assert first.closed.wait(5)
+
+
+def test_stopping_the_endpoint_during_a_tls_handshake_ends_the_handshake_first(emulator: LocalEmulator) -> None:
+    broker = Broker(emulator.state, "127.0.0.1", 0).start()
+    unraisable: list[Any] = []
+    previous, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    try:
+        with socket.create_connection(("127.0.0.1", broker.port), timeout=5) as raw:  # TCP only: no ClientHello
+            deadline = time.monotonic() + 5
+            while not broker.accepted and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert broker.accepted, "the endpoint never accepted the socket"
+            broker.stop()
+            assert broker.loop.is_closed()
+            assert raw.recv(1) == b""  # the endpoint closed the socket rather than leaving it to the collector
+        gc.collect()  # a handshake left pending on the closed loop would be finalised here, into that loop
+    finally:
+        sys.unraisablehook = previous
+    assert [f"{type(u.exc_value).__name__}: {u.exc_value}" for u in unraisable] == []

@@ -54,6 +54,7 @@ from iotfleet.emulator.mqtt.connection import (
 from iotfleet.emulator.mqtt.packets import MQTT_5, SESSION_EXPIRY, Connect, Publish, Subscription
 from iotfleet.emulator.mqtt.sessions import PERSISTENT_SESSION_SECONDS, Identity, Session, authenticate
 from iotfleet.emulator.mqtt.topics import SubscriptionIndex, matches
+from iotfleet.event_loops import finish_loop
 
 if TYPE_CHECKING:
     from iotfleet.emulator.state import EmulatorState
@@ -93,6 +94,8 @@ class Broker:
         self.ssl_context = server_context()
         self.loop = asyncio.new_event_loop()
         self.connections: set[Connection] = set()
+        # Every accepted socket until it is gone, connected or not (in its TLS handshake, say): what stop() ends.
+        self.accepted: set[Connection] = set()
         self.sessions: dict[tuple[str, str, str], Session] = {}
         self.indexes: dict[Scope, SubscriptionIndex] = defaultdict(SubscriptionIndex)
         self.retained: dict[Scope, dict[str, tuple[bytes, int, dict[int, Any]]]] = defaultdict(dict)
@@ -154,6 +157,8 @@ class Broker:
         except Exception as exc:  # noqa: BLE001 - handed to start(), which raises it
             self._error = exc
             self._started.set()
+            listener.close()
+            finish_loop(self.loop)
             return
         self.loop.call_later(TICK_SECONDS, self._tick)
         self.loop.call_later(SWEEP_SECONDS, self._sweep)
@@ -161,13 +166,13 @@ class Broker:
         try:
             self.loop.run_forever()
         finally:
-            self.loop.close()
+            finish_loop(self.loop)  # handshakes still in flight end here, while the loop can run their clean-up
 
     def _shutdown(self) -> None:
-        for connection in list(self.connections):
-            connection.close(SERVER_INITIATED, 0x8B, send_will=False)
         if self._server is not None:
             self._server.close()
+        for connection in list(self.accepted):
+            connection.close(SERVER_INITIATED, 0x8B, send_will=False)
         self.loop.call_later(0.05, self.loop.stop)
 
     def _published_elsewhere(self, account_id: str, region: str, topic: str, payload: bytes, qos: int = 0,

@@ -104,6 +104,7 @@ class Connection(asyncio.Protocol):
         self.peer = str(peer[0]) if peer else ""
         if self.transport is None:  # the plain TCP connection: nothing is read until TLS takes it over
             self.transport = transport
+            self.broker.accepted.add(self)
             transport.pause_reading()
             self.broker.loop.create_task(self._start_tls(transport))
 
@@ -116,10 +117,13 @@ class Connection(asyncio.Protocol):
             )
         except (ssl.SSLError, OSError, asyncio.TimeoutError, ConnectionError) as exc:
             log.debug("TLS handshake with %s failed: %s", self.peer, exc)
-            raw.abort()
+            self._gone(raw)
             return
         if secure is None:
-            raw.abort()
+            self._gone(raw)
+            return
+        if self.closing:  # the endpoint stopped during the handshake
+            secure.abort()
             return
         assert isinstance(secure, asyncio.Transport)
         self.transport = secure
@@ -160,7 +164,14 @@ class Connection(asyncio.Protocol):
                 log.debug("malformed packet from %s: %s", self.client_id or self.peer, exc)
                 self.close(PROTOCOL_VIOLATION, 0x81)
 
+    def _gone(self, raw: asyncio.Transport) -> None:
+        """The handshake failed: the socket goes, and no session ever existed."""
+        raw.abort()
+        self.closing = True
+        self.broker.accepted.discard(self)
+
     def connection_lost(self, exc: Exception | None) -> None:
+        self.broker.accepted.discard(self)
         if not self.closing:
             self.closing = True
             self.broker.closed(self, self.disconnect_reason or CONNECTION_LOST, send_will=True)

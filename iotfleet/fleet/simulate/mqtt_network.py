@@ -31,6 +31,8 @@ from typing import Any
 import gmqtt
 from gmqtt.mqtt.handler import MQTTConnectError
 
+from iotfleet.event_loops import finish_loop
+
 DEFAULT_PORT = 8883
 CONNECT_TIMEOUT = 20.0
 REQUEST_TIMEOUT = 30.0
@@ -183,7 +185,10 @@ class MqttNetwork:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
+        try:
+            self.loop.run_forever()
+        finally:
+            finish_loop(self.loop)  # what is still in flight (a handshake, a reconnect) ends before the loop closes
 
     def start(self) -> MqttNetwork:
         self.running = True
@@ -231,7 +236,7 @@ class MqttNetwork:
             self.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(client.disconnect()))
 
     def close(self) -> None:
-        """Disconnect every device and stop the loop."""
+        """Disconnect every device, stop the loop and close it."""
         if not self.running:
             return
         with self._trust_lock:
