@@ -161,7 +161,7 @@ DEFAULT_QUOTAS.update(IDENTITY_QUOTAS)
 # ``iot-jobs-data:UpdateJobExecution``), which the emulator also enforces on them.
 MQTT_QUOTAS: dict[str, float] = {
     "mqtt:Connect": 500.0,  # Connect requests per second per account
-    "mqtt:Subscribe": 200.0,  # Subscriptions per second per account
+    "mqtt:Subscribe": 200.0,  # Subscriptions per second per account, counted by topic filter
     "mqtt:Publish": 20000.0,  # Inbound publish requests per second per account
 }
 DEFAULT_QUOTAS.update(MQTT_QUOTAS)

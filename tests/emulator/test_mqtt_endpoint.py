@@ -231,6 +231,16 @@ def test_a_second_connection_with_the_same_client_id_takes_over(fleet: Any) -> N
     assert first.closed.wait(5)
 
 
+@pytest.mark.emulator(enforce_quotas=True, quota_overrides={"mqtt:Subscribe": 0.01})
+def test_each_topic_filter_counts_against_the_subscriptions_quota(fleet: Any, emulator: LocalEmulator) -> None:
+    client = fleet.client(fleet.device("dev-1")).connect()
+    emulator.reset_counters()
+    # One SUBSCRIBE, two filters: AWS IoT counts two subscriptions, and the second is one too many here.
+    assert client.subscribe("$aws/things/dev-1/jobs/notify-next", "$aws/things/dev-1/shadow/update/+") == [1, 0x97]
+    counted = emulator.counters()["mqtt:Subscribe"]
+    assert (counted["calls"], counted["throttles"]) == (2, 1)
+
+
 def test_stopping_the_endpoint_during_a_tls_handshake_ends_the_handshake_first(emulator: LocalEmulator) -> None:
     broker = Broker(emulator.state, "127.0.0.1", 0).start()
     unraisable: list[Any] = []

@@ -63,6 +63,7 @@ def test_two_thousand_devices_complete_a_job_over_mqtt(emulator: LocalEmulator, 
 
     counters = emulator.counters()
     assert counters["mqtt:Connect"]["calls"] == 2000
+    assert counters["mqtt:Subscribe"]["calls"] == 4000  # notify-next and the shadow's answers: two filters each
     assert counters["iot-jobs-data:DescribeJobExecution"]["calls"] == 2000  # over MQTT: one look each, no polling
     assert "iot-data:UpdateThingShadow" not in counters  # the firmware report went over the shadow topic
     done = next(r.thing_name for r in result.executions if r.outcome == device.OUTCOME_SUCCEEDED)
@@ -99,3 +100,16 @@ def test_a_device_without_a_certificate_fails_alone(emulator: LocalEmulator, bot
     assert [f.name for f in result.failures] == [fleet.things[2]]
     assert "cannot connect over MQTT" in result.failures[0].error
     assert result.outcome_counts()[device.OUTCOME_SUCCEEDED] == 2
+
+
+def test_a_named_shadow_is_subscribed_to_on_its_first_update(emulator: LocalEmulator, boto_clients: Any,
+                                                            tmp_path: Path) -> None:  # fmt: skip
+    fleet = make_ota_fleet(boto_clients, 2)
+    enrol(emulator, fleet.fleet, fleet.things, tmp_path / "keys")
+    emulator.advance(120)
+    emulator.reset_counters()
+    result = simulate(emulator, model(), mqtt_options(emulator, tmp_path / "keys", write_package_shadow=True))
+    assert result.outcome_counts()[device.OUTCOME_SUCCEEDED] == 2 and result.failures == []
+    assert emulator.counters()["mqtt:Subscribe"]["calls"] == 2 * 3  # notify-next, the classic and $package answers
+    package = shadow_of(boto_clients.iot_data, fleet.things[0], device.PACKAGE_SHADOW)["state"]["reported"]
+    assert {name: entry["version"] for name, entry in package.items()} == {fleet.package: fleet.version}

@@ -16,7 +16,10 @@ after the handshake, from the registry, as AWS IoT does:
 * a PUBLISH that ``iot:Publish`` (with the retain flag, also ``iot:RetainPublish``) does not allow, or to a
   reserved topic no service answers, or with QoS 2, ends the connection (MQTT 5: DISCONNECT 0x87 or 0x9B),
   as AWS IoT does; a SUBSCRIBE that ``iot:Subscribe`` does not allow gets a failure code for that filter;
-  a message reaches a subscriber only when ``iot:Receive`` allows it.
+  each topic filter counts as one ``mqtt:Subscribe`` (AWS IoT counts subscriptions per second by filter, not
+  by SUBSCRIBE packet), and one beyond the quota (when the emulator enforces quotas) gets "quota exceeded"
+  (MQTT 5 reason 0x97, 3.1.1 failure 0x80); a message reaches a subscriber only when ``iot:Receive`` allows
+  it.
 
 The policies are compiled once per connection and again whenever the account's registry changes anything
 a certificate may do (a policy attached, a version made the default, the certificate deactivated: then the
@@ -59,6 +62,7 @@ TOPIC_NAME_INVALID = 0x90
 TOPIC_FILTER_INVALID = 0x8F
 QOS_NOT_SUPPORTED = 0x9B
 SHARED_NOT_SUPPORTED = 0x9E
+QUOTA_EXCEEDED = 0x97
 CONNECTION_RATE_EXCEEDED = 0x9F
 PROTOCOL_ERROR = 0x82
 SUBSCRIBE_FAILED_311 = 0x80
@@ -305,12 +309,13 @@ class Connection(asyncio.Protocol):
                 codes.append(TOPIC_FILTER_INVALID if self.version == MQTT_5 else SUBSCRIBE_FAILED_311)
             elif not identity.allows(SUBSCRIBE, identity.arn("topicfilter", topic_filter)):
                 codes.append(NOT_AUTHORIZED if self.version == MQTT_5 else SUBSCRIBE_FAILED_311)
+            elif not self.broker.admit("mqtt:Subscribe"):
+                codes.append(QUOTA_EXCEEDED if self.version == MQTT_5 else SUBSCRIBE_FAILED_311)
             else:
                 subscription.qos = min(subscription.qos, 1)  # AWS IoT Core has no QoS 2
                 codes.append(subscription.qos)
                 granted.append(subscription)
         self.write(packets.suback(packet_id, codes, self.version))
-        self.broker.admit("mqtt:Subscribe", enforce=False)
         self.broker.subscribe(self, granted)
 
     # --- delivery ---------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """A simulated device's jobs API and shadow over its own MQTT connection (see :mod:`.channels`).
 
 Requests go to the jobs and shadow topics (``$aws/things/<thing>/jobs/...``, ``.../shadow/...``) and the
-answers arrive on their ``/accepted`` or ``/rejected`` topics. A rejection is raised as the
+answers arrive on their ``/accepted`` or ``/rejected`` topics: the jobs service's without a subscription (it
+sends them to the requester), a shadow's through one ``.../update/+`` subscription, made at connect for the
+classic shadow and on its first update for a named one. A rejection is raised as the
 ``ClientError`` the HTTPS API raises for the same failure (``InvalidStateTransition`` as
 ``InvalidStateTransitionException``, ``VersionMismatch`` as ``VersionConflictException``, ...), so the
 device treats both transports alike; a throttled request or an internal error is retried a few times
@@ -64,11 +66,8 @@ class MqttChannel:
         base = f"$aws/things/{thing_name}"
         self._jobs = f"{base}/jobs"
         self._shadow = f"{base}/shadow"
-        self._subscriptions = [
-            f"{self._jobs}/start-next/+", f"{self._jobs}/+/get/+", f"{self._jobs}/+/update/+",
-            f"{self._shadow}/update/accepted", f"{self._shadow}/update/rejected",
-            f"{self._shadow}/name/+/update/accepted", f"{self._shadow}/name/+/update/rejected",
-        ]  # fmt: skip
+        # The answers of the classic shadow's updates, subscribed at connect; a named shadow's on its first update.
+        self._shadow_answers = {self._shadow_topic(None)}
 
     def _notify(self) -> None:
         self._notified.set()
@@ -84,9 +83,13 @@ class MqttChannel:
         if self._connection is None:
             cert_file, key_file = self._credentials(self.thing_name)
             self._connection = self.network.connect(
-                self.thing_name, cert_file, key_file, subscriptions=self._subscriptions, on_notify=self._notify
-            )
+                self.thing_name, cert_file, key_file, subscriptions=[f"{t}/+" for t in self._shadow_answers],
+                on_notify=self._notify,
+            )  # fmt: skip
         return self._connection
+
+    def _shadow_topic(self, shadow_name: str | None) -> str:
+        return f"{self._shadow}/update" if shadow_name is None else f"{self._shadow}/name/{shadow_name}/update"
 
     def _call(self, operation: str, topic: str, document: dict[str, Any], errors: Callable[[Any], str]) -> dict[str, Any]:
         connection = self._connected()
@@ -132,7 +135,10 @@ class MqttChannel:
         return self._job("UpdateJobExecution", f"{self._jobs}/{job_id}/update", document)
 
     def report_shadow(self, reported: dict[str, Any], shadow_name: str | None = None) -> None:
-        topic = f"{self._shadow}/update" if shadow_name is None else f"{self._shadow}/name/{shadow_name}/update"
+        topic = self._shadow_topic(shadow_name)
+        if topic not in self._shadow_answers:  # one filter for its accepted and rejected answers
+            self._connected().subscribe([f"{topic}/+"])
+            self._shadow_answers.add(topic)
 
         def error(code: Any) -> str:
             number = int(code) if str(code).isdigit() else 400

@@ -9,10 +9,14 @@ Devices speak MQTT 5.
 
 Each device connects with its own certificate and key, to the account's ``iot:Data-ATS`` endpoint on port
 8883 (or an endpoint given, such as the local emulator's), with its thing name as client id, subscribes to
-its ``notify-next`` topic and to the answers of the requests it makes, and then makes each request as a
-publish with a ``clientToken`` and waits for the answer that echoes it. Connecting is paced by the account's
-connect quota (``mqtt:Connect`` in the quota table), requests by their operations' quotas, as over HTTPS.
-The device threads (see :mod:`.stepping`) block on an answer; the loop thread does all the network work.
+its ``notify-next`` topic and to the shadow answers it waits for, and then makes each request as a publish
+with a ``clientToken`` and waits for the answer that echoes it. The jobs service sends its answers to the
+requesting client without a subscription (AWS documents this), so a device subscribes to no jobs answer
+topic: AWS IoT counts every topic filter against the account's subscriptions per second, 200 by default,
+which a large fleet connecting at once reaches long before its connects per second. Connecting is paced by
+the connect quota (``mqtt:Connect`` in the quota table), each topic filter by ``mqtt:Subscribe``, requests
+by their operations' quotas, as over HTTPS. The device threads (see :mod:`.stepping`) block on an answer;
+the loop thread does all the network work.
 """
 
 from __future__ import annotations
@@ -34,12 +38,16 @@ from gmqtt.mqtt.handler import MQTTConnectError
 from iotfleet.event_loops import finish_loop
 
 DEFAULT_PORT = 8883
+CONNECT_KEY = "mqtt:Connect"  # the quota table's keys for what the message broker limits per account
+SUBSCRIBE_KEY = "mqtt:Subscribe"  # one per topic filter, however many one SUBSCRIBE carries
+SUBSCRIBE_FAILED = 0x80  # SUBACK codes from this one up refuse the filter (0x97: the quota is exceeded)
 CONNECT_TIMEOUT = 20.0
 REQUEST_TIMEOUT = 30.0
 KEEP_ALIVE = 300
 # Amazon's root CAs, which sign the certificates of AWS IoT Core's ATS endpoints.
 AMAZON_ROOTS = ("Amazon Root CA 1", "Amazon Root CA 2", "Amazon Root CA 3", "Amazon Root CA 4")
 
+ANSWERS = ("accepted", "rejected")  # the last level of an answer's topic
 log = logging.getLogger(__name__)
 logging.getLogger("gmqtt").setLevel(logging.ERROR)  # it logs every reconnect attempt as a warning
 
@@ -109,7 +117,7 @@ class DeviceConnection:
         self.client: gmqtt.Client | None = None
         self._tokens = itertools.count(1)
         self._waiting: dict[str, asyncio.Future[tuple[str, dict[str, Any]]]] = {}
-        self._subscribed: asyncio.Future[None] | None = None
+        self._subacks: dict[int, asyncio.Future[tuple[int, ...]]] = {}
 
     # On the loop's thread.
     def _message(self, _client: Any, topic: str, payload: bytes, _qos: int, _properties: Any) -> int:
@@ -120,29 +128,42 @@ class DeviceConnection:
             document = json.loads(payload)
         except ValueError:
             return 0
+        outcome = topic.rsplit("/", 1)[-1]
         token = document.get("clientToken") if isinstance(document, dict) else None
-        waiter = self._waiting.pop(str(token), None) if token is not None else None
+        if token is None or outcome not in ANSWERS:  # update/documents echoes the token too: not the answer
+            return 0
+        waiter = self._waiting.pop(str(token), None)
         if waiter is not None and not waiter.done():
-            waiter.set_result((topic.rsplit("/", 1)[-1], document))
+            waiter.set_result((outcome, document))
         return 0
 
-    def _suback(self, *_: Any) -> None:
-        if self._subscribed is not None and not self._subscribed.done():
-            self._subscribed.set_result(None)
+    def _suback(self, _client: Any, mid: int, codes: Any, _properties: Any) -> None:
+        waiter = self._subacks.pop(mid, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(tuple(codes))
 
-    async def _open(self, context: ssl.SSLContext, subscriptions: list[str]) -> None:
+    async def _open(self, context: ssl.SSLContext) -> None:
         endpoint = self.network.endpoint
         client = gmqtt.Client(self.thing_name, clean_session=True)
         client.set_config({"reconnect_retries": 3, "reconnect_delay": 1})
         client.on_message = self._message
         client.on_subscribe = self._suback
         self.client = client
-        self._subscribed = self.network.loop.create_future()
         await asyncio.wait_for(
             client.connect(endpoint.host, endpoint.port, ssl=context, keepalive=KEEP_ALIVE), CONNECT_TIMEOUT
         )
-        client.subscribe([gmqtt.Subscription(topic, qos=1) for topic in [self.notify_topic, *subscriptions]])
-        await asyncio.wait_for(self._subscribed, CONNECT_TIMEOUT)
+
+    async def _subscribe(self, filters: list[str]) -> list[tuple[str, int]]:
+        """Subscribe to ``filters`` in one SUBSCRIBE; the refused ones, with their SUBACK codes."""
+        assert self.client is not None
+        mid = self.client.subscribe([gmqtt.Subscription(topic_filter, qos=1) for topic_filter in filters])
+        waiter = self.network.loop.create_future()
+        self._subacks[mid] = waiter  # the SUBACK cannot come before this: the loop runs nothing in between
+        try:
+            codes = await asyncio.wait_for(waiter, CONNECT_TIMEOUT)
+        finally:
+            self._subacks.pop(mid, None)
+        return [(topic_filter, code) for topic_filter, code in zip(filters, codes, strict=False) if code >= SUBSCRIBE_FAILED]
 
     async def _request(self, topic: str, document: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         assert self.client is not None
@@ -156,6 +177,18 @@ class DeviceConnection:
             self._waiting.pop(token, None)
 
     # On a device's thread.
+    def subscribe(self, filters: list[str]) -> None:
+        """Subscribe to ``filters``, each paced by the subscriptions quota; MqttError when one is refused."""
+        for _ in filters:
+            self.network.pace(SUBSCRIBE_KEY)
+        try:
+            refused = self.network.call(self._subscribe(filters), CONNECT_TIMEOUT + 5)
+        except (TimeoutError, asyncio.TimeoutError):
+            raise MqttError(f"{self.thing_name}: no SUBACK within {CONNECT_TIMEOUT:.0f} s") from None
+        if refused:
+            topic_filter, code = refused[0]
+            raise MqttError(f"{self.thing_name}: the subscription to {topic_filter} was refused (SUBACK 0x{code:02X})")
+
     def request(self, topic: str, document: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """``("accepted" | "rejected", answer)`` of a request; MqttError when no answer comes."""
         try:
@@ -173,9 +206,10 @@ class DeviceConnection:
 class MqttNetwork:
     """The run's event loop thread and its device connections; ``connect()`` from any thread."""
 
-    def __init__(self, endpoint: MqttEndpoint, *, pace_connect: Callable[[], object] = lambda: None) -> None:
+    def __init__(self, endpoint: MqttEndpoint, *, pace: Callable[[str], object] = lambda _key: None) -> None:
+        """``pace(key)`` waits for one call of ``key`` (:data:`CONNECT_KEY`, :data:`SUBSCRIBE_KEY`) within its quota."""
         self.endpoint = endpoint
-        self._pace = pace_connect
+        self.pace = pace
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="iotfleet-mqtt-devices", daemon=True)
         self._trust: dict[str, Any] | None = None
@@ -215,18 +249,20 @@ class MqttNetwork:
         self, thing_name: str, cert_file: str, key_file: str, *, subscriptions: list[str],
         on_notify: Callable[[], None],
     ) -> DeviceConnection:  # fmt: skip
-        """Connect a device (paced by the connect quota) and subscribe; MqttError when refused."""
+        """Connect a device (paced by the connect quota) and subscribe to its ``notify-next`` topic and
+        ``subscriptions``; MqttError when refused."""
         context = self._context(cert_file, key_file)
-        self._pace()
+        self.pace(CONNECT_KEY)
         connection = DeviceConnection(self, thing_name, on_notify)
         try:
-            self.call(connection._open(context, subscriptions), CONNECT_TIMEOUT * 2 + 5)
+            self.call(connection._open(context), CONNECT_TIMEOUT + 5)
         except (OSError, ssl.SSLError, TimeoutError, asyncio.TimeoutError, MQTTConnectError) as exc:
             self._abandon(connection)
             what = type(exc).__name__ if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) else str(exc)
             raise MqttError(f"{thing_name} could not connect to {self.endpoint.address}: {what}") from None
         with self._trust_lock:
             self._connections.append(connection)
+        connection.subscribe([connection.notify_topic, *subscriptions])
         return connection
 
     def _abandon(self, connection: DeviceConnection) -> None:

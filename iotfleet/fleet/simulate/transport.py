@@ -27,7 +27,6 @@ from iotfleet.fleet.simulate.plan import SimulationPlan
 HTTPS = "https"
 MQTT = "mqtt"
 TRANSPORTS = (HTTPS, MQTT)
-CONNECT_QUOTA_KEY = "mqtt:Connect"
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ class MqttTransport:
         self.ctx = ctx
         self.endpoint = endpoint
         self.store = store
-        self.network = MqttNetwork(endpoint, pace_connect=lambda: ctx.limiter.acquire(CONNECT_QUOTA_KEY)).start()
+        self.network = MqttNetwork(endpoint, pace=ctx.limiter.acquire).start()
         self._channels: list[MqttChannel] = []
 
     def credentials(self, thing_name: str) -> tuple[str, str]:
