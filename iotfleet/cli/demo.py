@@ -157,7 +157,7 @@ def demo_target(
     reporter: ConsoleReporter,
 ) -> Iterator[tuple[str, MqttSettings | None]]:
     """Point ``state`` at where the demo runs; yields a description of that place, and where its devices
-    connect over MQTT (None on an emulator given by --endpoint-url: its devices use HTTPS)."""
+    connect over MQTT (None: over HTTPS, on an emulator that runs without its MQTT endpoint)."""
     root = click_ctx.find_root()
     settings = state.settings
     chose_target = root.get_parameter_source("target") == ParameterSource.COMMANDLINE
@@ -166,12 +166,17 @@ def demo_target(
         yield f"AWS account {state.aws.account_id}, region {state.aws.region}", MqttSettings()
         return
     scaled = "rollout minutes and job timeouts pass in its own time (see iotfleet local start --time-scale)"
-    if settings.endpoint_url and not settings.endpoint_default:
-        yield f"the emulator at {settings.endpoint_url}; {scaled}", None
-        return
-    if chose_target:  # --target local: the background emulator, started if needed
-        where = f"the local emulator at {state.aws.endpoint_url}; {scaled}"
-        yield where, simulation_run.mqtt_settings(state, "mqtt", None, None, None)
+    if (settings.endpoint_url and not settings.endpoint_default) or chose_target:
+        # An emulator given by its URL, or the background one (started if needed): its devices connect to its
+        # MQTT endpoint, which its health document names.
+        endpoint = simulation_run.emulator_mqtt_endpoint(state)
+        devices = (
+            f"devices over MQTT at {endpoint.address}" if endpoint is not None
+            else "devices over HTTPS: it runs without its MQTT endpoint"
+        )  # fmt: skip
+        kind = "emulator" if settings.endpoint_url and not settings.endpoint_default else "local emulator"
+        where = f"the {kind} at {state.aws.endpoint_url}"
+        yield f"{where} ({devices}); {scaled}", None if endpoint is None else MqttSettings(endpoint=endpoint)
         return
     from iotfleet.emulator.inprocess import LocalEmulator
     from iotfleet.emulator.settings import EmulatorSettings
@@ -187,21 +192,22 @@ def demo_target(
         )
         endpoint = MqttEndpoint.parse(emulator.mqtt_endpoint or "", emulator.ca_path)
         where = f"an emulator inside this process (time x{time_scale:g}: a rollout minute takes {60 / time_scale:g} s)"
-        yield where, MqttSettings(endpoint=endpoint)
+        yield f"{where}, devices over MQTT at {endpoint.address}", MqttSettings(endpoint=endpoint)
 
 
 def confirm_aws(state: CliState, config: fleet_demo.DemoConfig) -> None:
     """Name the account, the region and the estimated cost, and ask before anything is created."""
     ctx = state.aws
-    estimate = fleet_demo.estimate_cost(config)
+    estimate = fleet_demo.estimate_cost(replace(config, mqtt=MqttSettings()))  # its devices use MQTT on AWS
     state.output.info(
-        f"The demo creates {config.devices} things, a firmware bucket, two IAM roles, a package, two rollouts "
-        f"and their jobs in\n"
+        f"The demo creates {config.devices} things (each with its own certificate, connecting over MQTT), a fleet "
+        f"CA and IoT policy, a firmware bucket, two IAM roles, a package, two rollouts and their jobs in\n"
         f"  account {ctx.account_id}, region {ctx.region},\n"
         f"  then {'keeps them (--keep)' if config.keep else 'deletes them again'}.\n"
         f"  Estimated cost: about US${estimate.dollars:.2f} ({estimate.remote_actions} job executions, "
         f"{estimate.index_updates} index updates, {estimate.registry_and_shadow_operations} registry and shadow "
-        f"operations; see {fleet_demo.PRICING_URL})."
+        f"operations, {estimate.mqtt_messages} MQTT messages, {estimate.connection_minutes} connection-minutes; "
+        f"see {fleet_demo.PRICING_URL} and {fleet_demo.IOT_CORE_PRICING_URL})."
     )
     state.confirm(f"run the demo in AWS account {ctx.account_id} ({ctx.region})")
 

@@ -56,7 +56,7 @@ def new_seed() -> int:
 @click.option("--transport", type=click.Choice(TRANSPORTS), default=HTTPS, show_default=True,
               help="https: the jobs data plane with the run's credentials; mqtt: each device's own certificate and MQTT connection.")
 @click.option("--mqtt-endpoint", metavar="HOST[:PORT]", help="Where MQTT devices connect.  [default: the account's "
-              "iot:Data-ATS endpoint, port 8883; on --target local, the background emulator's]")
+              "iot:Data-ATS endpoint, port 8883; on --target local, the emulator's own]")
 @click.option("--mqtt-ca", type=click.Path(dir_okay=False, exists=True), metavar="FILE",
               help="The CA that signs the MQTT endpoint's certificate.  [default: Amazon's root CAs]")
 @click.option("--keys-dir", type=click.Path(file_okay=False), metavar="DIR",
@@ -101,23 +101,24 @@ def simulate(
     model = BehaviourModel.from_options(
         success_rate=success_rate, failure_weights=failure_weights, latency=latency, seed=chosen_seed
     )
+    until_seconds = _until_seconds(until)
+    limit = parse_devices(devices)
+    if fleet is not None:
+        fleet = check_fleet_name(fleet, "--fleet")
+    if job_id is not None and fleet is not None:
+        raise UsageError("give --job or --fleet, not both", "--job")
+    if job_id is None and fleet is None and not state.prompts.interactive:
+        raise UsageError("missing --job JOB or --fleet NAME (there is no terminal to ask on)", "--job")
     options = SimulationOptions(
         step_timeout_minutes=step_timeout,
-        until=_until_seconds(until),
+        until=until_seconds,
         poll_max=poll_max,
         poll_initial=min(1.0, poll_max) if poll_max > 0 else 1.0,
         write_package_shadow=write_package_shadow,
         transport=transport,
         mqtt=mqtt_settings(state, transport, mqtt_endpoint, mqtt_ca, keys_dir),
     )
-    limit = parse_devices(devices)
-    if fleet is not None:
-        fleet = check_fleet_name(fleet, "--fleet")
-    if job_id is not None and fleet is not None:
-        raise UsageError("give --job or --fleet, not both", "--job")
     if job_id is None and fleet is None:
-        if not state.prompts.interactive:
-            raise UsageError("missing --job JOB or --fleet NAME (there is no terminal to ask on)", "--job")
         simulate_menu(state, model=model, options=options, devices=limit)
         return
     plan = plan_simulation(state.aws, job_id=job_id, fleet=fleet, devices=limit)

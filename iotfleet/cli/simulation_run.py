@@ -5,6 +5,10 @@ Shared by ``iotfleet simulate`` and the interactive simulator menu, so both show
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
+from pathlib import Path
+
 from rich.console import Console
 from rich.text import Text
 
@@ -42,31 +46,48 @@ def parse_devices(value: str | int | None) -> int | None:
 def mqtt_settings(
     state: CliState, transport: str, endpoint: str | None, ca_file: str | None, keys_dir: str | None
 ) -> MqttSettings | None:
-    """Where MQTT devices connect: ``--mqtt-endpoint`` (with ``--mqtt-ca``), else the background emulator's
-    MQTT endpoint on the default local target, else the account's own (``iot:Data-ATS``, Amazon's CAs)."""
+    """Where MQTT devices connect: ``--mqtt-endpoint`` (with ``--mqtt-ca``), else on the local target the MQTT
+    endpoint of the emulator it talks to, else the account's own (``iot:Data-ATS``, Amazon's CAs)."""
     if transport == HTTPS:
         return None
     settings = state.settings
-    if endpoint is None and settings.is_local and settings.endpoint_default:
-        from iotfleet.emulator.background import status
-
-        current = status()
-        if current.running and current.mqtt_endpoint:
-            endpoint, ca_file = current.mqtt_endpoint, ca_file or current.ca_path
-    if endpoint is None and settings.endpoint_url and not settings.endpoint_default:
-        raise UsageError(
-            f"devices over MQTT need the MQTT endpoint that goes with {settings.endpoint_url}: give --mqtt-endpoint",
-            "--mqtt-endpoint",
-        )
-    if endpoint is None and settings.is_local:
-        raise UsageError("the local emulator runs without its MQTT endpoint: give --mqtt-endpoint", "--mqtt-endpoint")
     parsed = None
     if endpoint is not None:
         try:
             parsed = MqttEndpoint.parse(endpoint, ca_file)
         except ValueError as exc:
             raise UsageError(str(exc), "--mqtt-endpoint") from None
+    elif settings.is_local:
+        parsed = emulator_mqtt_endpoint(state)
+        if parsed is None:
+            raise UsageError(
+                f"the emulator at {state.aws.endpoint_url} runs without its MQTT endpoint: give --mqtt-endpoint",
+                "--mqtt-endpoint",
+            )
+        parsed = parsed if ca_file is None else replace(parsed, ca_file=ca_file)
+    elif settings.endpoint_url and not settings.endpoint_default:
+        raise UsageError(
+            f"devices over MQTT need the MQTT endpoint that goes with {settings.endpoint_url}: give --mqtt-endpoint",
+            "--mqtt-endpoint",
+        )
     return MqttSettings(endpoint=parsed, keys_dir=keys_dir)
+
+
+def emulator_mqtt_endpoint(state: CliState) -> MqttEndpoint | None:
+    """The MQTT endpoint of the emulator the local target talks to (the background one is started if need be),
+    from its health document, with the CA that signs its certificate; None when it runs without one."""
+    from iotfleet.emulator.background import health
+
+    endpoint_url = state.aws.endpoint_url
+    answer = health(endpoint_url, os.environ.get("AWS_CA_BUNDLE")) or {}
+    address, ca_file = answer.get("mqtt"), answer.get("mqtt_ca")
+    if not address:
+        return None
+    if ca_file and not Path(ca_file).is_file():
+        raise UsageError(
+            f"the CA of the emulator's MQTT endpoint ({ca_file}) is not on this machine: give --mqtt-ca", "--mqtt-ca"
+        )
+    return MqttEndpoint.parse(str(address), ca_file or None)
 
 
 def run_and_report(

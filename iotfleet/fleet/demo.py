@@ -14,10 +14,11 @@ fixed 1.1.1 goes through every wave to 100 %.
 7. roll it out the same way; its devices succeed, so every gate passes and every device gets it;
 8. the HTML report of the second rollout (the waves on one timeline, every gate decision);
 9. the version distribution before, after the failure and at the end;
-
-The devices of every job connect over MQTT with their certificates when the demo knows the MQTT endpoint
-(``DemoConfig.mqtt``), and over HTTPS otherwise.
 10. clean up, unless asked to keep the fleet.
+
+The devices of every job connect over MQTT, each with its own certificate from the fleet's key store, to the
+endpoint ``DemoConfig.mqtt`` names (the emulator's, or the account's ``iot:Data-ATS`` endpoint); without one
+(an emulator that runs without its MQTT endpoint) they use the jobs data plane over HTTPS.
 
 The steps are the library's own (provisioning, groups, packages, rollouts, simulation, reports, cleanup);
 this module only chooses the scenario and runs them in order, telling a :class:`DemoReporter` what happened.
@@ -79,6 +80,14 @@ PRICE_PER_INDEX_UPDATE = 2.25 / 1_000_000  # fleet indexing, per 1 KB index upda
 PRICE_PER_QUERY = 0.05 / 10_000  # fleet indexing search and aggregation queries
 PRICE_PER_REGISTRY_OR_SHADOW_OP = 1.25 / 1_000_000  # IoT Core registry and shadow operations
 PRICE_PER_S3_REQUEST = 0.005 / 1_000  # the rollouts' records: a PUT per step, a GET per controller pass
+PRICE_PER_MQTT_MESSAGE = 1.00 / 1_000_000  # IoT Core messaging, metered in 5 KB increments (each here is smaller)
+PRICE_PER_CONNECTION_MINUTE = 0.08 / 1_000_000  # IoT Core connectivity, metered by the minute of each connection
+# An execution over MQTT, in messages (each under 5 KB): the device's get, two updates and shadow update, their
+# answers, the shadow's update/documents, and a notify-next or two.
+MQTT_MESSAGES_PER_EXECUTION = 12
+MQTT_MESSAGES_PER_CONNECTION = 2  # CONNECT and SUBSCRIBE (CONNACK, SUBACK, PINGs and DISCONNECT are free)
+MINUTES_PER_CONNECTION = 15  # a device stays connected while its wave's job runs (an upper bound)
+IOT_CORE_PRICING_URL = "https://aws.amazon.com/iot-core/pricing/"
 PRICING_URL = "https://aws.amazon.com/iot-device-management/pricing/"
 
 
@@ -170,6 +179,8 @@ class CostEstimate:
     queries: int
     registry_and_shadow_operations: int
     s3_requests: int
+    mqtt_messages: int = 0
+    connection_minutes: int = 0
 
     @property
     def dollars(self) -> float:
@@ -179,6 +190,8 @@ class CostEstimate:
             + self.queries * PRICE_PER_QUERY
             + self.registry_and_shadow_operations * PRICE_PER_REGISTRY_OR_SHADOW_OP
             + self.s3_requests * PRICE_PER_S3_REQUEST
+            + self.mqtt_messages * PRICE_PER_MQTT_MESSAGE
+            + self.connection_minutes * PRICE_PER_CONNECTION_MINUTE
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -188,16 +201,21 @@ class CostEstimate:
             "queries": self.queries,
             "registryAndShadowOperations": self.registry_and_shadow_operations,
             "s3Requests": self.s3_requests,
+            "mqttMessages": self.mqtt_messages,
+            "connectionMinutes": self.connection_minutes,
             "estimatedUsd": round(self.dollars, 4),
             "pricing": PRICING_URL,
+            "iotCorePricing": IOT_CORE_PRICING_URL,
         }
 
 
 def estimate_cost(config: DemoConfig) -> CostEstimate:
-    """An upper bound: the faulty canary and its rollback (a fifth of the devices each), then every device."""
+    """An upper bound: the faulty canary and its rollback (a fifth of the devices each), then every device;
+    over MQTT (``config.mqtt``) each execution's device connects once, for the length of its job."""
     devices = config.devices
     canary = -(-devices // 5)
     executions = devices + 2 * canary
+    over_mqtt = config.mqtt is not None
     return CostEstimate(
         remote_actions=executions,
         # Each device: create, group, two shadows, then job updates, a shadow and $package per execution.
@@ -206,6 +224,8 @@ def estimate_cost(config: DemoConfig) -> CostEstimate:
         registry_and_shadow_operations=devices * 10 + executions * 6,
         # A controller pass a second for the length of both rollouts (about 15 minutes of AWS time).
         s3_requests=2 * 900,
+        mqtt_messages=executions * (MQTT_MESSAGES_PER_EXECUTION + MQTT_MESSAGES_PER_CONNECTION) if over_mqtt else 0,
+        connection_minutes=executions * MINUTES_PER_CONNECTION if over_mqtt else 0,
     )
 
 
@@ -411,7 +431,8 @@ def run_rollout(
     Controller(ctx, config.fleet, plan.rollout_id, store=store, on_step=on_step).run(
         interval=config.watch_interval / 2, clock=SYSTEM_CLOCK
     )
-    outcomes = {job_id: run.outcome_counts() for job_id, run in devices.results().items()}
+    runs = devices.results()
+    outcomes = {job_id: run.outcome_counts() for job_id, run in runs.items()}
     current = snapshot(store, plan.rollout_id)
     reporter.rollout_ended(current)
     record = current.record
@@ -427,4 +448,5 @@ def run_rollout(
         ],
         "rollback": None if stop is None else {"jobId": stop.job_id, "devices": stop.devices, "counts": stop.counts},
         "outcomes": outcomes,
+        "transports": {job_id: run.options.transport for job_id, run in runs.items()},
     }  # fmt: skip

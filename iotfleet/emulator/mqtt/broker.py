@@ -69,8 +69,9 @@ ALLOWED_RESERVED = ("$aws/rules/",)
 Scope = tuple[str, str]
 
 
-def server_context() -> ssl.SSLContext:
-    """TLS for the endpoint: the emulator's server certificate, and a client certificate required."""
+def server_context() -> tuple[ssl.SSLContext, str]:
+    """TLS for the endpoint: the emulator's server certificate, and a client certificate required; with the
+    path of the CA that signs the server certificate (what clients trust)."""
     from iotfleet.emulator.tls import ensure_certificates
 
     files = ensure_certificates()
@@ -81,7 +82,7 @@ def server_context() -> ssl.SSLContext:
     # A certificate registered without a CA is its own trust anchor.
     context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     context.load_verify_locations(cadata=issuer_certificate_pem())
-    return context
+    return context, str(files.ca_cert)
 
 
 class Broker:
@@ -91,7 +92,7 @@ class Broker:
         self.state = state
         self.host = host
         self.port = port
-        self.ssl_context = server_context()
+        self.ssl_context, self.ca_path = server_context()
         self.loop = asyncio.new_event_loop()
         self.connections: set[Connection] = set()
         # Every accepted socket until it is gone, connected or not (in its TLS handshake, say): what stop() ends.
@@ -415,11 +416,11 @@ def start_endpoint(state: EmulatorState) -> Broker | None:
     if not settings.mqtt:
         return None
     broker = Broker(state, settings.host, settings.mqtt_port).start()
-    state.mqtt_endpoint = broker.endpoint
+    state.mqtt_endpoint, state.mqtt_ca_path = broker.endpoint, broker.ca_path
     return broker
 
 
 def stop_endpoint(state: EmulatorState, broker: Broker | None) -> None:
     if broker is not None:
         broker.stop()
-        state.mqtt_endpoint = None
+        state.mqtt_endpoint = state.mqtt_ca_path = None
