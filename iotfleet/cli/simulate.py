@@ -57,7 +57,7 @@ def new_seed() -> int:
               help="https: the jobs data plane with the run's credentials; mqtt: each device's own certificate and MQTT connection.")
 @click.option("--mqtt-endpoint", metavar="HOST[:PORT]", help="Where MQTT devices connect.  [default: the account's "
               "iot:Data-ATS endpoint, port 8883; on --target local, the emulator's own]")
-@click.option("--mqtt-ca", type=click.Path(dir_okay=False, exists=True), metavar="FILE",
+@click.option("--mqtt-ca", type=click.Path(dir_okay=False), metavar="FILE",
               help="The CA that signs the MQTT endpoint's certificate.  [default: Amazon's root CAs]")
 @click.option("--keys-dir", type=click.Path(file_okay=False), metavar="DIR",
               help="The fleet's key store, for --transport mqtt.  [default: ~/.iotfleet/keys/<fleet>]")

@@ -51,6 +51,8 @@ def mqtt_settings(
     if transport == HTTPS:
         return None
     settings = state.settings
+    if ca_file is not None and not Path(ca_file).is_file():
+        raise UsageError(f"--mqtt-ca {ca_file}: no such file", "--mqtt-ca")
     parsed = None
     if endpoint is not None:
         try:

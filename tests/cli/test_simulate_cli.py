@@ -125,10 +125,14 @@ def test_devices_over_mqtt_connect_with_their_own_certificates(
     assert counted["mqtt:Connect"]["calls"] == 4 and "iot-data:UpdateThingShadow" not in counted
 
 
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [(["--mqtt-endpoint", "host:99999"], "--mqtt-endpoint"), (["--mqtt-ca", "no-such-ca.pem"], "--mqtt-ca")],
+)
 def test_a_bad_mqtt_endpoint_is_a_usage_error_before_any_device_runs(
-    invoke: Any, emulator: LocalEmulator, boto_clients: Any
+    invoke: Any, emulator: LocalEmulator, boto_clients: Any, flags: list[str], named: str
 ) -> None:
     make_ota_fleet(boto_clients, 2)
-    ran = invoke(*base(emulator, "simulate", "--job", "ota-1", "--transport", "mqtt", "--mqtt-endpoint", "host:99999"))
-    assert ran.exit_code == 2 and "--mqtt-endpoint" in ran.stderr
+    ran = invoke(*base(emulator, "simulate", "--job", "ota-1", "--transport", "mqtt", *flags))
+    assert ran.exit_code == 2 and named in ran.stderr
     assert boto_clients.iot.describe_job(jobId="ota-1")["job"]["jobProcessDetails"]["numberOfQueuedThings"] == 2
