@@ -22,8 +22,9 @@ from iotfleet.fleet.simulate.plan import plan_simulation
 from iotfleet.fleet.simulate.run import SimulationOptions, SimulationResult, run_simulation
 from iotfleet.fleet.simulate.transport import MqttSettings
 
-# The emulator enforces no connect quota here; the client's own pacing would spread 2,000 connects over 4 s.
-QUOTAS = {"mqtt:Connect": 5000.0}
+# The emulator enforces no connect or subscription quota here; the client's own pacing would spread 2,000
+# connects over 4 s and their 4,000 topic filters over 20 s.
+QUOTAS = {"mqtt:Connect": 5000.0, "mqtt:Subscribe": 10000.0}
 
 
 def mqtt_options(emulator: LocalEmulator, keys: Path, **extra: Any) -> SimulationOptions:
