@@ -17,6 +17,7 @@ The bound a benchmark reports is the larger of two minimums (see the README's be
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,7 +31,8 @@ from iotfleet.emulator.settings import EmulatorSettings
 REGION = "us-east-1"
 QUOTAS_ENFORCED = EmulatorSettings(enforce_quotas=True)
 """The emulator the benchmarks measure against: enforcing the quota table the client paces to."""
-__all__ = ["QUOTAS_ENFORCED", "REGION", "emulator_process", "plain_client", "quota_minimum"]
+__all__ = ["QUOTAS_ENFORCED", "REGION", "download_sha256", "emulator_process", "plain_client", "quota_minimum"]
+DOWNLOAD_CHUNK = 64 * 1024
 
 
 def plain_client(url: str, service: str, concurrency: int, *, max_attempts: int = 10) -> Any:
@@ -47,6 +49,16 @@ def plain_client(url: str, service: str, concurrency: int, *, max_attempts: int 
             s3={"addressing_style": "path"},
         ),
     )
+
+
+def download_sha256(session: Any, url: str) -> str:
+    """The SHA-256 of a presigned download, hashed as it streams in (what a raw device loop does)."""
+    digest = hashlib.sha256()
+    with session.get(url, stream=True, timeout=60) as response:
+        response.raise_for_status()
+        for chunk in response.iter_content(DOWNLOAD_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def quota_minimum(

@@ -154,6 +154,22 @@ IDENTITY_QUOTAS: dict[str, float] = {
 }
 DEFAULT_QUOTAS.update(IDENTITY_QUOTAS)
 
+# AWS IoT Core's message broker (the MQTT endpoint), per account unless said otherwise: the limits in AWS's
+# general reference ("AWS IoT Core message broker and protocol limits and quotas"). They are not API
+# operations, so their keys use the pseudo-service ``mqtt``. Simulated MQTT devices connect at most
+# ``mqtt:Connect`` per second; requests over MQTT are paced by their API operation's key (for example
+# ``iot-jobs-data:UpdateJobExecution``), which the emulator also enforces on them.
+MQTT_QUOTAS: dict[str, float] = {
+    "mqtt:Connect": 500.0,  # Connect requests per second per account
+    "mqtt:Subscribe": 200.0,  # Subscriptions per second per account, counted by topic filter
+    "mqtt:Publish": 20000.0,  # Inbound publish requests per second per account
+}
+DEFAULT_QUOTAS.update(MQTT_QUOTAS)
+MQTT_CONNECTS_PER_CLIENT_ID = 1.0  # Connect requests per second per client ID
+MQTT_PUBLISHES_PER_CONNECTION = 100.0  # Publish requests per second per connection
+MQTT_SUBSCRIPTIONS_PER_SESSION = 50
+MQTT_TOPIC_FILTERS_PER_SUBSCRIBE = 8
+
 # Operations not in the table are paced per service with these rates.
 SERVICE_DEFAULTS: dict[str, float] = {
     "iot": 10.0,
@@ -162,6 +178,7 @@ SERVICE_DEFAULTS: dict[str, float] = {
     "s3": 3500.0,
     "iam": 20.0,
     "sts": 50.0,
+    "mqtt": 100.0,
 }
 
 

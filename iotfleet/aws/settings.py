@@ -342,6 +342,8 @@ _OPERATION_NAMES: dict[str, frozenset[str]] = {}
 
 
 def _operation_names(service: str) -> frozenset[str]:
+    if service == "mqtt":  # the message broker's quotas, not an API (see quotas.MQTT_QUOTAS)
+        return frozenset(key.split(":", 1)[1] for key in quotas.MQTT_QUOTAS)
     if service not in _OPERATION_NAMES:
         _OPERATION_NAMES[service] = frozenset(get_session().get_service_model(service).operation_names)
     return _OPERATION_NAMES[service]

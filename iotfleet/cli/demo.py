@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from rich.text import Text
 from iotfleet.aws.settings import TargetSettings
 from iotfleet.cli import cleanup as cleanup_cli
 from iotfleet.cli import provision as provision_cli
+from iotfleet.cli import simulation_run
 from iotfleet.cli.groups import render_preview
 from iotfleet.cli.output import key_values
 from iotfleet.cli.packages import bar_chart
@@ -41,6 +43,8 @@ from iotfleet.fleet.rollout.plan import RolloutPlan
 from iotfleet.fleet.rollout.spec import format_duration
 from iotfleet.fleet.rollout.watch import RolloutSnapshot
 from iotfleet.fleet.runner import Progress
+from iotfleet.fleet.simulate.mqtt_network import MqttEndpoint
+from iotfleet.fleet.simulate.transport import MqttSettings
 
 # Emulator seconds per real second on the in-process emulator: a rollout minute passes in one second.
 DEFAULT_TIME_SCALE = 60.0
@@ -151,21 +155,28 @@ def demo_target(
     config: fleet_demo.DemoConfig,
     time_scale: float,
     reporter: ConsoleReporter,
-) -> Iterator[str]:
-    """Point ``state`` at where the demo runs; yields a description of that place."""
+) -> Iterator[tuple[str, MqttSettings | None]]:
+    """Point ``state`` at where the demo runs; yields a description of that place, and where its devices
+    connect over MQTT (None: over HTTPS, on an emulator that runs without its MQTT endpoint)."""
     root = click_ctx.find_root()
     settings = state.settings
     chose_target = root.get_parameter_source("target") == ParameterSource.COMMANDLINE
     if settings.target == "aws" and chose_target:
         confirm_aws(state, config)
-        yield f"AWS account {state.aws.account_id}, region {state.aws.region}"
+        yield f"AWS account {state.aws.account_id}, region {state.aws.region}", MqttSettings()
         return
     scaled = "rollout minutes and job timeouts pass in its own time (see iotfleet local start --time-scale)"
-    if settings.endpoint_url and not settings.endpoint_default:
-        yield f"the emulator at {settings.endpoint_url}; {scaled}"
-        return
-    if chose_target:  # --target local: the background emulator, started if needed
-        yield f"the local emulator at {state.aws.endpoint_url}; {scaled}"
+    if (settings.endpoint_url and not settings.endpoint_default) or chose_target:
+        # An emulator given by its URL, or the background one (started if needed): its devices connect to its
+        # MQTT endpoint, which its health document names.
+        endpoint = simulation_run.emulator_mqtt_endpoint(state)
+        devices = (
+            f"devices over MQTT at {endpoint.address}" if endpoint is not None
+            else "devices over HTTPS: it runs without its MQTT endpoint"
+        )  # fmt: skip
+        kind = "emulator" if settings.endpoint_url and not settings.endpoint_default else "local emulator"
+        where = f"the {kind} at {state.aws.endpoint_url}"
+        yield f"{where} ({devices}); {scaled}", None if endpoint is None else MqttSettings(endpoint=endpoint)
         return
     from iotfleet.emulator.inprocess import LocalEmulator
     from iotfleet.emulator.settings import EmulatorSettings
@@ -179,21 +190,24 @@ def demo_target(
             debug=settings.debug,
             quota_overrides=settings.quota_overrides,
         )
-        yield f"an emulator inside this process (time x{time_scale:g}: a rollout minute takes {60 / time_scale:g} s)"
+        endpoint = MqttEndpoint.parse(emulator.mqtt_endpoint or "", emulator.ca_path)
+        where = f"an emulator inside this process (time x{time_scale:g}: a rollout minute takes {60 / time_scale:g} s)"
+        yield f"{where}, devices over MQTT at {endpoint.address}", MqttSettings(endpoint=endpoint)
 
 
 def confirm_aws(state: CliState, config: fleet_demo.DemoConfig) -> None:
     """Name the account, the region and the estimated cost, and ask before anything is created."""
     ctx = state.aws
-    estimate = fleet_demo.estimate_cost(config)
+    estimate = fleet_demo.estimate_cost(replace(config, mqtt=MqttSettings()))  # its devices use MQTT on AWS
     state.output.info(
-        f"The demo creates {config.devices} things, a firmware bucket, two IAM roles, a package, two rollouts "
-        f"and their jobs in\n"
+        f"The demo creates {config.devices} things (each with its own certificate, connecting over MQTT), a fleet "
+        f"CA and IoT policy, a firmware bucket, two IAM roles, a package, two rollouts and their jobs in\n"
         f"  account {ctx.account_id}, region {ctx.region},\n"
         f"  then {'keeps them (--keep)' if config.keep else 'deletes them again'}.\n"
         f"  Estimated cost: about US${estimate.dollars:.2f} ({estimate.remote_actions} job executions, "
         f"{estimate.index_updates} index updates, {estimate.registry_and_shadow_operations} registry and shadow "
-        f"operations; see {fleet_demo.PRICING_URL})."
+        f"operations, {estimate.mqtt_messages} MQTT messages, {estimate.connection_minutes} connection-minutes; "
+        f"see {fleet_demo.PRICING_URL} and {fleet_demo.IOT_CORE_PRICING_URL})."
     )
     state.confirm(f"run the demo in AWS account {ctx.account_id} ({ctx.region})")
 
@@ -280,9 +294,9 @@ def demo(
         failure_weights=failure_weights, seed=seed, keep=keep, report_path=report_path, watch_interval=interval,
     ).validated()  # fmt: skip
     reporter = ConsoleReporter(state)
-    with demo_target(state, click_ctx, config, time_scale, reporter) as where:
+    with demo_target(state, click_ctx, config, time_scale, reporter) as (where, mqtt):
         state.output.info(f"Running the demo on {where}.")
-        result = fleet_demo.run_demo(state.aws, config, reporter)
+        result = fleet_demo.run_demo(state.aws, replace(config, mqtt=mqtt), reporter)
     state.output.result(
         result.as_dict(),
         render=lambda console: console.print(Text("\nThe demo is done.", style="bold green")),

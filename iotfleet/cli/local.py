@@ -47,29 +47,36 @@ def local() -> None:
 @click.option("--host", default=DEFAULT_HOST, show_default=True,
               help="Address to bind. The default accepts connections from this machine only.")
 @click.option("--tls", is_flag=True, help="Serve HTTPS with a locally generated CA (printed, for AWS_CA_BUNDLE).")
+@click.option("--mqtt-port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
+              help="Port of the MQTT endpoint (mutual TLS, device certificates).  [default: 8883; a free one with --port 0]")
+@click.option("--no-mqtt", is_flag=True, help="Run without the MQTT endpoint.")
 @click.option("--enforce-quotas", is_flag=True, help="Throttle calls above the AWS rate quotas.")
 @click.option("--time-scale", type=click.FloatRange(min=0, min_open=True, max=MAX_TIME_SCALE), default=1.0, show_default=True,
               metavar="N", help="Run the emulator clock N times faster than real time (demos).")
 @click.option("--foreground", is_flag=True, help="Run in this terminal until Ctrl-C instead of in the background.")
 @pass_state
 def start(
-    state: CliState, port: int, host: str, tls: bool, enforce_quotas: bool, time_scale: float, foreground: bool
+    state: CliState, port: int, host: str, tls: bool, mqtt_port: int | None, no_mqtt: bool, enforce_quotas: bool,
+    time_scale: float, foreground: bool,
 ) -> None:
-    """Start the emulator (in the background unless --foreground).
+    """Start the emulator (in the background unless --foreground), with its MQTT endpoint for devices.
 
     \b
     Examples:
       iotfleet local start
       iotfleet local start --enforce-quotas --time-scale 60
       iotfleet local start --foreground --tls
+      iotfleet local start --port 0 --mqtt-port 0
+      iotfleet local start --no-mqtt
     """  # fmt: skip
     output = state.output
     if host not in LOOPBACK:
         output.warn(f"binding to {host}: other machines can reach the emulator, which has no authentication")
-    from iotfleet.emulator.settings import EmulatorSettings
+    from iotfleet.emulator.settings import EmulatorSettings, default_mqtt_port
 
     settings = EmulatorSettings(
-        host=host, port=port, tls=tls, enforce_quotas=enforce_quotas, time_scale=time_scale
+        host=host, port=port, tls=tls, enforce_quotas=enforce_quotas, time_scale=time_scale, mqtt=not no_mqtt,
+        mqtt_port=default_mqtt_port(port) if mqtt_port is None else mqtt_port,
     )
     if foreground:
         from iotfleet.emulator.server import serve
@@ -87,6 +94,8 @@ def start(
     _show(output, status, "Started the local emulator")
     if status.tls:
         output.info(f"Trust its certificate with: export AWS_CA_BUNDLE={status.ca_path}")
+    if status.mqtt_endpoint:
+        output.info(f"Devices connect over MQTT to {status.mqtt_endpoint} (server certificate signed by {status.ca_path})")
 
 
 @local.command()
@@ -116,8 +125,9 @@ def _show(output: Output, status: Any, headline: str) -> None:
 
     def render(console: Console) -> None:
         console.print(headline)
-        rows = [("Endpoint", data["endpoint_url"]), ("PID", data["pid"]), ("Log", data["log"])]
-        if data["tls"]:
+        rows = [("Endpoint", data["endpoint_url"]), ("MQTT endpoint", data["mqtt_endpoint"] or "off"),
+                ("PID", data["pid"]), ("Log", data["log"])]  # fmt: skip
+        if data["ca_certificate"]:
             rows.append(("CA certificate", data["ca_certificate"]))
         console.print(key_values(rows))
 

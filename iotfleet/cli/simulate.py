@@ -1,4 +1,4 @@
-"""``iotfleet simulate``: simulated devices run a job's executions through the jobs data plane.
+"""``iotfleet simulate``: simulated devices run a job's executions through the jobs API, over HTTPS or MQTT.
 
 All flags are checked before the first AWS call (bad values are exit 2). On a terminal, without ``--job``
 or ``--fleet``, the interactive simulator menu starts. Simulated failures are results, not errors: the
@@ -14,7 +14,7 @@ import click
 
 from iotfleet.aws.errors import UsageError
 from iotfleet.cli.interactive.simulate_menu import simulate_menu
-from iotfleet.cli.simulation_run import parse_devices, run_and_report
+from iotfleet.cli.simulation_run import mqtt_settings, parse_devices, run_and_report
 from iotfleet.cli.state import CliState, pass_state
 from iotfleet.fleet.naming import check_fleet_name
 from iotfleet.fleet.simulate.behaviour import (
@@ -25,6 +25,7 @@ from iotfleet.fleet.simulate.behaviour import (
 )
 from iotfleet.fleet.simulate.plan import plan_simulation
 from iotfleet.fleet.simulate.run import SimulationOptions
+from iotfleet.fleet.simulate.transport import HTTPS, TRANSPORTS
 
 
 def new_seed() -> int:
@@ -52,6 +53,14 @@ def new_seed() -> int:
               help="Longest wait between two polls of a device waiting for the rollout.")
 @click.option("--write-package-shadow", is_flag=True,
               help="Devices also write the $package shadow (AWS does it itself when the package configuration says so).")
+@click.option("--transport", type=click.Choice(TRANSPORTS), default=HTTPS, show_default=True,
+              help="https: the jobs data plane with the run's credentials; mqtt: each device's own certificate and MQTT connection.")
+@click.option("--mqtt-endpoint", metavar="HOST[:PORT]", help="Where MQTT devices connect.  [default: the account's "
+              "iot:Data-ATS endpoint, port 8883; on --target local, the emulator's own]")
+@click.option("--mqtt-ca", type=click.Path(dir_okay=False), metavar="FILE",
+              help="The CA that signs the MQTT endpoint's certificate.  [default: Amazon's root CAs]")
+@click.option("--keys-dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="The fleet's key store, for --transport mqtt.  [default: ~/.iotfleet/keys/<fleet>]")
 @pass_state
 def simulate(
     state: CliState,
@@ -66,13 +75,19 @@ def simulate(
     step_timeout: int,
     poll_max: float,
     write_package_shadow: bool,
+    transport: str,
+    mqtt_endpoint: str | None,
+    mqtt_ca: str | None,
+    keys_dir: str | None,
 ) -> None:
     """Simulate devices running job executions: download, checksum, install, report.
 
     Each device uses the jobs data plane as a real one does: it starts its execution with a step timeout,
     reports IN_PROGRESS, downloads each artifact through its presigned URL, checks its SHA-256 against
     the package version, installs, reports SUCCEEDED, FAILED or REJECTED with statusDetails, and writes
-    its new firmware version to its shadow. Devices keep polling while the rollout releases executions.
+    its new firmware version to its shadow. Over HTTPS devices keep polling while the rollout releases
+    executions; over MQTT (--transport mqtt) each device connects with its own certificate from the fleet's
+    key store, waits for notify-next and reports through the jobs and shadow topics.
 
     \b
     Examples:
@@ -80,26 +95,30 @@ def simulate(
       iotfleet simulate --fleet demo --devices 500 --latency 0
       iotfleet simulate --job J --success-rate 80 --failure-weights checksum=3,hang=1 --until 10m
       iotfleet --output json simulate --job J --latency lognormal:median=200ms,p95=2s
+      iotfleet --target local simulate --fleet demo --transport mqtt
     """
     chosen_seed = new_seed() if seed is None else seed
     model = BehaviourModel.from_options(
         success_rate=success_rate, failure_weights=failure_weights, latency=latency, seed=chosen_seed
     )
-    options = SimulationOptions(
-        step_timeout_minutes=step_timeout,
-        until=_until_seconds(until),
-        poll_max=poll_max,
-        poll_initial=min(1.0, poll_max) if poll_max > 0 else 1.0,
-        write_package_shadow=write_package_shadow,
-    )
+    until_seconds = _until_seconds(until)
     limit = parse_devices(devices)
     if fleet is not None:
         fleet = check_fleet_name(fleet, "--fleet")
     if job_id is not None and fleet is not None:
         raise UsageError("give --job or --fleet, not both", "--job")
+    if job_id is None and fleet is None and not state.prompts.interactive:
+        raise UsageError("missing --job JOB or --fleet NAME (there is no terminal to ask on)", "--job")
+    options = SimulationOptions(
+        step_timeout_minutes=step_timeout,
+        until=until_seconds,
+        poll_max=poll_max,
+        poll_initial=min(1.0, poll_max) if poll_max > 0 else 1.0,
+        write_package_shadow=write_package_shadow,
+        transport=transport,
+        mqtt=mqtt_settings(state, transport, mqtt_endpoint, mqtt_ca, keys_dir),
+    )
     if job_id is None and fleet is None:
-        if not state.prompts.interactive:
-            raise UsageError("missing --job JOB or --fleet NAME (there is no terminal to ask on)", "--job")
         simulate_menu(state, model=model, options=options, devices=limit)
         return
     plan = plan_simulation(state.aws, job_id=job_id, fleet=fleet, devices=limit)

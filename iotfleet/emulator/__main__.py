@@ -1,6 +1,6 @@
 """``python -m iotfleet.emulator``: run the emulator server in the foreground.
 
-    python -m iotfleet.emulator --port 4567 [--host 127.0.0.1] [--tls] [--enforce-quotas]
+    python -m iotfleet.emulator --port 4567 [--host 127.0.0.1] [--tls] [--mqtt-port 8883 | --no-mqtt] [--enforce-quotas]
         [--quota iot:CreateThing=5] [--quota-scale 0.5] [--fault-rate 0.1 --fault-seed 7
         --fault-ops iot:CreateThing,iot-jobs-data:*] [--time-scale 10] [--access-log]
 
@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         serve(settings, access_log=args.access_log)
     except OSError as exc:
-        print(f"Error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        ports = f"{settings.port}" + (f" (HTTP) or {settings.mqtt_port} (MQTT)" if settings.mqtt else "")
+        print(f"Error: cannot listen on {args.host}, port {ports}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
 

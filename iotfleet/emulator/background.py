@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from iotfleet.emulator.home import iotfleet_home
-from iotfleet.emulator.settings import DEFAULT_HOST, EmulatorSettings
+from iotfleet.emulator.settings import DEFAULT_HOST, EmulatorSettings, default_mqtt_port
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -47,11 +47,13 @@ class EmulatorStatus:
     log_path: Path
     info_path: Path
     ca_path: str | None = None
+    mqtt_endpoint: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "running": self.running,
             "endpoint_url": self.endpoint_url,
+            "mqtt_endpoint": self.mqtt_endpoint,
             "pid": self.pid,
             "tls": self.tls,
             "log": str(self.log_path),
@@ -126,6 +128,7 @@ def status() -> EmulatorStatus:
         log_path=log_path(),
         info_path=info_path(),
         ca_path=info.get("ca_path") if info else None,
+        mqtt_endpoint=info.get("mqtt_endpoint") if info else None,
     )
 
 
@@ -160,7 +163,7 @@ def start(settings: EmulatorSettings, *, timeout: float = START_TIMEOUT) -> Emul
         )
     _children[process.pid] = process
     ca_path = None
-    if settings.tls:
+    if settings.tls or settings.mqtt:
         from iotfleet.emulator.tls import ensure_certificates
 
         ca_path = str(ensure_certificates().ca_cert)
@@ -176,10 +179,12 @@ def start(settings: EmulatorSettings, *, timeout: float = START_TIMEOUT) -> Emul
             for line in _log_tail(log, 50).splitlines():
                 if line.startswith(_LISTENING):
                     endpoint_url = line[len(_LISTENING) :].strip()
-        if endpoint_url is not None and health(endpoint_url, ca_path) is not None:
+        answer = health(endpoint_url, ca_path) if endpoint_url is not None else None
+        if answer is not None:
             document = {
                 "pid": process.pid,
                 "endpoint_url": endpoint_url,
+                "mqtt_endpoint": answer.get("mqtt"),
                 "host": settings.host,
                 "tls": settings.tls,
                 "ca_path": ca_path,
@@ -238,7 +243,7 @@ def ensure_running(host: str, port: int) -> tuple[str, bool]:
             f"the background emulator runs at {current.endpoint_url}, not {endpoint_url}; "
             "stop it (iotfleet local stop) or use its address"
         )
-    started = start(EmulatorSettings(host=host, port=port))
+    started = start(EmulatorSettings(host=host, port=port, mqtt_port=default_mqtt_port(port)))
     return started.endpoint_url or endpoint_url, True
 
 

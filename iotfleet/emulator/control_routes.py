@@ -3,7 +3,8 @@
 JSON in, JSON out. :class:`iotfleet.emulator.control.EmulatorControl` is the client.
 
 ==========================  ==============================================================
-``GET  /_emulator/health``  ``{"status": "ok", "tls": bool, "now": epoch, "pid": int}``
+``GET  /_emulator/health``  ``{"status": "ok", "tls": bool, "now": epoch, "pid": int, "mqtt": "host:port" | null,
+                            "mqtt_ca": path | null}``: the MQTT endpoint, and the CA file that signs its certificate
 ``GET  /_emulator/clock``   ``{"now": epoch, "time_scale": x}``
 ``POST /_emulator/clock``   ``{"advance": seconds}`` and/or ``{"time_scale": x}``
 ``GET  /_emulator/counters`` per operation ``{"calls", "throttles", "faults"}``
@@ -61,7 +62,11 @@ def _number(document: dict[str, Any], name: str) -> float | None:
 
 def _health(app: EmulatorApp, _doc: dict[str, Any]) -> HttpResponse:
     state = app.state
-    return _reply(200, {"status": "ok", "tls": state.settings.tls, "now": state.clock.now(), "pid": os.getpid()})
+    return _reply(
+        200,
+        {"status": "ok", "tls": state.settings.tls, "now": state.clock.now(), "pid": os.getpid(),
+         "mqtt": state.mqtt_endpoint, "mqtt_ca": state.mqtt_ca_path},
+    )  # fmt: skip
 
 
 def _clock(app: EmulatorApp, doc: dict[str, Any]) -> HttpResponse:

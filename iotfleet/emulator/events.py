@@ -19,6 +19,10 @@ THING_DELETED = "thing_deleted"
 GROUP_MEMBERSHIP_CHANGED = "group_membership_changed"
 """``group_membership_changed(account_id, region, group_name, thing_name, added)``: a thing was put in
 (``added=True``) or taken out of a thing group, by an API call or an accessor. May fire for no-op calls."""
+MESSAGE_PUBLISHED = "message_published"
+"""``message_published(account_id, region, topic, payload, qos)``: a message (bytes) for the MQTT endpoint's
+subscribers, published by an HTTP call (iot-data Publish, a shadow change); nothing hears it while the
+endpoint is off."""
 RESET = "reset"
 """``reset()``: all emulator state was wiped."""
 

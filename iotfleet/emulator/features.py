@@ -15,6 +15,7 @@ from iotfleet.emulator import (
     thing_index,  # noqa: F401
 )
 from iotfleet.emulator.identity import handlers_certificates, handlers_policies  # noqa: F401
+from iotfleet.emulator.mqtt import shadow_topics  # noqa: F401  (shadow changes over HTTP reach MQTT clients)
 from iotfleet.emulator.package_catalog import handlers as package_catalog_handlers  # noqa: F401
 
 # isort: split

@@ -7,7 +7,8 @@
     with LocalEmulator(EmulatorSettings(time_scale=60, enforce_quotas=True)) as emulator:
         ...
 
-It listens on 127.0.0.1 at a free port unless the settings say otherwise.
+It listens on 127.0.0.1 at a free port unless the settings say otherwise, and its MQTT endpoint (mutual
+TLS) at another free port (``mqtt_endpoint``; ``EmulatorSettings(mqtt=False)`` turns it off).
 
 moto keeps its state in module globals, so only one in-process emulator can run at a time; starting
 a second raises :class:`EmulatorAlreadyRunning`.
@@ -22,6 +23,7 @@ from typing import Any
 
 from iotfleet.emulator.app import EmulatorApp
 from iotfleet.emulator.clock import EmulatorClock
+from iotfleet.emulator.mqtt.broker import start_endpoint, stop_endpoint
 from iotfleet.emulator.server import make_server
 from iotfleet.emulator.settings import EmulatorSettings
 from iotfleet.emulator.state import EmulatorState
@@ -41,6 +43,7 @@ class LocalEmulator:
         self.state = EmulatorState(settings)
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._broker: Any = None
         self.endpoint_url = ""
 
     # ------------------------------------------------------------------ lifecycle
@@ -57,7 +60,11 @@ class LocalEmulator:
         try:
             self._server = make_server(self.state)
             self.app.reset()
+            self._broker = start_endpoint(self.state)
         except BaseException:
+            if self._server is not None:
+                self._server.server_close()
+                self._server = None
             with _running_lock:
                 _running = None
             raise
@@ -70,6 +77,9 @@ class LocalEmulator:
 
     def stop(self) -> None:
         global _running
+        if self._broker is not None:
+            stop_endpoint(self.state, self._broker)
+            self._broker = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -100,9 +110,14 @@ class LocalEmulator:
         return self.state.clock
 
     @property
+    def mqtt_endpoint(self) -> str | None:
+        """The MQTT endpoint's ``host:port`` (mutual TLS; its server certificate is signed by :attr:`ca_path`)."""
+        return self.state.mqtt_endpoint
+
+    @property
     def ca_path(self) -> str | None:
-        """The CA certificate to trust (``verify=``/``AWS_CA_BUNDLE``) when running with TLS."""
-        if not self.state.settings.tls:
+        """The CA certificate to trust (``verify=``/``AWS_CA_BUNDLE``) with TLS, and for the MQTT endpoint."""
+        if not (self.state.settings.tls or self.state.settings.mqtt):
             return None
         from iotfleet.emulator.tls import ensure_certificates
 

@@ -1,5 +1,5 @@
 """iot-data ``Publish``: the topic name is checked as AWS IoT's message broker checks it, then moto records
-the message.
+the message and the MQTT endpoint delivers it to its subscribers.
 
 A topic name (unlike a topic filter) holds no ``+`` or ``#`` wildcard, is at most 256 bytes of UTF-8, and
 has at most 7 forward slashes (8 levels), not counting the ``$aws/rules/<rule-name>/`` prefix of a Basic
@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from iotfleet.emulator.errors import InvalidRequestException
+from iotfleet.emulator.events import MESSAGE_PUBLISHED
 from iotfleet.emulator.extension import Call, handles
 
 MAX_TOPIC_BYTES = 256
@@ -51,4 +52,11 @@ def publish(call: Call) -> dict[str, Any]:
     problem = topic_problem(call.params.get("topic", ""))
     if problem is not None:
         raise InvalidRequestException(problem)
-    return call.moto()
+    answer = call.moto()
+    params = call.params
+    payload = params.get("payload") or b""
+    call.state.events.emit(
+        MESSAGE_PUBLISHED, account_id=call.account_id, region=call.region, topic=params["topic"],
+        payload=payload if isinstance(payload, bytes) else bytes(payload), qos=int(params.get("qos") or 0),
+    )  # fmt: skip
+    return answer

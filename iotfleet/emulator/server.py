@@ -15,10 +15,13 @@ from types import FrameType
 from iotfleet.emulator.app import EmulatorApp
 from iotfleet.emulator.httpserver import EmulatorHTTPServer, UnderscoreHeaders
 from iotfleet.emulator.moto_patches.gateway import PRESERVED_HEADER_NAMES_ENVIRON_KEY, keeps_underscore_header
+from iotfleet.emulator.mqtt.broker import start_endpoint, stop_endpoint
 from iotfleet.emulator.settings import EmulatorSettings
 from iotfleet.emulator.state import EmulatorState
 
 log = logging.getLogger(__name__)
+
+MQTT_LISTENING = "iotfleet emulator MQTT endpoint (mutual TLS) on "
 
 
 def _ssl_context(tls: bool) -> ssl.SSLContext | None:
@@ -67,8 +70,15 @@ def serve(settings: EmulatorSettings, *, access_log: bool = False) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    try:
+        broker = start_endpoint(state)
+    except OSError:
+        server.server_close()
+        raise
     print(f"iotfleet emulator listening on {state.base_url}", flush=True)
-    if settings.tls:
+    if broker is not None:
+        print(f"{MQTT_LISTENING}{broker.endpoint}", flush=True)
+    if settings.tls or broker is not None:
         from iotfleet.emulator.tls import ensure_certificates
 
         print(f"CA certificate: {ensure_certificates().ca_cert}  (export AWS_CA_BUNDLE=<this path>)", flush=True)
@@ -86,4 +96,5 @@ def serve(settings: EmulatorSettings, *, access_log: bool = False) -> None:
     except KeyboardInterrupt:
         print("iotfleet emulator stopped", file=sys.stderr, flush=True)
     finally:
+        stop_endpoint(state, broker)
         server.server_close()

@@ -1,4 +1,5 @@
-"""The settings of one emulator: where it listens, TLS, quotas, fault injection, the time scale and the search mode.
+"""The settings of one emulator: where it listens (HTTP and MQTT), TLS, quotas, fault injection, the time scale
+and the search mode.
 
 Every way of running the emulator takes one :class:`EmulatorSettings`: the in-process emulator
 (:class:`~iotfleet.emulator.inprocess.LocalEmulator`), the foreground server
@@ -27,15 +28,25 @@ from iotfleet.emulator.clock import check_time_scale
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4567
 """The port of ``python -m iotfleet.emulator`` and ``iotfleet local start`` when none is given."""
+DEFAULT_MQTT_PORT = 8883
+"""The MQTT endpoint's port of ``python -m iotfleet.emulator`` and ``iotfleet local start`` (AWS IoT's own),
+unless the HTTP port is 0: then the system picks a free one for both."""
 
 MODULE = "iotfleet.emulator"
+
+
+def default_mqtt_port(port: int) -> int:
+    """The MQTT port that goes with the HTTP ``port`` when none is given: 8883, or a free one with port 0."""
+    return 0 if port == 0 else DEFAULT_MQTT_PORT
+
 SEARCH_MODES = ("index", "scan")
 """How fleet-indexing queries find things: through the thing index, or by reading every thing (for comparison)."""
 
 
 @dataclass(frozen=True)
 class EmulatorSettings:
-    """How one emulator runs. ``port=0`` (the default) lets the system pick a free port.
+    """How one emulator runs. ``port=0`` (the default) lets the system pick a free port; so does
+    ``mqtt_port=0`` for the MQTT endpoint (mutual TLS), which runs unless ``mqtt`` is False.
 
     ``quota_overrides`` (``{"iot:CreateThing": 5}``) apply only with ``enforce_quotas``;
     ``fault_operations`` of None lets every operation fail at ``fault_rate``. The values are checked
@@ -56,6 +67,8 @@ class EmulatorSettings:
     fault_after: float = 0.0
     time_scale: float = 1.0
     search_mode: str = "index"
+    mqtt: bool = True
+    mqtt_port: int = 0
 
     def __post_init__(self) -> None:
         check_time_scale(self.time_scale)
@@ -87,6 +100,10 @@ class EmulatorSettings:
             args += ["--time-scale", str(self.time_scale)]
         if self.search_mode != "index":
             args += ["--search-mode", self.search_mode]
+        if not self.mqtt:
+            args.append("--no-mqtt")
+        elif self.mqtt_port != default_mqtt_port(self.port):
+            args += ["--mqtt-port", str(self.mqtt_port)]
         return args
 
     @staticmethod
@@ -109,6 +126,9 @@ class EmulatorSettings:
         p.add_argument("--time-scale", type=float, default=1.0, help="emulator seconds per real second")
         p.add_argument("--search-mode", choices=SEARCH_MODES, default="index",
                        help="answer fleet-indexing queries from the thing index (default) or by a scan of every thing")  # fmt: skip
+        p.add_argument("--mqtt-port", type=int, default=None,
+                       help=f"port of the MQTT endpoint, mutual TLS (default {DEFAULT_MQTT_PORT}; a free one with --port 0)")
+        p.add_argument("--no-mqtt", action="store_true", help="run without the MQTT endpoint")  # fmt: skip
 
     @classmethod
     def from_namespace(cls, args: argparse.Namespace) -> EmulatorSettings:
@@ -131,6 +151,9 @@ class EmulatorSettings:
         check_time_scale(args.time_scale, "--time-scale")
         if not (math.isfinite(args.quota_scale) and args.quota_scale > 0):
             raise ValueError("--quota-scale must be a positive, finite number")
+        mqtt_port = default_mqtt_port(args.port) if args.mqtt_port is None else args.mqtt_port
+        if not 0 <= mqtt_port <= 65535:
+            raise ValueError("--mqtt-port must be between 0 and 65535")
         return cls(
             host=args.host,
             port=args.port,
@@ -144,4 +167,6 @@ class EmulatorSettings:
             fault_after=args.fault_after,
             time_scale=args.time_scale,
             search_mode=args.search_mode,
+            mqtt=not args.no_mqtt,
+            mqtt_port=mqtt_port,
         )

@@ -46,6 +46,9 @@ class EmulatorState:
         self.loopback_is_secure = True
         # The server's own URL (set when it starts listening); handlers prefer call.base_url.
         self.base_url = ""
+        # The MQTT endpoint's host:port (set when it starts listening; None while it is off).
+        self.mqtt_endpoint: str | None = None
+        self.mqtt_ca_path: str | None = None  # the CA that signs the MQTT endpoint's server certificate
         # Credentials the emulator signs its own presigned URLs with (see presign.py).
         self.signing_access_key = "AKIAIOTFLEETEMULATOR"
         self.signing_secret_key = secrets.token_urlsafe(30)

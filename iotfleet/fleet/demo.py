@@ -1,7 +1,8 @@
 """The demo: one fleet, two releases. A faulty 1.1.0 fails its canary gate and is rolled back by itself; the
 fixed 1.1.1 goes through every wave to 100 %.
 
-1. provision the fleet (one thing type, so every device runs the same package);
+1. provision the fleet (one thing type, so every device runs the same package), each device with its own
+   certificate;
 2. create a dynamic group of the devices still on the old version whose battery can take an update;
 3. publish the faulty firmware 1.1.0 from a generated file;
 4. roll it out in waves (a 20 % canary, then 50 %, then 100 %), each wave gated on ``success>=95`` after a
@@ -14,6 +15,10 @@ fixed 1.1.1 goes through every wave to 100 %.
 8. the HTML report of the second rollout (the waves on one timeline, every gate decision);
 9. the version distribution before, after the failure and at the end;
 10. clean up, unless asked to keep the fleet.
+
+The devices of every job connect over MQTT, each with its own certificate from the fleet's key store, to the
+endpoint ``DemoConfig.mqtt`` names (the emulator's, or the account's ``iot:Data-ATS`` endpoint); without one
+(an emulator that runs without its MQTT endpoint) they use the jobs data plane over HTTPS.
 
 The steps are the library's own (provisioning, groups, packages, rollouts, simulation, reports, cleanup);
 this module only chooses the scenario and runs them in order, telling a :class:`DemoReporter` what happened.
@@ -54,6 +59,7 @@ from iotfleet.fleet.runner import NoProgress, Progress
 from iotfleet.fleet.simulate.behaviour import BehaviourModel, FailureWeights, LatencyModel
 from iotfleet.fleet.simulate.plan import plan_simulation
 from iotfleet.fleet.simulate.run import SimulationOptions, SimulationResult, run_simulation
+from iotfleet.fleet.simulate.transport import HTTPS, MQTT, MqttSettings
 from iotfleet.fleet.spec import FleetSpec, check_device_count
 
 DEMO_FLEET = "demo"
@@ -74,6 +80,14 @@ PRICE_PER_INDEX_UPDATE = 2.25 / 1_000_000  # fleet indexing, per 1 KB index upda
 PRICE_PER_QUERY = 0.05 / 10_000  # fleet indexing search and aggregation queries
 PRICE_PER_REGISTRY_OR_SHADOW_OP = 1.25 / 1_000_000  # IoT Core registry and shadow operations
 PRICE_PER_S3_REQUEST = 0.005 / 1_000  # the rollouts' records: a PUT per step, a GET per controller pass
+PRICE_PER_MQTT_MESSAGE = 1.00 / 1_000_000  # IoT Core messaging, metered in 5 KB increments (each here is smaller)
+PRICE_PER_CONNECTION_MINUTE = 0.08 / 1_000_000  # IoT Core connectivity, metered by the minute of each connection
+# An execution over MQTT, in messages (each under 5 KB): the device's get, two updates and shadow update, their
+# answers, the shadow's update/documents, and a notify-next or two.
+MQTT_MESSAGES_PER_EXECUTION = 12
+MQTT_MESSAGES_PER_CONNECTION = 2  # CONNECT and SUBSCRIBE (CONNACK, SUBACK, PINGs and DISCONNECT are free)
+MINUTES_PER_CONNECTION = 15  # a device stays connected while its wave's job runs (an upper bound)
+IOT_CORE_PRICING_URL = "https://aws.amazon.com/iot-core/pricing/"
 PRICING_URL = "https://aws.amazon.com/iot-device-management/pricing/"
 
 
@@ -90,6 +104,7 @@ class DemoConfig:
     keep: bool = False
     report_path: Path = Path("iotfleet-demo-report.html")
     watch_interval: float = 1.0
+    mqtt: MqttSettings | None = None  # where devices connect over MQTT; None: they use HTTPS
 
     def validated(self) -> DemoConfig:
         check_fleet_name(self.fleet)
@@ -109,7 +124,8 @@ class DemoConfig:
     def spec(self) -> FleetSpec:
         """The fleet: one thing type (so one package for every device), starting on the old version."""
         return FleetSpec(
-            fleet=self.fleet, devices=self.devices, thing_types=(DEMO_PACKAGE,), versions=(OLD_VERSION,)
+            fleet=self.fleet, devices=self.devices, thing_types=(DEMO_PACKAGE,), versions=(OLD_VERSION,),
+            certificates=True,
         ).validated()
 
     @property
@@ -163,6 +179,8 @@ class CostEstimate:
     queries: int
     registry_and_shadow_operations: int
     s3_requests: int
+    mqtt_messages: int = 0
+    connection_minutes: int = 0
 
     @property
     def dollars(self) -> float:
@@ -172,6 +190,8 @@ class CostEstimate:
             + self.queries * PRICE_PER_QUERY
             + self.registry_and_shadow_operations * PRICE_PER_REGISTRY_OR_SHADOW_OP
             + self.s3_requests * PRICE_PER_S3_REQUEST
+            + self.mqtt_messages * PRICE_PER_MQTT_MESSAGE
+            + self.connection_minutes * PRICE_PER_CONNECTION_MINUTE
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -181,16 +201,21 @@ class CostEstimate:
             "queries": self.queries,
             "registryAndShadowOperations": self.registry_and_shadow_operations,
             "s3Requests": self.s3_requests,
+            "mqttMessages": self.mqtt_messages,
+            "connectionMinutes": self.connection_minutes,
             "estimatedUsd": round(self.dollars, 4),
             "pricing": PRICING_URL,
+            "iotCorePricing": IOT_CORE_PRICING_URL,
         }
 
 
 def estimate_cost(config: DemoConfig) -> CostEstimate:
-    """An upper bound: the faulty canary and its rollback (a fifth of the devices each), then every device."""
+    """An upper bound: the faulty canary and its rollback (a fifth of the devices each), then every device;
+    over MQTT (``config.mqtt``) each execution's device connects once, for the length of its job."""
     devices = config.devices
     canary = -(-devices // 5)
     executions = devices + 2 * canary
+    over_mqtt = config.mqtt is not None
     return CostEstimate(
         remote_actions=executions,
         # Each device: create, group, two shadows, then job updates, a shadow and $package per execution.
@@ -199,6 +224,8 @@ def estimate_cost(config: DemoConfig) -> CostEstimate:
         registry_and_shadow_operations=devices * 10 + executions * 6,
         # A controller pass a second for the length of both rollouts (about 15 minutes of AWS time).
         s3_requests=2 * 900,
+        mqtt_messages=executions * (MQTT_MESSAGES_PER_EXECUTION + MQTT_MESSAGES_PER_CONNECTION) if over_mqtt else 0,
+        connection_minutes=executions * MINUTES_PER_CONNECTION if over_mqtt else 0,
     )
 
 
@@ -348,15 +375,21 @@ def publish(ctx: AwsContext, config: DemoConfig, bucket: str, version: str, what
 class Devices:
     """The simulated devices of a rollout: one background run per job the rollout creates."""
 
-    def __init__(self, ctx: AwsContext, wave_model: BehaviourModel, rollback_model: BehaviourModel) -> None:
+    def __init__(
+        self, ctx: AwsContext, wave_model: BehaviourModel, rollback_model: BehaviourModel, mqtt: MqttSettings | None
+    ) -> None:
         self.ctx = ctx
         self.wave_model = wave_model
         self.rollback_model = rollback_model
+        self.mqtt = mqtt
         self.runs: dict[str, Future[SimulationResult]] = {}
 
     def start(self, job_id: str, model: BehaviourModel) -> None:
         plan = plan_simulation(self.ctx, job_id=job_id)
-        options = SimulationOptions(poll_initial=0.5, poll_max=2.0, job_check_interval=1.0)
+        options = SimulationOptions(
+            poll_initial=0.5, poll_max=2.0, job_check_interval=1.0,
+            transport=MQTT if self.mqtt is not None else HTTPS, mqtt=self.mqtt,
+        )  # fmt: skip
         running: Future[SimulationResult] = Future()
         running.set_running_or_notify_cancel()
         self.runs[job_id] = running
@@ -388,7 +421,7 @@ def run_rollout(
     plan = plan_rollout(ctx, config.rollout_spec(version))
     reporter.rollout_planned(plan)
     start_rollout(ctx, plan, ctx.service_time().timestamp())
-    devices = Devices(ctx, model, config.behaviour(100.0))
+    devices = Devices(ctx, model, config.behaviour(100.0), config.mqtt)
 
     def on_step(step: Step) -> None:
         devices.on_step(step)
@@ -398,7 +431,8 @@ def run_rollout(
     Controller(ctx, config.fleet, plan.rollout_id, store=store, on_step=on_step).run(
         interval=config.watch_interval / 2, clock=SYSTEM_CLOCK
     )
-    outcomes = {job_id: run.outcome_counts() for job_id, run in devices.results().items()}
+    runs = devices.results()
+    outcomes = {job_id: run.outcome_counts() for job_id, run in runs.items()}
     current = snapshot(store, plan.rollout_id)
     reporter.rollout_ended(current)
     record = current.record
@@ -414,4 +448,5 @@ def run_rollout(
         ],
         "rollback": None if stop is None else {"jobId": stop.job_id, "devices": stop.devices, "counts": stop.counts},
         "outcomes": outcomes,
+        "transports": {job_id: run.options.transport for job_id, run in runs.items()},
     }  # fmt: skip

@@ -13,6 +13,7 @@ import pytest
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet import demo
 from iotfleet.fleet.ownership import FLEET_ATTRIBUTE
+from iotfleet.fleet.simulate.transport import MqttSettings
 
 MUTATING = (
     "Create",
@@ -46,6 +47,15 @@ def test_the_demo_takes_a_fleet_through_the_life_cycle_and_cleans_up(
     done = steps(json.loads(ran.stdout))
     assert sorted(done) == list(range(1, 11))
 
+    # Every device got its certificate, and every job's devices ran over MQTT with it.
+    assert done[1]["summary"]["counts"]["certificate"]["created"] == 20
+    for step in (4, 7):
+        assert set(done[step]["transports"]) == set(done[step]["outcomes"])
+        assert set(done[step]["transports"].values()) == {"mqtt"}
+    counted = emulator.counters()
+    executions = sum(sum(o.values()) for step in (4, 7) for o in done[step]["outcomes"].values())
+    assert counted["mqtt:Connect"]["calls"] >= executions > 0
+    assert "iot-jobs-data:UpdateJobExecution" in counted  # counted as an operation over MQTT too
     members = done[2]["members"]
     assert 0 < members <= 20
     # The faulty release: its canary fails the gate, the devices that took it go back, later waves never start.
@@ -102,6 +112,7 @@ def test_aws_runs_only_after_a_confirmation_naming_account_region_and_cost(
     )
     assert ran.exit_code == 2
     assert "123456789012" in ran.stderr and "eu-west-1" in ran.stderr and "Estimated cost" in ran.stderr
+    assert "MQTT messages" in ran.stderr and "connection-minutes" in ran.stderr
     assert "--yes" in ran.stderr
     changed = {
         key
@@ -122,6 +133,9 @@ def test_the_default_demo_runs_on_an_emulator_inside_the_process(tmp_path: Path)
     assert "an emulator inside this process" in ran.stderr
     done = steps(json.loads(ran.stdout))
     assert done[10]["summary"]["thing"]["deleted"] == 8
+    assert done[1]["summary"]["counts"]["certificate"]["created"] == 8
+    assert {t for step in (4, 7) for t in done[step]["transports"].values()} == {"mqtt"}
+    assert "devices over MQTT" in ran.stderr
     assert (tmp_path / "iotfleet-demo-report.html").is_file()
 
 
@@ -131,3 +145,8 @@ def test_the_cost_estimate_grows_with_the_fleet() -> None:
     assert small.remote_actions == 140  # the canary (a fifth), its rollback, then every device
     assert 0 < small.dollars < large.dollars
     assert small.as_dict()["pricing"] == demo.PRICING_URL
+    assert small.mqtt_messages == small.connection_minutes == 0  # devices over HTTPS
+    over_mqtt = demo.estimate_cost(demo.DemoConfig(devices=100, mqtt=MqttSettings()))
+    assert over_mqtt.mqtt_messages == 140 * (demo.MQTT_MESSAGES_PER_EXECUTION + demo.MQTT_MESSAGES_PER_CONNECTION)
+    assert over_mqtt.connection_minutes == 140 * demo.MINUTES_PER_CONNECTION
+    assert over_mqtt.dollars > small.dollars

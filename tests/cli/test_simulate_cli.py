@@ -11,6 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))  # the shared OTA fleet set-up
 
+from mqtt_fleet import enrol
 from ota_fleet import make_ota_fleet
 
 from iotfleet.emulator.inprocess import LocalEmulator
@@ -104,3 +105,34 @@ def test_a_seed_is_chosen_and_printed_when_none_is_given(invoke: Any, emulator: 
     ran = invoke(*base(emulator, "-o", "json", "simulate", "--job", "ota-1", "--latency", "0"))
     assert ran.exit_code == 0, ran.stderr
     assert isinstance(json.loads(ran.stdout)["behaviour"]["seed"], int)
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["learned from the emulator", "given"])
+def test_devices_over_mqtt_connect_with_their_own_certificates(
+    invoke: Any, emulator: LocalEmulator, boto_clients: Any, tmp_path: Path, named: bool
+) -> None:
+    fleet = make_ota_fleet(boto_clients, 4)
+    enrol(emulator, fleet.fleet, fleet.things, tmp_path / "keys")
+    emulator.advance(120)
+    emulator.reset_counters()
+    where = ["--mqtt-endpoint", emulator.mqtt_endpoint or "", "--mqtt-ca", emulator.ca_path or ""] if named else []
+    ran = invoke(*base(emulator, "--output", "json", "simulate", "--job", "ota-1", "--transport", "mqtt",
+                       "--keys-dir", str(tmp_path / "keys"), "--latency", "0", *where))  # fmt: skip
+    assert ran.exit_code == 0, ran.stderr
+    result = json.loads(ran.stdout)
+    assert result["options"]["transport"] == "mqtt" and result["outcomes"]["succeeded"] == 4
+    counted = emulator.counters()
+    assert counted["mqtt:Connect"]["calls"] == 4 and "iot-data:UpdateThingShadow" not in counted
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [(["--mqtt-endpoint", "host:99999"], "--mqtt-endpoint"), (["--mqtt-ca", "no-such-ca.pem"], "--mqtt-ca")],
+)
+def test_a_bad_mqtt_endpoint_is_a_usage_error_before_any_device_runs(
+    invoke: Any, emulator: LocalEmulator, boto_clients: Any, flags: list[str], named: str
+) -> None:
+    make_ota_fleet(boto_clients, 2)
+    ran = invoke(*base(emulator, "simulate", "--job", "ota-1", "--transport", "mqtt", *flags))
+    assert ran.exit_code == 2 and named in ran.stderr
+    assert boto_clients.iot.describe_job(jobId="ota-1")["job"]["jobProcessDetails"]["numberOfQueuedThings"] == 2

@@ -139,6 +139,12 @@ def test_cli_local_start_status_stop(home: Path) -> None:
     assert document["running"] is True
     status = runner.invoke(cli, ["local", "status"])
     assert status.exit_code == 0 and document["endpoint_url"] in status.stdout
+    # The MQTT endpoint (on by default; a free port with --port 0) and the CA that signs its certificate.
+    described = json.loads(runner.invoke(cli, ["--output", "json", "local", "status"]).stdout)
+    host, port = described["mqtt_endpoint"].rsplit(":", 1)
+    assert host == "localhost" and int(port) > 0 and Path(described["ca_certificate"]).is_file()
+    assert described["mqtt_endpoint"] in status.stdout and "MQTT endpoint" in status.stdout
+    assert background.health(described["endpoint_url"])["mqtt_ca"] == described["ca_certificate"]
     stopped = runner.invoke(cli, ["local", "stop"])
     assert stopped.exit_code == 0 and "Stopped" in stopped.stderr
     assert runner.invoke(cli, ["local", "status"]).exit_code == 1

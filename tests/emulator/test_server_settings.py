@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from iotfleet.emulator.__main__ import parser
-from iotfleet.emulator.settings import DEFAULT_PORT, MODULE, EmulatorSettings
+from iotfleet.emulator.settings import DEFAULT_MQTT_PORT, DEFAULT_PORT, MODULE, EmulatorSettings
 
 
 def parsed(command: list[str]) -> EmulatorSettings:
@@ -26,14 +26,19 @@ def test_the_command_line_carries_every_setting_to_the_other_process() -> None:
         fault_operations=["iot:CreateThing", "iot-jobs-data:*"],
         time_scale=60.0,
         search_mode="scan",
+        mqtt_port=1884,
     )
     assert parsed(settings.command_line()) == settings
+    without_mqtt = EmulatorSettings(port=4600, mqtt=False)
+    assert "--no-mqtt" in without_mqtt.command_line()
+    assert parsed(without_mqtt.command_line()).mqtt is False
 
 
 def test_default_settings_give_a_short_command_line() -> None:
     assert EmulatorSettings().command_line() == [sys.executable, "-m", MODULE, "--host", "127.0.0.1", "--port", "0"]
     assert parsed(EmulatorSettings().command_line()) == EmulatorSettings()
-    assert parsed([sys.executable, "-m", MODULE]) == EmulatorSettings(port=DEFAULT_PORT)
+    assert parsed([sys.executable, "-m", MODULE]) == EmulatorSettings(port=DEFAULT_PORT, mqtt_port=DEFAULT_MQTT_PORT)
+    assert parsed([sys.executable, "-m", MODULE, "--port", "0"]).mqtt_port == 0  # both ports picked freely
 
 
 def test_settings_keep_their_own_copies() -> None:

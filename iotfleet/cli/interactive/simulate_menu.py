@@ -2,7 +2,8 @@
 
 Started by ``iotfleet simulate`` on a terminal without ``--job`` or ``--fleet``, and by
 ``scripts/simulate_job_execution.py``. Every answer is checked as it is given and asked again when wrong;
-the flags given on the command line are the defaults offered.
+the flags given on the command line are the defaults offered, and the transport (``--transport``, shown in
+the summary before the run) is the command line's.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def simulate_menu(
                 ("Latency", chosen.latency.describe()),
                 ("Seed", chosen.seed),
                 ("Step timeout", f"{options.step_timeout_minutes} min"),
+                ("Transport", options.transport.upper()),
             ]
         )
     )

@@ -4,7 +4,7 @@ CreateCertificateFromCsr).
 AWS answers CreateKeysAndCertificate with a new RSA 2048 key pair and a certificate whose subject is
 ``CN=AWS IoT Certificate``, signed by an Amazon CA that is not registered in the account (so the
 certificate has no ``caCertificateId``). The emulator does the same with a CA of its own, made once per
-process.
+process; its MQTT endpoint trusts that CA (:func:`issuer_certificate_pem`), as AWS IoT trusts its own.
 """
 
 from __future__ import annotations
@@ -39,6 +39,25 @@ _lock = threading.Lock()
 def _issuer_key() -> ec.EllipticCurvePrivateKey:
     with _lock:
         return ec.generate_private_key(ec.SECP256R1())
+
+
+@functools.cache
+def issuer_certificate_pem() -> str:
+    """The self-signed certificate of the stand-in CA (what a TLS server trusts to accept what it issued)."""
+    key = _issuer_key()
+    now = dt.datetime.now(dt.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(ISSUER_NAME)
+        .issuer_name(ISSUER_NAME)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + ISSUED_VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(key, SIGNATURE_HASH)
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
 def _issue(public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey, subject: x509.Name, now: dt.datetime) -> str:

@@ -41,6 +41,7 @@ from iotfleet.emulator.errors import (
     ResourceAlreadyExistsException,
     ResourceNotFoundException,
 )
+from iotfleet.emulator.identity.authorization import check_supported
 from iotfleet.emulator.identity.models import (
     ACTIVE,
     DEFAULT_MODE,
@@ -113,6 +114,13 @@ class IdentityRegistry:
         # principal -> {thing: attachment type}, thing -> {principal: attachment type}
         self._things_of: dict[str, dict[str, Any]] = {}
         self._principals_of: dict[str, dict[str, Any]] = {}
+        # What a TLS server must trust to accept this account's certificates (registered CAs, and the
+        # certificates registered without one), in the order added; never shrinks (the broker checks
+        # the registry itself after the handshake).
+        self.trust_anchors: dict[str, str] = {}
+        # Bumped by every change to what a certificate may do (status, policies, attachments), so a
+        # connected client's compiled permissions are rebuilt when they may be stale.
+        self.generation = 0
 
     # --- ARNs -----------------------------------------------------------------------------------------
 
@@ -243,6 +251,7 @@ class IdentityRegistry:
             registration_config=dict(registration_config or {}), tags=dict(tags), parsed=ca,
         )  # fmt: skip
         self.ca_certificates[identifier] = record
+        self.trust_anchors.setdefault(identifier, pem)
         return record
 
     def _check_verification(self, ca: x509.Certificate, verification_pem: str | None, when: dt.datetime) -> None:
@@ -279,12 +288,14 @@ class IdentityRegistry:
             ca.registration_config = {}
         ca.modified = now
         ca.generation += 1
+        self.generation += 1
 
     def delete_ca(self, certificate_id: str) -> None:
         ca = self.ca_certificate(certificate_id)
         if ca.status == ACTIVE:
             raise CertificateStateException("The CA certificate must be deactivated (not ACTIVE) before deletion")
         del self.ca_certificates[ca.certificate_id]
+        self.generation += 1
 
     # --- device certificates ------------------------------------------------------------------------------
 
@@ -300,7 +311,10 @@ class IdentityRegistry:
         else:
             ca = self._signing_ca(leaf, ca_pem, when)
             mode = ca.mode
-        return self._add(leaf, pem, status, now, ca.certificate_id if ca else None, mode)
+        record = self._add(leaf, pem, status, now, ca.certificate_id if ca else None, mode)
+        if ca is None:
+            self.trust_anchors.setdefault(record.certificate_id, pem)
+        return record
 
     def _signing_ca(self, leaf: x509.Certificate, ca_pem: str | None, when: dt.datetime) -> CaCertificate:
         if ca_pem:
@@ -357,6 +371,7 @@ class IdentityRegistry:
             certificate.status = status
             certificate.modified = now
             certificate.generation += 1
+            self.generation += 1
 
     def delete_certificate(self, certificate_id: str, force: bool) -> None:
         certificate = self.certificate(certificate_id)
@@ -373,6 +388,7 @@ class IdentityRegistry:
         for name in policies:
             self.detach_policy(name, certificate.arn)
         del self.certificates[certificate.certificate_id]
+        self.generation += 1
 
     def certificates_by_ca(self, ca_certificate_id: str) -> list[Certificate]:
         return [c for c in self.certificates.values() if c.ca_certificate_id == ca_certificate_id]
@@ -380,7 +396,7 @@ class IdentityRegistry:
     # --- policies and versions --------------------------------------------------------------------------
 
     def create_policy(self, name: str, document: str, tags: dict[str, str], now: float) -> Policy:
-        check_policy_document(document)
+        check_supported(check_policy_document(document))
         if name in self.policies:
             raise ResourceAlreadyExistsException(
                 f"Policy cannot be created - name already exists (name={name})",
@@ -396,7 +412,7 @@ class IdentityRegistry:
 
     def create_policy_version(self, name: str, document: str, set_default: bool, now: float) -> PolicyVersion:
         policy = self.policy(name)
-        check_policy_document(document)
+        check_supported(check_policy_document(document))
         if len(policy.versions) >= MAX_POLICY_VERSIONS:
             raise VersionsLimitExceededException(
                 f"The policy {name} already has the maximum number of versions ({MAX_POLICY_VERSIONS}); delete one"
@@ -420,6 +436,7 @@ class IdentityRegistry:
         if policy.default_version_id != version_id:
             policy.default_version_id = version_id
             policy.generation += 1
+            self.generation += 1
 
     def delete_policy_version(self, name: str, version_id: str) -> None:
         policy = self.policy(name)
@@ -454,11 +471,13 @@ class IdentityRegistry:
             raise LimitExceededException(f"At most {MAX_POLICIES_PER_TARGET} policies can be attached to {target}")
         _ordered_add(self._policies_of, target, name)
         _ordered_add(self._targets_of, name, target)
+        self.generation += 1
 
     def detach_policy(self, name: str, target: str) -> None:
         self.policy(name)
         _ordered_remove(self._policies_of, target, name)
         _ordered_remove(self._targets_of, name, target)
+        self.generation += 1
 
     def forget_target(self, target: str) -> None:
         """A thing group was deleted: its policy attachments go with it."""
@@ -477,10 +496,12 @@ class IdentityRegistry:
             )
         _ordered_add(self._things_of, principal, thing_name, attachment)
         _ordered_add(self._principals_of, thing_name, principal, attachment)
+        self.generation += 1
 
     def detach_thing(self, thing_name: str, principal: str) -> None:
         _ordered_remove(self._things_of, principal, thing_name)
         _ordered_remove(self._principals_of, thing_name, principal)
+        self.generation += 1
 
 
 def identity_registry(state: EmulatorState, account_id: str, region: str) -> IdentityRegistry:

@@ -219,6 +219,7 @@ class JobsEngine(JobLifecycle):
         job.pending_now.clear()
         job.next_tick = None
         job.deletion_due = now + self._deletion_seconds
+        self.touched.update(job.executions)
         self.advance(now)
 
     def associate_targets(self, job_id: str, targets: Any) -> Job:
@@ -296,6 +297,7 @@ class JobsEngine(JobLifecycle):
         if details is not None:
             execution.status_details = details
         execution.end_by_service(CANCELED, self._now, force=execution.status == IN_PROGRESS)
+        self.touched.add(thing)
         self._check_completion(job, self._now)
         return execution
 
@@ -312,6 +314,7 @@ class JobsEngine(JobLifecycle):
             )
         attempts = job.executions[thing]
         attempts.remove(execution)
+        self.touched.add(thing)
         if not attempts:
             del job.executions[thing]
             jobs = self._thing_jobs.get(thing)
@@ -346,6 +349,12 @@ class JobsEngine(JobLifecycle):
             [e for e in pending if e.status == IN_PROGRESS],
             [e for e in pending if e.status == QUEUED],
         )
+
+    def pending_of_thing(self, thing: str) -> list[tuple[Job, JobExecution]]:
+        """Every pending execution of ``thing`` in ``$next`` order: IN_PROGRESS ones first, each oldest first
+        (what the ``notify`` and ``notify-next`` topics announce). Reads only: no due event is processed."""
+        pending = self._pending_of_thing(thing)
+        return [p for p in pending if p[1].status == IN_PROGRESS] + [p for p in pending if p[1].status == QUEUED]
 
     def next_pending(self, thing: str) -> tuple[Job, JobExecution] | None:
         """The execution ``$next`` names: IN_PROGRESS ones first, then the oldest QUEUED one."""

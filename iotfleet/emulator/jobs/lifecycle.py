@@ -30,6 +30,10 @@ history and has nothing pending.
 
 **Deletion.** DeleteJob moves the job to DELETION_IN_PROGRESS, hides its executions from devices, and
 removes it ``deletion_seconds`` later; its id cannot be reused until then.
+
+**What devices are told.** Every thing whose pending executions may have changed (one released, started,
+ended, hidden) is added to :attr:`JobLifecycle.touched`; the MQTT endpoint takes that set to push the
+jobs notifications (``notify``, ``notify-next``) of exactly those things.
 """
 
 from __future__ import annotations
@@ -92,6 +96,7 @@ class JobLifecycle:
         self._jobs: dict[str, Job] = {}
         self._thing_jobs: dict[str, set[str]] = {}  # thing -> ids of jobs with executions on it
         self._timeouts: list[tuple[float, int, str, str, int]] = []
+        self.touched: set[str] = set()
         self._sequence = itertools.count(1)
         self._now = clock()
 
@@ -153,6 +158,7 @@ class JobLifecycle:
         if execution is None:
             return
         execution.end_by_service(TIMED_OUT, when)
+        self.touched.add(thing)
         self._after_failure(self._jobs[job_id], execution, when)
 
     def _job_events(self, job: Job) -> Iterable[Event]:
@@ -223,6 +229,7 @@ class JobLifecycle:
         )
         job.executions.setdefault(thing, []).append(execution)
         job.notified.add(thing)
+        self.touched.add(thing)
         self._thing_jobs.setdefault(thing, set()).add(job.job_id)
         return execution
 
@@ -279,8 +286,10 @@ class JobLifecycle:
         for execution in job.current_executions():
             if execution.status == QUEUED:
                 execution.end_by_service(CANCELED, when)
+                self.touched.add(execution.thing_name)
             elif execution.status == IN_PROGRESS and force:
                 execution.end_by_service(CANCELED, when, force=True)
+                self.touched.add(execution.thing_name)
 
     def _finish_deletion(self, job: Job, when: float) -> None:
         del self._jobs[job.job_id]
@@ -358,11 +367,13 @@ class JobLifecycle:
         current = job.current(thing)
         if current is not None and current.is_pending:
             current.end_by_service(REMOVED, when)
+            self.touched.add(thing)
         self._check_completion(job, when)
 
     # ---------------------------------------------------------- device reports
 
     def _after_device_update(self, job: Job, execution: JobExecution, when: float) -> None:
+        self.touched.add(execution.thing_name)
         if execution.status == IN_PROGRESS:
             self._schedule_timeout(job, execution)
         elif execution.status == SUCCEEDED:

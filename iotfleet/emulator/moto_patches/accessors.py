@@ -274,6 +274,17 @@ def write_shadow(
     return shadow.to_response_dict()
 
 
+def delete_shadow(account_id: str, region: str, thing_name: str, shadow_name: str | None) -> dict[str, Any]:
+    """Delete a shadow as DeleteThingShadow would (ServiceError 404 when there is none), then emit
+    ``thing_changed``. Returns the deletion's answer (``version``, ``timestamp``)."""
+    try:
+        shadow = iotdata_backend(account_id, region).delete_thing_shadow(thing_name, shadow_name)
+    except JsonRESTError as exc:
+        raise as_service_error(exc) from exc
+    _emit(THING_CHANGED, account_id=account_id, region=region, thing_name=thing_name)
+    return shadow.to_dict()
+
+
 def as_service_error(exc: JsonRESTError) -> ServiceError:
     """A moto IoT/IoT-data error as the emulator's ServiceError (same code, message and status)."""
     return ServiceError(exc.error_type, exc.message, int(exc.code or 400))

@@ -1,4 +1,4 @@
-"""One simulated device: it runs its job executions through the jobs data plane, as a real device does.
+"""One simulated device: it runs its job executions through the jobs API, as a real device does.
 
 For each execution the device
 
@@ -18,7 +18,10 @@ For each execution the device
 A device is a :class:`~iotfleet.fleet.simulate.stepping.SteppedTask`: each step makes at most one API call or
 one round of downloads, and returns how long to wait (the simulated latency, or a polling backoff). What it
 does with an execution (succeed, or fail in which way) comes from the :class:`BehaviourModel`. Finding,
-downloading and checking the artifacts (steps 3 and 4) is :mod:`.artifacts`.
+downloading and checking the artifacts (steps 3 and 4) is :mod:`.artifacts`. Its calls go through a
+:class:`~iotfleet.fleet.simulate.channels.DeviceChannel`: over HTTPS it polls while it waits for the rollout;
+over MQTT the service pushes ``notify-next``, and a waiting device makes no request until one arrives (or
+until the run learns that nothing more will be released, when it looks once more).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from iotfleet.fleet.simulate import behaviour
 from iotfleet.fleet.simulate.artifacts import Artifact, download, find_artifacts, verify
 
 if TYPE_CHECKING:
+    from iotfleet.fleet.simulate.channels import DeviceChannel
     from iotfleet.fleet.simulate.run import SimulationRun
 
 # Execution statuses.
@@ -114,15 +118,17 @@ class _Work:
 class SimulatedDevice:
     """A device of one run; see the module docstring. ``step()`` is called by the stepping loop."""
 
-    def __init__(self, thing_name: str, run: SimulationRun) -> None:
+    def __init__(self, thing_name: str, run: SimulationRun, channel: DeviceChannel) -> None:
         self.thing_name = thing_name
         self.run = run
+        self.channel = channel
         self.idle_reason: str | None = None
         self.executions: list[ExecutionRecord] = []
         self._handled: set[tuple[str, int]] = set()
         self._work: _Work | None = None
         self._polls_waiting = 0
         self._waiting = False
+        self._last_polled = 0.0
         self._next: Callable[[], float | None] = self._poll
 
     # -- the loop's entry points -----------------------------------------------------------------
@@ -144,17 +150,18 @@ class SimulatedDevice:
         run = self.run
         if run.deadline_passed():
             return self._finish_idle(IDLE_UNTIL if not self.executions else None)
+        if self._waiting and self.channel.pushes_notifications and not self.channel.take_notification():
+            if run.releases_pending(self._last_polled, strict=True):
+                return run.notification_wait()  # nothing announced, more may come: no request
         if run.job_id is None:
             return self._poll_next_pending()
         return self._poll_job(run.job_id)
 
     def _poll_job(self, job_id: str) -> float | None:
         run = self.run
-        polled_at = run.monotonic()
+        polled_at = self._last_polled = run.monotonic()
         try:
-            answer = run.ctx.jobs_data.describe_job_execution(
-                thingName=self.thing_name, jobId=job_id, includeJobDocument=True
-            )
+            answer = self.channel.describe_execution(job_id)
         except ClientError as err:
             if error_code(err) != "ResourceNotFoundException":
                 raise
@@ -181,12 +188,8 @@ class SimulatedDevice:
 
     def _poll_next_pending(self) -> float | None:
         run = self.run
-        polled_at = run.monotonic()
-        answer = run.ctx.jobs_data.start_next_pending_job_execution(
-            thingName=self.thing_name,
-            statusDetails={"step": "downloading"},
-            stepTimeoutInMinutes=run.options.step_timeout_minutes,
-        )
+        polled_at = self._last_polled = run.monotonic()
+        answer = self.channel.start_next({"step": "downloading"}, run.options.step_timeout_minutes)
         execution = answer.get("execution")
         if not execution:
             return self._wait_for_release(polled_at)
@@ -217,6 +220,8 @@ class SimulatedDevice:
             self._waiting = True
             run.waiting_changed(+1)
         self._polls_waiting += 1
+        if self.channel.pushes_notifications:
+            return run.notification_wait()
         return run.poll_delay(self._polls_waiting, self.thing_name)
 
     def _stop_waiting(self) -> None:
@@ -238,14 +243,10 @@ class SimulatedDevice:
         assert work is not None
         run = self.run
         try:
-            run.ctx.jobs_data.update_job_execution(
-                thingName=self.thing_name,
-                jobId=work.job_id,
-                status=IN_PROGRESS,
-                statusDetails={"step": "downloading"},
-                stepTimeoutInMinutes=run.options.step_timeout_minutes,
-                executionNumber=work.execution_number,
-            )
+            self.channel.update_execution(
+                work.job_id, IN_PROGRESS, {"step": "downloading"}, work.execution_number,
+                step_timeout_minutes=run.options.step_timeout_minutes,
+            )  # fmt: skip
         except ClientError as err:
             return self._ended_by_service(err)
         return self._started()
@@ -353,13 +354,7 @@ class SimulatedDevice:
         work = self._work
         assert work is not None
         try:
-            self.run.ctx.jobs_data.update_job_execution(
-                thingName=self.thing_name,
-                jobId=work.job_id,
-                status=status,
-                statusDetails=details,
-                executionNumber=work.execution_number,
-            )
+            self.channel.update_execution(work.job_id, status, details, work.execution_number)
         except ClientError as err:
             return self._ended_by_service(err)
         outcome = {SUCCEEDED: OUTCOME_SUCCEEDED, FAILED: OUTCOME_FAILED, REJECTED: OUTCOME_REJECTED}[status]
@@ -378,10 +373,7 @@ class SimulatedDevice:
         package = next((a.package for a in work.artifacts if a.package), None)
         if package:
             reported[FIRMWARE_SHADOW_KEY]["package"] = package
-        # Reading the answer lets the connection go back to the pool (an unread body closes it).
-        run.ctx.iot_data.update_thing_shadow(
-            thingName=self.thing_name, payload=json.dumps({"state": {"reported": reported}}).encode()
-        )["payload"].read()
+        self.channel.report_shadow(reported)
         if run.options.write_package_shadow and package:
             self._next = self._report_package
             return 0.0
@@ -396,11 +388,7 @@ class SimulatedDevice:
             if artifact.package and artifact.version:
                 attributes = run.package_attributes.get(artifact.package, artifact.version)
                 reported[artifact.package] = {"version": artifact.version, "attributes": attributes}
-        run.ctx.iot_data.update_thing_shadow(
-            thingName=self.thing_name,
-            shadowName=PACKAGE_SHADOW,
-            payload=json.dumps({"state": {"reported": reported}}).encode(),
-        )["payload"].read()
+        self.channel.report_shadow(reported, PACKAGE_SHADOW)
         return self._after_execution(SUCCEEDED)
 
     def _ended_by_service(self, err: ClientError) -> float | None:

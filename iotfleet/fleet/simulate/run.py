@@ -14,6 +14,11 @@ no further part: its execution times out on the service's clock, and a retry of 
 **Pacing.** Each device is a :class:`~iotfleet.fleet.simulate.stepping.SteppedTask` run on
 ``ctx.concurrency`` threads; every API call goes through the access layer, which keeps each operation within
 its quota (``iot-jobs-data`` 200 TPS by default).
+
+**Transport.** ``options.transport`` is ``https`` (the jobs data plane) or ``mqtt`` (each device's own
+connection and certificate, see :mod:`.transport`): the same devices, behaviour and result either way. Over
+MQTT a device waiting for the rollout makes no request until ``notify-next`` wakes it, and it re-reads the
+run's release watch every ``job_check_interval`` seconds.
 """
 
 from __future__ import annotations
@@ -44,8 +49,12 @@ from iotfleet.fleet.simulate.device import (
     SimulatedDevice,
 )
 from iotfleet.fleet.simulate.plan import PAGE_SIZE, SimulationPlan
-from iotfleet.fleet.simulate.stepping import SteppedResult, run_stepped
+from iotfleet.fleet.simulate.stepping import SteppedResult, Wakeups, run_stepped
+from iotfleet.fleet.simulate.transport import HTTPS, TRANSPORTS, MqttSettings, Transport, open_transport
 
+# Device threads of an MQTT run, at least: a step there mostly waits for an answer on the device's own
+# connection, so more steps in flight make the run faster without more load on any one connection.
+MQTT_DEVICE_THREADS = 64
 # The share of the polling operation's quota that waiting devices may use together.
 POLL_QUOTA_SHARE = 0.5
 POLL_JITTER = 0.2
@@ -61,8 +70,12 @@ class SimulationOptions:
     poll_max: float = 30.0
     job_check_interval: float = 5.0
     write_package_shadow: bool = False
+    transport: str = HTTPS
+    mqtt: MqttSettings | None = None
 
     def __post_init__(self) -> None:
+        if self.transport not in TRANSPORTS:
+            raise UsageError(f"--transport must be one of {', '.join(TRANSPORTS)}, not {self.transport!r}", "--transport")
         if not 1 <= self.step_timeout_minutes <= 10080:
             raise UsageError("the step timeout must be between 1 and 10080 minutes", "--step-timeout")
         if self.until is not None and not self.until > 0:
@@ -76,6 +89,7 @@ class SimulationOptions:
             "untilSeconds": self.until,
             "pollMaxSeconds": self.poll_max,
             "writePackageShadow": self.write_package_shadow,
+            "transport": self.transport,
         }
 
 
@@ -185,7 +199,8 @@ class SimulationRun:
         self.model = model
         self.options = options
         self.monotonic = monotonic
-        self.session = download_session(ctx.settings.concurrency)
+        self.threads = ctx.concurrency if options.transport == HTTPS else max(ctx.concurrency, MQTT_DEVICE_THREADS)
+        self.session = download_session(self.threads)
         self.package_attributes = PackageAttributes(self._fetch_package_attributes)
         self._started = monotonic()
         self._deadline = None if options.until is None else self._started + options.until
@@ -207,14 +222,24 @@ class SimulationRun:
         return self.monotonic() - self._started
 
     # Polling while the rollout goes on.
-    def releases_pending(self, polled_at: float) -> bool:
+    def releases_pending(self, polled_at: float, *, strict: bool = False) -> bool:
         """True while the device should keep polling.
 
         When the service says nothing more will be released, a device whose last poll is older than
-        that answer polls once more, so an execution released in between is never missed.
+        that answer polls once more, so an execution released in between is never missed (``strict``:
+        only whether releases may still come).
         """
         pending, ended_at = self._releases.state()
+        if strict:
+            return pending
         return pending or (ended_at is not None and polled_at < ended_at)
+
+    def notification_wait(self) -> float:
+        """How long a device waiting for ``notify-next`` sleeps before it looks at the release watch again."""
+        delay = self.options.job_check_interval
+        if self._deadline is not None:
+            delay = min(delay, max(0.0, self._deadline - self.monotonic()))
+        return delay
 
     def waiting_changed(self, delta: int) -> None:
         with self._lock:
@@ -322,19 +347,26 @@ def run_simulation(
     and is listed in ``result.failures``. On Ctrl-C, :class:`Interrupted` carries the partial result.
     """
     options = options or SimulationOptions()
+    transport: Transport = open_transport(ctx, plan, options.transport, options.mqtt)
     run = SimulationRun(ctx, plan, model, options, monotonic=monotonic)
-    devices = [SimulatedDevice(name, run) for name in plan.things]
+    wakeups = Wakeups()
+    devices = [
+        SimulatedDevice(name, run, transport.channel(name, lambda index=index: wakeups.wake(index)))
+        for index, name in enumerate(plan.things)
+    ]
     started = monotonic()
     try:
         stepped = run_stepped(
-            devices, concurrency=ctx.concurrency, progress=progress, label=f"simulating {len(devices)} devices"
-        )
+            devices, concurrency=run.threads, progress=progress, label=f"simulating {len(devices)} devices",
+            wakeups=wakeups,
+        )  # fmt: skip
     except Interrupted as exc:
         partial = exc.partial if isinstance(exc.partial, SteppedResult) else SteppedResult(total=len(devices))
         result = _result(plan, model, options, devices, partial, monotonic() - started)
         raise Interrupted(exc.message, partial=result) from None
     finally:
         run.close()
+        transport.close()
     return _result(plan, model, options, devices, stepped, monotonic() - started)
 
 

@@ -20,6 +20,10 @@ The principles are ``run_parallel``'s:
 * on Ctrl-C no new step starts, the steps in flight finish, and :class:`Interrupted` is raised with the
   partial :class:`SteppedResult`.
 
+Waking. A task waiting for something another thread will announce (a device waiting for its service to push
+``notify-next``) returns a long delay, and the announcer calls :meth:`Wakeups.wake` with the task's index:
+the task is due at once (a wake that comes while the task is running makes its next step due at once).
+
 Order. Among the tasks that are due, a :attr:`~SteppedTask.busy` one (a device in the middle of an
 execution) goes before an idle one (a device polling for work), then the one due first. Without that,
 10,000 devices would all start their executions before the first one finished, and the time between a
@@ -66,6 +70,18 @@ class SteppedResult:
     interrupted: bool = False
 
 
+class Wakeups:
+    """Lets other threads make a waiting task due now: ``wake(index)`` (a no-op before the run starts)."""
+
+    def __init__(self) -> None:
+        self._loop: _Loop | None = None
+
+    def wake(self, index: int) -> None:
+        loop = self._loop
+        if loop is not None:
+            loop.wake(index)
+
+
 def run_stepped(
     tasks: Sequence[SteppedTask],
     *,
@@ -73,6 +89,7 @@ def run_stepped(
     progress: Progress | None = None,
     label: str = "",
     monotonic: Callable[[], float] = time.monotonic,
+    wakeups: Wakeups | None = None,
 ) -> SteppedResult:
     """Drive every task until it returns None (or raises), with at most ``concurrency`` steps at a time.
 
@@ -82,6 +99,8 @@ def run_stepped(
         raise ValueError(f"concurrency must be at least 1, not {concurrency}")
     progress = progress or NoProgress()
     loop = _Loop(tasks, progress, monotonic)
+    if wakeups is not None:
+        wakeups._loop = loop
     progress.start(len(tasks), label)
     try:
         return loop.run(min(concurrency, max(1, len(tasks))))
@@ -105,6 +124,27 @@ class _Loop:
         self._stopping = False
         self._result = SteppedResult(total=len(tasks))
         self._done = [False] * len(tasks)
+        # The sequence of each task's one valid heap entry (a wake leaves the older entry behind, stale), and
+        # whether a wake came while the task was running.
+        self._entry = list(range(len(tasks)))
+        self._running_now = [False] * len(tasks)
+        self._woken = [False] * len(tasks)
+
+    def _push(self, index: int, due: float) -> None:
+        heap = self._busy if self._tasks[index].busy else self._idle
+        self._entry[index] = self._sequence
+        heapq.heappush(heap, (due, self._sequence, index))
+        self._sequence += 1
+
+    def wake(self, index: int) -> None:
+        with self._cond:
+            if self._done[index]:
+                return
+            if self._running_now[index]:
+                self._woken[index] = True
+            else:
+                self._push(index, self._monotonic())
+            self._cond.notify_all()
 
     def run(self, workers: int) -> SteppedResult:
         threads = [
@@ -144,10 +184,15 @@ class _Loop:
                     continue
                 now = self._monotonic()
                 for heap in (self._busy, self._idle):
+                    while heap and self._entry[heap[0][2]] != heap[0][1]:
+                        heapq.heappop(heap)  # stale: the task was woken and has a newer entry
                     if heap and heap[0][0] <= now:
                         _, _, index = heapq.heappop(heap)
                         self._running += 1
+                        self._running_now[index] = True
                         return index
+                if not self._busy and not self._idle:
+                    continue
                 due = min(heap[0][0] for heap in (self._busy, self._idle) if heap)
                 self._cond.wait(due - now)
 
@@ -164,15 +209,17 @@ class _Loop:
                 error = exc
             with self._cond:
                 self._running -= 1
+                self._running_now[index] = False
+                if self._woken[index]:
+                    self._woken[index] = False
+                    delay = 0.0 if delay is not None else None
                 if error is not None or delay is None:
                     if error is not None:
                         self._result.errors[index] = error
                     self._result.finished += 1
                     self._done[index] = True
                 else:
-                    heap = self._busy if self._tasks[index].busy else self._idle
-                    heapq.heappush(heap, (self._monotonic() + max(0.0, delay), self._sequence, index))
-                    self._sequence += 1
+                    self._push(index, self._monotonic() + max(0.0, delay))
                 self._cond.notify_all()
             if error is not None or delay is None:
                 self._progress.advance()
