@@ -36,8 +36,10 @@ QUICK_RETRIES = RetryPolicy(base_delay=0.005, max_delay=0.05)
 
 
 @contextmanager
-def fleet_context(emulator: LocalEmulator, concurrency: int = 16) -> Iterator[AwsContext]:
-    with AwsContext(settings_for(emulator, concurrency), retry_policy=QUICK_RETRIES) as ctx:
+def fleet_context(
+    emulator: LocalEmulator, concurrency: int = 16, retry_policy: RetryPolicy = QUICK_RETRIES
+) -> Iterator[AwsContext]:
+    with AwsContext(settings_for(emulator, concurrency), retry_policy=retry_policy) as ctx:
         yield ctx
 
 

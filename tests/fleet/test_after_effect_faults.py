@@ -4,8 +4,9 @@ creation and cleanup still converge, with nothing created twice."""
 from __future__ import annotations
 
 import pytest
-from provision_setup import assert_inventory, fleet_context
+from provision_setup import QUICK_RETRIES, assert_inventory, fleet_context
 
+from iotfleet.aws.pacing import RetryPolicy
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet import storage
 from iotfleet.fleet.cleanup.apply import apply_cleanup
@@ -16,11 +17,16 @@ from iotfleet.fleet.provision.plan import plan_provision
 from iotfleet.fleet.spec import FleetSpec
 
 SPEC = FleetSpec(fleet="late", devices=12, thing_types=("SedanVehicle",))
+# At 15 % faults, five attempts all fail for about one call in 13,000, and a run makes a few hundred: the
+# subject here is convergence after lost replies, not the attempt limit, so calls get eight attempts.
+PATIENT = RetryPolicy(
+    max_transient_attempts=8, base_delay=QUICK_RETRIES.base_delay, max_delay=QUICK_RETRIES.max_delay
+)
 
 
 @pytest.mark.emulator(fault_rate=0.15, fault_seed=11, fault_after=1.0, time_scale=600)
 def test_the_life_cycle_converges_when_replies_are_lost_after_the_work_is_done(emulator: LocalEmulator) -> None:
-    with fleet_context(emulator) as ctx:
+    with fleet_context(emulator, retry_policy=PATIENT) as ctx:
         result = provision(ctx, SPEC)
         assert result.ok, result.failures
         assert emulator.counters() and sum(c["faults"] for c in emulator.counters().values()) > 10
