@@ -150,9 +150,14 @@ class SimulatedDevice:
         run = self.run
         if run.deadline_passed():
             return self._finish_idle(IDLE_UNTIL if not self.executions else None)
-        if self._waiting and self.channel.pushes_notifications and not self.channel.take_notification():
-            if run.releases_pending(self._last_polled, strict=True):
-                return run.notification_wait()  # nothing announced, more may come: no request
+        if self.channel.pushes_notifications:
+            # A look sees everything announced before it, so it uses up the notification that woke it.
+            notified = self.channel.take_notification()
+            if self._waiting and not notified:
+                if run.releases_pending(self._last_polled, strict=True):
+                    return run.notification_wait()  # nothing announced, more may come: no request
+                if not run.releases_pending(self._last_polled):  # the last look came after the last release
+                    return self._finish_nothing_released()
         if run.job_id is None:
             return self._poll_next_pending()
         return self._poll_job(run.job_id)
@@ -215,7 +220,7 @@ class SimulatedDevice:
         if run.deadline_passed():
             return self._finish_idle(IDLE_UNTIL)
         if not run.releases_pending(polled_at):
-            return self._finish_idle(IDLE_NOTHING_PENDING if run.job_id is None else IDLE_NOT_RELEASED)
+            return self._finish_nothing_released()
         if not self._waiting:
             self._waiting = True
             run.waiting_changed(+1)
@@ -229,6 +234,9 @@ class SimulatedDevice:
             self._waiting = False
             self.run.waiting_changed(-1)
         self._polls_waiting = 0
+
+    def _finish_nothing_released(self) -> float | None:
+        return self._finish_idle(IDLE_NOTHING_PENDING if self.run.job_id is None else IDLE_NOT_RELEASED)
 
     def _finish_idle(self, reason: str | None) -> float | None:
         """End the device (returns None, the loop's "finished"); ``reason`` says why it ran nothing."""

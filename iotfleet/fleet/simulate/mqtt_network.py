@@ -132,12 +132,14 @@ class DeviceConnection:
 
     # On the loop's thread.
     def _message(self, _client: Any, topic: str, payload: bytes, _qos: int, _properties: Any) -> int:
-        if topic == self.notify_topic:
-            self.on_notify()
-            return 0
         try:
             document = json.loads(payload)
         except ValueError:
+            return 0
+        if topic == self.notify_topic:
+            # A notify-next without an execution says the thing has nothing pending: no reason to look.
+            if isinstance(document, dict) and document.get("execution"):
+                self.on_notify()
             return 0
         outcome = topic.rsplit("/", 1)[-1]
         token = document.get("clientToken") if isinstance(document, dict) else None
