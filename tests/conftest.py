@@ -3,11 +3,17 @@ of the tests' own, so key stores and emulator files never touch the developer's 
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import pytest
 
 pytest_plugins = ["iotfleet.emulator.pytest_plugin"]
+
+# A shell starts background jobs with SIGINT ignored, and processes inherit that, so the Ctrl-C tests (in this
+# process and in the scripts it starts) would see no interrupt. The suite always runs with Python's own handler.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True, scope="session")

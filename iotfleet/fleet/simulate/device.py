@@ -65,10 +65,7 @@ IDLE_UNTIL = "still waiting when --until expired"
 IDLE_ALREADY_FINISHED = "execution already finished"
 
 # Errors meaning "the service ended this execution (or job) while the device was working on it".
-_ENDED_CODES = frozenset(
-    {"TerminalStateException", "InvalidStateTransitionException", "ResourceNotFoundException",
-     "VersionConflictException"}
-)  # fmt: skip
+_ENDED_CODES = frozenset({"TerminalStateException", "InvalidStateTransitionException", "ResourceNotFoundException"})
 # Where a device reports its firmware in its classic shadow.
 FIRMWARE_SHADOW_KEY = "firmware"
 PACKAGE_SHADOW = "$package"

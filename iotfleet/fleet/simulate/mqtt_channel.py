@@ -5,10 +5,11 @@ answers arrive on their ``/accepted`` or ``/rejected`` topics: the jobs service'
 sends them to the requester), a shadow's through one ``.../update/+`` subscription, made at connect for the
 classic shadow and on its first update for a named one. A rejection is raised as the
 ``ClientError`` the HTTPS API raises for the same failure (``InvalidStateTransition`` as
-``InvalidStateTransitionException``, ``VersionMismatch`` as ``VersionConflictException``, ...), so the
-device treats both transports alike; a throttled request or an internal error is retried a few times
-with backoff, as the access layer retries them over HTTPS. The device's thread blocks on each answer,
-while ``notify-next`` messages wake the device (through ``on_notify``) when its next execution changes.
+``InvalidStateTransitionException``, and ``VersionMismatch`` too, since that is how the HTTPS API answers
+a stale ``expectedVersion``), so the device treats both transports alike; a throttled request or an
+internal error is retried a few times with backoff, as the access layer retries them over HTTPS. The
+device's thread blocks on each answer, while ``notify-next`` messages that announce an execution wake the
+device (through ``on_notify``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from iotfleet.fleet.simulate.mqtt_network import DeviceConnection, MqttNetwork
 JOBS_ERRORS = {
     "InvalidStateTransition": "InvalidStateTransitionException",
     "ResourceNotFound": "ResourceNotFoundException",
-    "VersionMismatch": "VersionConflictException",
+    "VersionMismatch": "InvalidStateTransitionException",
     "TerminalStateReached": "TerminalStateException",
     "InvalidRequest": "InvalidRequestException",
     "InvalidJson": "InvalidRequestException",
