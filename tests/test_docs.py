@@ -317,3 +317,19 @@ def test_a_wrong_command_line_is_caught() -> None:
 
 def _page_of(region: str) -> Page:
     return next(p for p in pages() if p.name == region.split("#", 1)[0])
+
+
+def modules_missing_from_the_code_map(text: str, package: Path) -> list[str]:
+    """Modules of ``package`` whose name appears in no backtick span of ``text`` (``a.py``, ``a``, ``x/a``)."""
+    named = {word.removesuffix(".py") for span in re.findall(r"`([^`]+)`", text) for word in re.split(r"[\s/,()]+", span)}
+    return sorted(str(p.relative_to(package.parent)) for p in package.rglob("*.py")
+                  if p.stem != "__init__" and p.stem not in named)  # fmt: skip
+
+
+def test_the_code_map_names_every_module() -> None:
+    code_map = ROOT / "docs" / "code-map.md"
+    missing = modules_missing_from_the_code_map(code_map.read_text(), ROOT / "iotfleet")
+    assert not missing, f"docs/code-map.md does not name {', '.join(missing)}"
+    jobs = ROOT / "iotfleet" / "fleet" / "jobs"
+    assert "jobs/create.py" in modules_missing_from_the_code_map("`runner.py`, `jobs/`", jobs)
+    assert "jobs/create.py" not in modules_missing_from_the_code_map("`jobs/` (`create`, `retry`)", jobs)
