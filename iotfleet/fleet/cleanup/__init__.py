@@ -12,5 +12,7 @@ The modules, each imported directly by its callers:
 * :mod:`.account_settings`: the account-wide settings a cleanup puts back or hands over to another fleet;
 * :mod:`.plan`: the plan (:func:`~.plan.plan_cleanup`): what will be deleted, what is left alone and why;
 * :mod:`.apply`: the deletions (:func:`~.apply.apply_cleanup`) and their result;
+* :mod:`.objects`: deleting object versions in batches of 1,000 keys (the bucket's, and rollout records);
+* :mod:`.rollout_records`: the rollout records and wave membership kept in the fleet's bucket (with ``--only jobs``);
 * :mod:`.thing_types`: deleting thing types, which AWS allows only five minutes after deprecating them.
 """

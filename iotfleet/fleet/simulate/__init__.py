@@ -1,4 +1,4 @@
-"""The fleet simulator: thousands of devices running their job executions through the jobs data plane.
+"""The fleet simulator: thousands of devices running their job executions over HTTPS or MQTT.
 
 Plan, then run::
 
@@ -13,5 +13,9 @@ The modules, each imported directly by its callers:
 * :mod:`.device`: one simulated device and its execution loop;
 * :mod:`.artifacts`: what a device downloads and how it checks the checksums;
 * :mod:`.behaviour`: which executions succeed, how the others fail, and how long each step takes;
-* :mod:`.stepping`: the scheduler that steps many long-lived devices on a few threads.
+* :mod:`.stepping`: the scheduler that steps many long-lived devices on a few threads;
+* :mod:`.transport`: ``--transport https|mqtt``, checked before any device starts;
+* :mod:`.channels`: what a device calls, and the HTTPS channel (the jobs data plane);
+* :mod:`.mqtt_channel`: the same calls over a device's own MQTT connection;
+* :mod:`.mqtt_network`: every device connection of a run on one event loop, paced to the quotas.
 """
