@@ -27,7 +27,7 @@ from iotfleet.aws.errors import UsageError
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet.cleanup.apply import apply_cleanup
 from iotfleet.fleet.cleanup.plan import plan_cleanup
-from iotfleet.fleet.jobs.settings import AbortCriterion, JobSettings
+from iotfleet.fleet.jobs.settings import AbortCriterion, JobSettings, RetryCriterion
 from iotfleet.fleet.provision import inventory
 from iotfleet.fleet.rollout import commands
 from iotfleet.fleet.rollout.record import (
@@ -129,6 +129,23 @@ def test_the_wave_jobs_abort_criteria_are_the_fast_brake(emulator: LocalEmulator
         assert record.state == ROLLED_BACK
         assert "the wave's job was canceled" in record.wave(1).gate["reasons"][0]
         assert versions(ctx) == {OLD: 20}
+
+
+def test_the_job_settings_reach_every_wave_job_and_the_rollback(emulator: LocalEmulator) -> None:
+    with provisioned(emulator, 20) as ctx:
+        settings = JobSettings(abort=(AbortCriterion("FAILED", 90, 5),), timeout_minutes=30,
+                               retries=(RetryCriterion("TIMED_OUT", 2),))  # fmt: skip
+        driver = Driver(ctx, emulator, wave_model=model(40.0, seed=7))
+        driver.start(rollout_spec(waves=parse_waves("20%,50%,100%"), settings=settings))
+        assert driver.drive().state == ROLLED_BACK
+        for job_id in ("r1-wave-1", "r1-rollback"):
+            job = ctx.iot.describe_job(jobId=job_id)["job"]
+            assert job["timeoutConfig"] == {"inProgressTimeoutInMinutes": 30}
+            assert job["jobExecutionsRetryConfig"] == {"criteriaList": [{"failureType": "TIMED_OUT", "numberOfRetries": 2}]}
+        criteria = ctx.iot.describe_job(jobId="r1-wave-1")["job"]["abortConfig"]["criteriaList"]
+        assert [(c["failureType"], c["thresholdPercentage"], c["minNumberOfExecutedThings"]) for c in criteria] == [
+            ("FAILED", 90.0, 5)
+        ]
 
 
 def test_approval_holds_each_next_wave_and_pause_holds_any_wave(emulator: LocalEmulator) -> None:
