@@ -28,6 +28,9 @@ THING = "corpus-1"
 # A valid jobs create up to the flag each case gets wrong.
 JOB_CREATE = ["jobs", "create", "--fleet", FLEET, "--package", "SedanVehicle", "--version", "1.1.0", "--thing", THING]
 LONG = "x" * 2029
+# A valid rollout start up to the flag each case gets wrong (a repeated flag's last value counts).
+ROLLOUT_START = ["rollout", "start", "--fleet", FLEET, "--package", "SedanVehicle", "--version", "1.1.0",
+                 "--query", "thingTypeName:SedanVehicle", "--waves", "100%"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -176,6 +179,25 @@ CASES = [
     ("simulate-until", ["simulate", "--job", JOB, "--until", "-5"], "--until"),
     ("simulate-job-unknown", ["simulate", "--job", "no-such-job"], "--job"),
     ("simulate-both", ["simulate", "--job", JOB, "--fleet", FLEET], "--job"),
+    # rollout
+    ("rollout-waves-decreasing", [*ROLLOUT_START, "--waves", "10%,5%,100%"], "--waves"),
+    ("rollout-waves-short", [*ROLLOUT_START, "--waves", "10%,50%"], "--waves"),
+    ("rollout-waves-empty", [*ROLLOUT_START, "--waves", ""], "--waves"),
+    ("rollout-gate-measure", [*ROLLOUT_START, "--gate", "uptime>=99"], "--gate"),
+    ("rollout-gate-percent", [*ROLLOUT_START, "--gate", "success>=101"], "--gate"),
+    ("rollout-bake", [*ROLLOUT_START, "--bake", "soon"], "--bake"),
+    ("rollout-health-query", [*ROLLOUT_START, "--health-query", "shadow.reported.selfTest:("], "--health-query"),
+    ("rollout-min-executed", [*ROLLOUT_START, "--min-executed", "-1"], "--min-executed"),
+    ("rollout-id", [*ROLLOUT_START, "--rollout-id", "bad id!"], "--rollout-id"),
+    ("rollout-version-unknown", [*ROLLOUT_START, "--version", "9.9.9"], "--version"),
+    ("rollout-status-unknown", ["rollout", "status", "no-such-rollout", "--fleet", FLEET], "no-such-rollout"),
+    # local and demo: refused before any emulator starts
+    ("local-port", ["local", "start", "--port", "99999"], "--port"),
+    ("local-time-scale", ["local", "start", "--time-scale", "1e12"], "--time-scale"),
+    ("local-mqtt-port", ["local", "start", "--mqtt-port", "-1"], "--mqtt-port"),
+    ("demo-devices", ["demo", "--devices", "0"], "--devices"),
+    ("demo-success-rate", ["demo", "--success-rate", "101"], "--success-rate"),
+    ("demo-weights", ["demo", "--failure-weights", "gremlins=1"], "--failure-weights"),
 ]
 
 
@@ -199,7 +221,8 @@ def test_bad_input_is_exit_2_naming_the_flag_with_nothing_changed(
 
 def test_the_corpus_covers_every_command_group():
     groups = {arguments[0] if not arguments[0].startswith("--") else "global" for _, arguments, _ in CASES}
-    assert {"global", "cleanup", "groups", "jobs", "packages", "provision", "simulate"} <= groups
+    assert {"global", "cleanup", "groups", "jobs", "packages", "provision", "simulate", "rollout", "local",
+            "demo"} <= groups
     assert len(CASES) >= 60
 
 
