@@ -89,6 +89,23 @@ def test_cleanup_lists_then_deletes_every_certificate_the_policy_the_ca_and_the_
     assert plan_cleanup(ctx, FLEET, keys_dir=keys).empty
 
 
+def test_every_version_of_the_policy_goes_with_it(ctx: AwsContext, tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    assert provision(ctx, lean_spec(FLEET, 1), keys_dir=keys).ok
+    name = policy_name(FLEET)
+    document = ctx.iot.get_policy(policyName=name)["policyDocument"]
+    ctx.iot.create_policy_version(policyName=name, policyDocument=document)
+    ctx.iot.create_policy_version(policyName=name, policyDocument=document, setAsDefault=True)
+    assert len(ctx.iot.list_policy_versions(policyName=name)["policyVersions"]) == 3
+    seen = record(ctx)
+    result = apply_cleanup(ctx, plan_cleanup(ctx, FLEET, keys_dir=keys))
+    assert result.ok, [o.as_dict() for o in result.outcomes if o.status == FAILED]
+    deleted = sorted(params["policyVersionId"] for operation, params in seen if operation == "DeletePolicyVersion")
+    assert deleted == ["1", "2"]  # every version but the default, which DeletePolicy takes with it
+    assert [params["policyName"] for operation, params in seen if operation == "DeletePolicy"] == [name]
+    assert identity_left(ctx) == (0, 0, False)
+
+
 def test_keep_keys_keeps_the_key_store_and_nothing_else(ctx: AwsContext, tmp_path: Path) -> None:
     keys = tmp_path / "keys"
     assert provision(ctx, lean_spec(FLEET, 2), keys_dir=keys).ok
