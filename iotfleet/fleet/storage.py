@@ -29,7 +29,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from iotfleet.aws.context import AwsContext
-from iotfleet.aws.errors import is_error
+from iotfleet.aws.errors import AwsOperationError, is_error
 from iotfleet.fleet import naming
 from iotfleet.fleet.ownership import owned_by, tag_dict, tag_list
 
@@ -195,6 +195,15 @@ def create_bucket(ctx: AwsContext, name: str, fleet: str) -> None:
     try:
         ctx.s3.create_bucket(**request)
     except ClientError as err:
+        if is_error(err, "BucketAlreadyExists"):
+            # Bucket names are global: another account holds this fleet's name, and no retry can change that.
+            seen = AwsOperationError.from_client_error(err, "s3")
+            raise AwsOperationError(
+                service="s3", operation=seen.operation, code=seen.code, request_id=seen.request_id,
+                http_status=seen.http_status,
+                message=f"the bucket name {name} belongs to another AWS account (S3 bucket names are global); "
+                "provision this fleet under another --fleet name",
+            ) from err
         # Another run of this fleet created it a moment ago: it is this account's, and the one bucket to use.
         if not is_error(err, "BucketAlreadyOwnedByYou"):
             raise

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+from botocore.stub import Stubber
 from provision_setup import fleet_context
 
+from iotfleet.aws.errors import AwsOperationError
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet import storage
 from iotfleet.fleet.provision.apply import apply_provision, provision
@@ -48,3 +51,17 @@ def test_a_fleet_with_two_buckets_keeps_the_one_with_firmware_and_deletes_the_em
         assert apply_provision(ctx, plan).ok
         assert storage.owned_buckets(ctx, "race") == [kept]
         assert not plan_provision(ctx, SPEC).changes
+
+
+def test_a_bucket_name_another_account_holds_is_reported_as_such(emulator: LocalEmulator) -> None:
+    """S3 names are global, which one account cannot show: the refusal AWS gives is stubbed."""
+    with fleet_context(emulator) as ctx:
+        name = storage.bucket_name("taken", "123456789012", ctx.region)
+        with Stubber(ctx.s3) as stub:
+            stub.add_client_error("create_bucket", "BucketAlreadyExists", "The requested bucket name is not available",
+                                  409)  # fmt: skip
+            with pytest.raises(AwsOperationError) as refused:
+                storage.create_bucket(ctx, name, "taken")
+    assert refused.value.exit_code == 1 and refused.value.code == "BucketAlreadyExists"
+    assert f"the bucket name {name} belongs to another AWS account" in str(refused.value)
+    assert "--fleet" in str(refused.value)
