@@ -78,3 +78,12 @@ def test_the_emulator_enforces_the_corrected_table(boto_clients) -> None:
     assert _burst(lambda: iot.describe_thing(thingName="t1"), 5) == ["ok"] * 5
     iot_types = _burst(lambda: iot.describe_thing_type(thingTypeName="none"), 5)
     assert set(iot_types) == {"ResourceNotFoundException"}  # answered, not throttled
+    # The group writes (15 TPS) and the two indexing reads (15 and 20 TPS) at a tenth: 1.5 and 2 a second.
+    iot.create_thing_group(thingGroupName="g1")
+    writes = _burst(lambda: iot.update_thing_group(thingGroupName="g1", thingGroupProperties={}), 5)
+    assert writes[0] == "ok" and "ThrottlingException" in writes
+    for call in (lambda: iot.delete_thing_group(thingGroupName="none"), lambda: iot.get_cardinality(queryString="t*")):
+        outcomes = _burst(call, 5)
+        assert outcomes[0] != "ThrottlingException" and "ThrottlingException" in outcomes
+    configuration = _burst(iot.get_indexing_configuration, 5)
+    assert configuration[0] == "ok" and "ThrottlingException" in configuration
