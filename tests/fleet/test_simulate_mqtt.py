@@ -85,6 +85,29 @@ def test_waiting_devices_are_woken_by_notify_next_instead_of_polling(emulator: L
     assert starts <= 12 * 4
 
 
+@pytest.mark.parametrize("client_rate", [8.0, 8000.0], ids=["paced", "refused-then-retried"])
+def test_devices_connect_within_the_accounts_connect_quota(emulator: LocalEmulator, boto_clients: Any, tmp_path: Path,
+                                                           client_rate: float) -> None:  # fmt: skip
+    fleet = make_ota_fleet(boto_clients, 24)
+    enrol(emulator, fleet.fleet, fleet.things, tmp_path / "keys")
+    emulator.advance(120)
+    # The endpoint refuses connects above 8 a second (its bucket holds one second's worth), as AWS IoT does
+    # when a client, or the others sharing the account's quota, goes faster: 24 devices at once meet 16
+    # refusals. Paced at the same 8, none is refused; unpaced, each refused device backs off and tries again.
+    emulator.set_quotas(enforce=True, overrides={"mqtt:Connect": 8.0})
+    emulator.reset_counters()
+    with aws_context(emulator.endpoint_url, quotas={**QUOTAS, "mqtt:Connect": client_rate}) as ctx:
+        plan = plan_simulation(ctx, job_id="ota-1")
+        result = run_simulation(ctx, plan, model(), mqtt_options(emulator, tmp_path / "keys"))
+    assert result.failures == [] and result.outcome_counts()[device.OUTCOME_SUCCEEDED] == 24
+    connects = emulator.counters()["mqtt:Connect"]
+    assert connects["calls"] == 24 + connects["throttles"]
+    if client_rate <= 8.0:
+        assert connects["throttles"] == 0
+    else:
+        assert connects["throttles"] >= 16
+
+
 def test_mqtt_needs_the_fleets_key_store(emulator: LocalEmulator, boto_clients: Any, tmp_path: Path) -> None:
     make_ota_fleet(boto_clients, 2)
     with pytest.raises(UsageError) as refused:

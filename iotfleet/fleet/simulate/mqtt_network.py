@@ -15,7 +15,8 @@ requesting client without a subscription (AWS documents this), so a device subsc
 topic: AWS IoT counts every topic filter against the account's subscriptions per second, 200 by default,
 which a large fleet connecting at once reaches long before its connects per second. Connecting is paced by
 the connect quota (``mqtt:Connect`` in the quota table), each topic filter by ``mqtt:Subscribe``, requests
-by their operations' quotas, as over HTTPS. The device threads (see :mod:`.stepping`) block on an answer;
+by their operations' quotas, as over HTTPS. A connect the endpoint refuses for its rate (other clients share
+the account's quota) is tried again after a backoff, a few times, as a device SDK would. The device threads (see :mod:`.stepping`) block on an answer;
 the loop thread does all the network work.
 """
 
@@ -25,8 +26,10 @@ import asyncio
 import itertools
 import json
 import logging
+import random
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -42,6 +45,10 @@ CONNECT_KEY = "mqtt:Connect"  # the quota table's keys for what the message brok
 SUBSCRIBE_KEY = "mqtt:Subscribe"  # one per topic filter, however many one SUBSCRIBE carries
 SUBSCRIBE_FAILED = 0x80  # SUBACK codes from this one up refuse the filter (0x97: the quota is exceeded)
 CONNECT_TIMEOUT = 20.0
+# CONNACK codes that say "not now" rather than "never": server busy, quota exceeded, connection rate exceeded.
+BUSY_CONNACK_CODES = frozenset({0x89, 0x97, 0x9F})
+CONNECT_ATTEMPTS = 5
+CONNECT_BACKOFF = 0.5  # seconds before the second attempt, doubled for each one after
 REQUEST_TIMEOUT = 30.0
 KEEP_ALIVE = 300
 # Amazon's root CAs, which sign the certificates of AWS IoT Core's ATS endpoints.
@@ -158,13 +165,16 @@ class DeviceConnection:
     async def _open(self, context: ssl.SSLContext) -> None:
         endpoint = self.network.endpoint
         client = gmqtt.Client(self.thing_name, clean_session=True)
-        client.set_config({"reconnect_retries": 3, "reconnect_delay": 1})
+        # No reconnects of its own while the first connect is tried: a refused one is tried again by
+        # MqttNetwork.connect, paced; a connection that drops later is reconnected a few times.
+        client.set_config({"reconnect_retries": 0, "reconnect_delay": 1})
         client.on_message = self._message
         client.on_subscribe = self._suback
         self.client = client
         await asyncio.wait_for(
             client.connect(endpoint.host, endpoint.port, ssl=context, keepalive=KEEP_ALIVE), CONNECT_TIMEOUT
         )
+        client.set_config({"reconnect_retries": 3})
 
     async def _subscribe(self, filters: list[str]) -> list[tuple[str, int]]:
         """Subscribe to ``filters`` in one SUBSCRIBE; the refused ones, with their SUBACK codes."""
@@ -219,10 +229,15 @@ class DeviceConnection:
 class MqttNetwork:
     """The run's event loop thread and its device connections; ``connect()`` from any thread."""
 
-    def __init__(self, endpoint: MqttEndpoint, *, pace: Callable[[str], object] = lambda _key: None) -> None:
-        """``pace(key)`` waits for one call of ``key`` (:data:`CONNECT_KEY`, :data:`SUBSCRIBE_KEY`) within its quota."""
+    def __init__(
+        self, endpoint: MqttEndpoint, *, pace: Callable[[str], object] = lambda _key: None,
+        on_throttle: Callable[[str], object] = lambda _key: None,
+    ) -> None:  # fmt: skip
+        """``pace(key)`` waits for one call of ``key`` (:data:`CONNECT_KEY`, :data:`SUBSCRIBE_KEY`) within its
+        quota; ``on_throttle(key)`` hears that the endpoint refused one for its rate."""
         self.endpoint = endpoint
         self.pace = pace
+        self.on_throttle = on_throttle
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="iotfleet-mqtt-devices", daemon=True)
         self._trust: dict[str, Any] | None = None
@@ -265,14 +280,20 @@ class MqttNetwork:
         """Connect a device (paced by the connect quota) and subscribe to its ``notify-next`` topic and
         ``subscriptions``; MqttError when refused."""
         context = self._context(cert_file, key_file)
-        self.pace(CONNECT_KEY)
-        connection = DeviceConnection(self, thing_name, on_notify)
-        try:
-            self.call(connection._open(context), CONNECT_TIMEOUT + 5)
-        except (OSError, ssl.SSLError, TimeoutError, asyncio.TimeoutError, MQTTConnectError) as exc:
-            self._abandon(connection)
-            what = type(exc).__name__ if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) else str(exc)
-            raise MqttError(f"{thing_name} could not connect to {self.endpoint.address}: {what}") from None
+        for attempt in range(1, CONNECT_ATTEMPTS + 1):
+            self.pace(CONNECT_KEY)
+            connection = DeviceConnection(self, thing_name, on_notify)
+            try:
+                self.call(connection._open(context), CONNECT_TIMEOUT + 5)
+                break
+            except (OSError, ssl.SSLError, TimeoutError, asyncio.TimeoutError, MQTTConnectError) as exc:
+                self._abandon(connection)
+                if isinstance(exc, MQTTConnectError) and exc._code in BUSY_CONNACK_CODES and attempt < CONNECT_ATTEMPTS:
+                    self.on_throttle(CONNECT_KEY)
+                    time.sleep(CONNECT_BACKOFF * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
+                    continue
+                what = type(exc).__name__ if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) else str(exc)
+                raise MqttError(f"{thing_name} could not connect to {self.endpoint.address}: {what}") from None
         with self._trust_lock:
             self._connections.append(connection)
         connection.subscribe([connection.notify_topic, *subscriptions])

@@ -68,7 +68,7 @@ class MqttTransport:
         self.ctx = ctx
         self.endpoint = endpoint
         self.store = store
-        self.network = MqttNetwork(endpoint, pace=ctx.limiter.acquire).start()
+        self.network = MqttNetwork(endpoint, pace=ctx.limiter.acquire, on_throttle=ctx.limiter.on_throttle).start()
         self._channels: list[MqttChannel] = []
 
     def credentials(self, thing_name: str) -> tuple[str, str]:
