@@ -3,10 +3,13 @@ provisioning, job creation, a progressive rollout and cleanup still converge, wi
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from provision_setup import PATIENT, assert_inventory, fleet_context
 from rollout_setup import NEW, Driver, fleet_things, job_ids, job_tags, provisioned, rollout_spec, versions
 
+from iotfleet.aws.pacing import API_LOGGER
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet import storage
 from iotfleet.fleet.cleanup.apply import apply_cleanup
@@ -17,11 +20,21 @@ from iotfleet.fleet.provision.plan import plan_provision
 from iotfleet.fleet.rollout.record import COMPLETED, PASSED, WAVE_RUNNING
 from iotfleet.fleet.spec import FleetSpec
 
+
+def retried_drops(caplog: pytest.LogCaptureFixture) -> int:
+    """Calls retried because their connection closed with no answer (the access layer logs each retry)."""
+    messages = [r.getMessage() for r in caplog.records if r.name == API_LOGGER.name]
+    return sum(1 for m in messages if "ConnectionClosedError on attempt" in m and "retrying" in m)
+
+
 SPEC = FleetSpec(fleet="late", devices=12, thing_types=("SedanVehicle",))
 
 
 @pytest.mark.emulator(fault_rate=0.15, fault_seed=11, fault_after=1.0, time_scale=600)
-def test_the_life_cycle_converges_when_replies_are_lost_after_the_work_is_done(emulator: LocalEmulator) -> None:
+def test_the_life_cycle_converges_when_replies_are_lost_after_the_work_is_done(
+    emulator: LocalEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger=API_LOGGER.name)
     with fleet_context(emulator, retry_policy=PATIENT) as ctx:
         result = provision(ctx, SPEC)
         assert result.ok, result.failures
@@ -48,6 +61,7 @@ def test_the_life_cycle_converges_when_replies_are_lost_after_the_work_is_done(e
         assert cleaned.ok, cleaned.failures
         emulator.set_faults(0.0)
         assert plan_cleanup(ctx, "late").empty
+        assert retried_drops(caplog) > 5  # some of the lost replies were connections closed with no answer
 
 
 # Every call by which a rollout changes something: its record, its wave groups and their members, its jobs,
@@ -56,7 +70,10 @@ ROLLOUT_CHANGES = ["s3:PutObject", "iot:CreateThingGroup", "iot:AddThingToThingG
                    "iot:TagResource", "iot:DeleteThingGroup"]  # fmt: skip
 
 
-def test_a_rollout_converges_when_its_replies_are_lost_after_the_work_is_done(emulator: LocalEmulator) -> None:
+def test_a_rollout_converges_when_its_replies_are_lost_after_the_work_is_done(
+    emulator: LocalEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger=API_LOGGER.name)
     with provisioned(emulator, 20, retry_policy=PATIENT) as ctx:
         emulator.reset_counters()
         emulator.set_faults(0.3, seed=8, operations=ROLLOUT_CHANGES, after=1.0)
@@ -74,6 +91,7 @@ def test_a_rollout_converges_when_its_replies_are_lost_after_the_work_is_done(em
         emulator.set_faults(0.0)
 
         assert set(faults) == set(ROLLOUT_CHANGES) and sum(faults.values()) > 15
+        assert retried_drops(caplog) >= 3
         assert record.state == COMPLETED and record.groups_released
         assert versions(ctx) == {NEW: 20}
         assert job_ids(ctx) == ["r1-wave-1", "r1-wave-2", "r1-wave-3"]  # one job a wave
