@@ -7,7 +7,18 @@ import logging
 
 import pytest
 from provision_setup import PATIENT, assert_inventory, fleet_context
-from rollout_setup import NEW, Driver, fleet_things, job_ids, job_tags, provisioned, rollout_spec, versions
+from rollout_setup import (
+    NEW,
+    OLD,
+    Driver,
+    fleet_things,
+    job_ids,
+    job_tags,
+    model,
+    provisioned,
+    rollout_spec,
+    versions,
+)
 
 from iotfleet.aws.pacing import API_LOGGER
 from iotfleet.emulator.inprocess import LocalEmulator
@@ -17,7 +28,8 @@ from iotfleet.fleet.cleanup.plan import plan_cleanup
 from iotfleet.fleet.jobs.create import JobSpec, create_job
 from iotfleet.fleet.provision.apply import provision
 from iotfleet.fleet.provision.plan import plan_provision
-from iotfleet.fleet.rollout.record import COMPLETED, PASSED, WAVE_RUNNING
+from iotfleet.fleet.rollout.record import COMPLETED, PASSED, ROLLED_BACK, WAVE_FAILED, WAVE_RUNNING
+from iotfleet.fleet.rollout.spec import parse_waves
 from iotfleet.fleet.spec import FleetSpec
 
 
@@ -100,10 +112,35 @@ def test_a_rollout_converges_when_its_replies_are_lost_after_the_work_is_done(
         for wave in record.waves:
             assert wave.status == PASSED and wave.tagged
             job = ctx.iot.describe_job(jobId=wave.job_id)["job"]
-            assert job["targets"] == [job["targets"][0]] and job["targets"][0].endswith(f"/{wave.group}")
+            assert len(job["targets"]) == 1 and job["targets"][0].endswith(f"/{wave.group}")
             assert job_tags(ctx, wave.job_id)["iotfleet:rollout-gate"] == PASSED
         kinds = [event["kind"] for event in record.events]
         assert kinds.count("started") == 1 and kinds.count("completed") == 1
         assert kinds.count("wave-started") == 3 and kinds.count("gate-passed") == 3
         left = {g["groupName"] for g in ctx.iot.list_thing_groups(namePrefixFilter="r1-")["thingGroups"]}
         assert left == set()
+
+
+def test_a_bad_canary_is_rolled_back_by_one_job_when_every_create_job_reply_is_lost(
+    emulator: LocalEmulator,
+) -> None:
+    with provisioned(emulator, 20, retry_policy=PATIENT) as ctx:
+        # Every CreateJob reply is lost: each job exists after the first attempt, and the retry meets it.
+        emulator.reset_counters()
+        emulator.set_faults(1.0, seed=3, operations=["iot:CreateJob"], after=1.0)
+        driver = Driver(ctx, emulator, wave_model=model(40.0, seed=7))
+        driver.start(rollout_spec(waves=parse_waves("20%,50%,100%")))
+        record = driver.drive()
+        created = emulator.counters()["iot:CreateJob"]
+        emulator.set_faults(0.0)
+
+        assert created["calls"] >= 4 and created["faults"] == created["calls"]  # the wave's and the rollback's
+        assert record.state == ROLLED_BACK and versions(ctx) == {OLD: 20}
+        assert job_ids(ctx) == ["r1-rollback", "r1-wave-1"]  # one wave job, one rollback job
+        assert record.wave(1).status == WAVE_FAILED
+        updated = sorted(r.thing_name for r in driver.results["r1-wave-1"].executions if r.status == "SUCCEEDED")
+        rollback = ctx.iot.describe_job(jobId="r1-rollback")["job"]
+        assert sorted(t.rsplit("/", 1)[1] for t in rollback["targets"]) == updated
+        assert record.stop is not None and record.stop.devices == len(updated)
+        kinds = [event["kind"] for event in record.events]
+        assert kinds.count("rollback-started") == 1 and kinds.count("rolled-back") == 1
