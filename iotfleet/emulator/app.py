@@ -9,7 +9,8 @@ moto-specific: that lives in :mod:`iotfleet.emulator.moto_patches`.
 Before any of that, :mod:`iotfleet.emulator.request_guard` refuses what a web page could send (a Host that
 is not the emulator's, a browser Origin on the control API or on a mutating call), and query-string
 credentials are accepted for S3 presigned URLs only. Whatever fails inside is an AWS-shaped JSON error, and
-the response always carries a Date header: no request can leave the server unanswered.
+the response always carries a Date header: no request can leave the server unanswered, but for a connection
+dropped on purpose (an injected fault).
 
 A SigV4 credential that is there but malformed (a region ``0``, no service, four elements) is a 400
 ``IncompleteSignatureException`` (S3: ``AuthorizationHeaderMalformed`` in XML), and a well-formed region
@@ -35,6 +36,7 @@ from iotfleet.emulator.errors import (
     UnknownOperationException,
 )
 from iotfleet.emulator.faults import S3_FAULT_CODES
+from iotfleet.emulator.httpserver import DROP_CONNECTION
 from iotfleet.emulator.moto_patches.gateway import (
     MotoGateway,
     account_for_access_key,
@@ -265,6 +267,8 @@ class EmulatorApp:
 
         answer = self._dispatch(service, protocol, operation, scope, request, request_id)
         if fault is not None and fault.after and 200 <= answer[0] < 300:
+            if fault.kind.drops_connection:
+                environ[DROP_CONNECTION] = True  # the server sends nothing; others answer the 500
             return self._error(protocol, service, injected, request_id)  # the call took effect all the same
         return answer
 
@@ -366,7 +370,8 @@ class EmulatorApp:
         """Before any of that, :mod:`iotfleet.emulator.request_guard` refuses what a web page could send (a Host that
 is not the emulator's, a browser Origin on the control API or on a mutating call), and query-string
 credentials are accepted for S3 presigned URLs only. Whatever fails inside is an AWS-shaped JSON error, and
-the response always carries a Date header: no request can leave the server unanswered.
+the response always carries a Date header: no request can leave the server unanswered, but for a connection
+dropped on purpose (an injected fault).
 
 A SigV4 credential that is there but malformed: 400, in the shape of the service it names, if any.
 

@@ -5,8 +5,10 @@ rate it fails with one of :data:`FAULT_KINDS`. Only selected calls draw, so the 
 same sequence of selected calls give the same faults.
 
 A fault is injected before the call takes effect (nothing changed), or, for a share ``after`` of them,
-after it (the call did its work, and the client still sees a 500 or 503): the half of real failures that a
-client cannot tell from the first by the answer alone, and that idempotent clients must survive.
+after it (the call did its work, and the client still sees a 500 or 503, or the connection closes with no
+answer at all): the half of real failures that a client cannot tell from the first by the answer alone, and
+that idempotent clients must survive. A dropped connection is one of the after-effect kinds only: before the
+effect, the 500 already stands for "nothing was done".
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ class FaultKind:
     code: str
     status: int
     message: str
+    # Closed without an answer; ``status`` and ``code`` are what a server that cannot drop one answers instead.
+    drops_connection: bool = False
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,12 @@ FAULT_KINDS: tuple[FaultKind, ...] = (
     FaultKind("ServiceUnavailableException", 503, "The service is unavailable (injected by the emulator)."),
     FaultKind("ThrottlingException", 429, "Rate exceeded (injected by the emulator)."),
 )
-# What a client sees when the call took effect: a server error, never a throttle (which means "not done").
-AFTER_EFFECT_KINDS: tuple[FaultKind, ...] = FAULT_KINDS[:2]
+DROPPED_CONNECTION = FaultKind(
+    "InternalFailureException", 500, "The connection was dropped (injected by the emulator).", drops_connection=True
+)
+# What a client sees when the call took effect: a server error or a lost connection, never a throttle (which
+# means "not done").
+AFTER_EFFECT_KINDS: tuple[FaultKind, ...] = (*FAULT_KINDS[:2], DROPPED_CONNECTION)
 # S3 names the same three failures differently.
 S3_FAULT_CODES = {
     "InternalFailureException": "InternalError",

@@ -5,6 +5,9 @@ response and does the TLS handshake on its accept loop. SDK clients pool connect
 them saves a TCP (and TLS) handshake and a new server thread per call: the emulator answers
 noticeably more calls per second. The emulator app always reads the whole request body and always
 answers with a Content-Length, which is what makes keep-alive safe here.
+
+An app that sets ``environ[DROP_CONNECTION]`` has its answer thrown away and the connection closed with nothing
+sent: the client sees the connection reset, as when a server or a network path fails mid-call.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ IDLE_TIMEOUT = 120.0
 MAX_LINE = 65536
 # The largest request body read (firmware uploads included); a larger one is refused with 413.
 MAX_BODY = 512 * 1024 * 1024
+DROP_CONNECTION = "iotfleet.drop_connection"
 
 
 class BadRequest(Exception):
@@ -192,6 +196,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             close = getattr(result, "close", None)
             if close is not None:
                 close()
+        if environ.get(DROP_CONNECTION):
+            self.close_connection = True
+            log.debug("dropped the connection of %s %s without an answer", self.command, self.path)
+            return
         if (self.headers.get("Connection") or "").lower() == "close" or self.request_version != "HTTP/1.1":
             self.close_connection = True
         lines = [f"HTTP/1.1 {response['status']}\r\n"]

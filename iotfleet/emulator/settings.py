@@ -63,7 +63,8 @@ class EmulatorSettings:
     fault_rate: float = 0.0
     fault_seed: int = 0
     fault_operations: Sequence[str] | None = None
-    # The share of injected faults that happen after the call took effect (0: all before).
+    # The share of injected faults that happen after the call took effect (0: all before): a 500, a 503 or a
+    # connection closed with no answer.
     fault_after: float = 0.0
     time_scale: float = 1.0
     search_mode: str = "index"
@@ -122,7 +123,8 @@ class EmulatorSettings:
         p.add_argument("--fault-ops", action="append", default=None, metavar="OPS",
                        help="comma-separated operations that may fail (CreateThing, iot:CreateThing, iot-jobs-data:*)")
         p.add_argument("--fault-after", type=float, default=0.0,
-                       help="share of the injected faults that happen after the call took effect (0-1)")
+                       help="share of the injected faults that happen after the call took effect: a 500, a 503 or a "
+                            "connection closed with no answer (0-1)")
         p.add_argument("--time-scale", type=float, default=1.0, help="emulator seconds per real second")
         p.add_argument("--search-mode", choices=SEARCH_MODES, default="index",
                        help="answer fleet-indexing queries from the thing index (default) or by a scan of every thing")  # fmt: skip

@@ -9,11 +9,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from provision_setup import fleet_context
+from provision_setup import QUICK_RETRIES, fleet_context
 
 from iotfleet.aws.context import AwsContext
+from iotfleet.aws.pacing import RetryPolicy
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet.packages.reported import distribution
+from iotfleet.fleet.provision import inventory
 from iotfleet.fleet.provision.apply import provision
 from iotfleet.fleet.rollout.controller import Controller, Step
 from iotfleet.fleet.rollout.plan import plan_rollout, start_rollout
@@ -36,10 +38,17 @@ def fleet_spec(devices: int) -> FleetSpec:
                      countries=("US", "CA", "MX"))  # fmt: skip
 
 
+def fleet_things(devices: int) -> list[str]:
+    """The names of the things of :func:`fleet_spec`, sorted."""
+    return sorted(d.name for d in inventory.devices(fleet_spec(devices).validated()))
+
+
 @contextmanager
-def provisioned(emulator: LocalEmulator, devices: int = 20) -> Iterator[AwsContext]:
+def provisioned(
+    emulator: LocalEmulator, devices: int = 20, retry_policy: RetryPolicy = QUICK_RETRIES
+) -> Iterator[AwsContext]:
     """A context on a fleet of ``devices`` things of one type, in three countries, all on 1.0.0."""
-    with fleet_context(emulator) as ctx:
+    with fleet_context(emulator, retry_policy=retry_policy) as ctx:
         provision(ctx, fleet_spec(devices)).raise_for_failures()
         yield ctx
 

@@ -13,7 +13,7 @@ from rollout_setup import (
     OLD,
     PACKAGE,
     Driver,
-    fleet_spec,
+    fleet_things,
     job_ids,
     job_tags,
     model,
@@ -28,7 +28,6 @@ from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet.cleanup.apply import apply_cleanup
 from iotfleet.fleet.cleanup.plan import plan_cleanup
 from iotfleet.fleet.jobs.settings import AbortCriterion, JobSettings, RetryCriterion
-from iotfleet.fleet.provision import inventory
 from iotfleet.fleet.rollout import commands
 from iotfleet.fleet.rollout.record import (
     ABORTED,
@@ -48,10 +47,6 @@ from iotfleet.fleet.rollout.record import (
 from iotfleet.fleet.rollout.report import gather, render_html
 from iotfleet.fleet.rollout.spec import Condition, GateSpec, parse_waves
 from iotfleet.fleet.rollout.watch import watch_rollout
-
-
-def fleet_things(devices: int) -> list[str]:
-    return sorted(d.name for d in inventory.devices(fleet_spec(devices).validated()))
 
 
 def created_at(ctx: AwsContext, job_id: str) -> float:

@@ -322,6 +322,10 @@ class RolloutRecord:
 Mutation = Callable[[RolloutRecord], None]
 
 
+def _encode(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, indent=1, sort_keys=True, default=str).encode()
+
+
 class RolloutStore:
     """The rollout records of one fleet, in its bucket (found by its ownership tag)."""
 
@@ -343,7 +347,7 @@ class RolloutStore:
         self.ctx.s3.put_object(
             Bucket=self.bucket,
             Key=key,
-            Body=json.dumps(document, indent=1, sort_keys=True, default=str).encode(),
+            Body=_encode(document),
             ContentType="application/json",
             ServerSideEncryption="AES256",
             **condition,
@@ -386,7 +390,8 @@ class RolloutStore:
         return self.read(rollout_id)[0]
 
     def create(self, record: RolloutRecord, membership: dict[int, list[str]], excluded: list[str]) -> None:
-        """Write a new rollout: its membership, then its record; an existing one is a usage error."""
+        """Write a new rollout: its membership, then its record; an existing one is a usage error (but not the
+        record this call wrote, met again by a retry whose first attempt's reply was lost)."""
         document = {"format": FORMAT, "rolloutId": record.rollout_id, "excluded": excluded,
                     "waves": [{"number": n, "devices": names} for n, names in sorted(membership.items())]}  # fmt: skip
         try:
@@ -402,12 +407,16 @@ class RolloutStore:
                 ) from None
             # A start interrupted between its two writes: the membership is there, the record is not.
             self._put(self.membership_key(record.rollout_id), document)
+        written = record.to_document()
         try:
-            self._put(self.record_key(record.rollout_id), record.to_document(), IfNoneMatch="*")
+            self._put(self.record_key(record.rollout_id), written, IfNoneMatch="*")
         except ClientError as err:
-            if is_error(err, *CONFLICT_CODES):
+            if not is_error(err, *CONFLICT_CODES):
+                raise
+            # The write took effect and its reply was lost, so the retry met the record it had written.
+            found = self._get(self.record_key(record.rollout_id))
+            if found is None or found[0] != json.loads(_encode(written)):
                 raise UsageError(f"rollout {record.rollout_id} already exists", "--rollout-id") from None
-            raise
         self._membership[record.rollout_id] = {n: list(names) for n, names in membership.items()}
 
     def update(self, rollout_id: str, change: Mutation, at: float) -> RolloutRecord:
