@@ -367,13 +367,7 @@ class EmulatorApp:
         return status, headers, body
 
     def _malformed_credential(self, problem: MalformedCredential, presigned: bool, request_id: str) -> HttpResponse:
-        """Before any of that, :mod:`iotfleet.emulator.request_guard` refuses what a web page could send (a Host that
-is not the emulator's, a browser Origin on the control API or on a mutating call), and query-string
-credentials are accepted for S3 presigned URLs only. Whatever fails inside is an AWS-shaped JSON error, and
-the response always carries a Date header: no request can leave the server unanswered, but for a connection
-dropped on purpose (an injected fault).
-
-A SigV4 credential that is there but malformed: 400, in the shape of the service it names, if any.
+        """A SigV4 credential that is there but malformed: 400, in the shape of the service it names, if any.
 
         S3 answers ``AuthorizationHeaderMalformed`` (``AuthorizationQueryParametersError`` for a presigned
         URL) in XML; the JSON services ``IncompleteSignatureException``.
