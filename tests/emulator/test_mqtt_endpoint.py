@@ -197,6 +197,55 @@ def test_shadow_topics_share_the_shadow_store_with_the_http_api(fleet: Any, boto
     assert client.next_message(f"{base}/name/config/update/accepted")["state"]["reported"] == {"mode": "eco"}
 
 
+def test_shadow_delete_over_mqtt_removes_the_classic_and_named_shadows(fleet: Any, boto_clients: Any,
+                                                                      emulator: LocalEmulator) -> None:  # fmt: skip
+    emulator.advance(86400)  # a day ahead of the wall clock: the timestamps must be the emulator's
+    client = fleet.client(fleet.device("dev-1")).connect()
+    base = "$aws/things/dev-1/shadow"
+    client.subscribe(f"{base}/update/accepted", f"{base}/delete/+", f"{base}/name/+/update/accepted",
+                     f"{base}/name/+/delete/+")  # fmt: skip
+    for prefix, named in ((base, {}), (f"{base}/name/config", {"shadowName": "config"})):
+        for reported in ({"fw": "1.0"}, {"fw": "1.1"}):
+            client.publish(f"{prefix}/update", {"state": {"reported": reported}})
+            client.next_message(f"{prefix}/update/accepted")
+        client.publish(f"{prefix}/delete", {"clientToken": "d-1"})
+        deleted = client.next_message(f"{prefix}/delete/accepted")
+        assert deleted["clientToken"] == "d-1" and deleted["version"] >= 2
+        assert abs(deleted["timestamp"] - emulator.clock.now()) <= 5
+        with pytest.raises(ClientError) as gone:
+            boto_clients.iot_data.get_thing_shadow(thingName="dev-1", **named)
+        assert gone.value.response["Error"]["Code"] == "ResourceNotFoundException"
+        client.publish(f"{prefix}/delete", {"clientToken": "d-2"})  # nothing left to delete
+        missing = client.next_message(f"{prefix}/delete/rejected")
+        assert missing["code"] == 404 and missing["clientToken"] == "d-2"
+        # Made again, the shadow continues the deleted one's version, with none of its state.
+        client.publish(f"{prefix}/update", {"state": {"reported": {"mode": "eco"}}})
+        again = client.next_message(f"{prefix}/update/accepted")
+        assert again["version"] == deleted["version"] + 1
+        shadow = json.loads(boto_clients.iot_data.get_thing_shadow(thingName="dev-1", **named)["payload"].read())
+        assert shadow["state"] == {"reported": {"mode": "eco"}}
+    client.publish("$aws/things/dev-1/shadow/name/never/delete", {})  # never existed: also not found
+    assert client.next_message("$aws/things/dev-1/shadow/name/never/delete/rejected")["code"] == 404
+
+
+def test_a_named_shadow_get_over_mqtt(fleet: Any, boto_clients: Any) -> None:
+    client = fleet.client(fleet.device("dev-1")).connect()
+    prefix = "$aws/things/dev-1/shadow/name/config"
+    client.subscribe(f"{prefix}/get/+", "$aws/things/dev-1/shadow/get/rejected")
+    client.publish(f"{prefix}/get", {"clientToken": "g-1"})
+    missing = client.next_message(f"{prefix}/get/rejected")
+    assert (missing["code"], missing["clientToken"]) == (404, "g-1") and "config" in missing["message"]
+    boto_clients.iot_data.update_thing_shadow(thingName="dev-1", shadowName="config",
+                                              payload=json.dumps({"state": {"desired": {"mode": "eco"}}}))  # fmt: skip
+    client.publish(f"{prefix}/get", {"clientToken": "g-2"})
+    got = client.next_message(f"{prefix}/get/accepted")
+    assert got["clientToken"] == "g-2" and got["version"] == 1
+    assert got["state"] == {"desired": {"mode": "eco"}, "delta": {"mode": "eco"}}
+    assert "mode" in got["metadata"]["desired"]
+    client.publish("$aws/things/dev-1/shadow/get", {})  # the classic shadow is another one, and still missing
+    assert client.next_message("$aws/things/dev-1/shadow/get/rejected")["code"] == 404
+
+
 def test_lifecycle_events_and_connectivity_follow_the_connection(fleet: Any, boto_clients: Any) -> None:
     iot = boto_clients.iot
     iot.update_indexing_configuration(thingIndexingConfiguration={
