@@ -109,6 +109,17 @@ def test_an_inactive_certificate_is_refused(fleet: Any, boto_clients: Any) -> No
     fleet.client(device).connect()
 
 
+def test_an_active_certificate_of_an_inactive_ca_is_refused(fleet: Any, boto_clients: Any) -> None:
+    iot = boto_clients.iot
+    device = fleet.device("dev-1")
+    iot.update_ca_certificate(certificateId=fleet.ca.certificate_id, newStatus="INACTIVE")
+    assert iot.describe_certificate(certificateId=device.certificate_id)["certificateDescription"]["status"] == "ACTIVE"
+    with pytest.raises(ConnectionError, match="without a CONNACK"):  # the TLS handshake passed; the login did not
+        fleet.client(device).connect()
+    iot.update_ca_certificate(certificateId=fleet.ca.certificate_id, newStatus="ACTIVE")
+    assert fleet.client(device).connect().subscribe("$aws/things/dev-1/jobs/notify-next") == [1]
+
+
 @pytest.mark.parametrize("version", [5, 3])
 def test_connecting_as_another_things_client_id_is_not_authorised(fleet: Any, version: int) -> None:
     mine = fleet.device("dev-1")
