@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import queue
 import socket
 import ssl
 import sys
@@ -20,7 +21,7 @@ from gmqtt.mqtt.handler import MQTTConnectError
 from mqtt_client import TestClient
 
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.emulator.mqtt.broker import Broker
+from iotfleet.emulator.mqtt.broker import TICK_SECONDS, Broker
 from iotfleet.fleet.identity import certificates as x509_tools
 from iotfleet.fleet.identity.policy import policy_document, policy_text
 
@@ -183,6 +184,29 @@ def test_jobs_topics_notify_start_and_update_on_the_jobs_engine(fleet: Any, boto
     assert client.next_message("$aws/things/dev-1/jobs/j1/update/rejected")["code"] == "InvalidStateTransition"
     client.publish("$aws/things/dev-1/jobs/nope/get", {})
     assert client.next_message("$aws/things/dev-1/jobs/nope/get/rejected")["code"] == "ResourceNotFound"
+
+
+def test_a_rollout_release_pushes_notify_and_notify_next(fleet: Any, boto_clients: Any, emulator: LocalEmulator) -> None:
+    iot = boto_clients.iot
+    devices = {device.thing: device for device in (fleet.device(f"dev-{n}") for n in range(1, 4))}
+    iot.create_job(jobId="r", targets=[iot.describe_thing(thingName=t)["thingArn"] for t in devices],
+                   document='{"op": "x"}', jobExecutionsRolloutConfig={"maximumPerMinute": 2})  # fmt: skip
+    first_batch = {e["thingArn"].rsplit("/", 1)[1] for e in iot.list_job_executions_for_job(jobId="r")["executionSummaries"]}
+    (later,) = set(devices) - first_batch
+    client = fleet.client(devices[later]).connect()
+    base = f"$aws/things/{later}/jobs"
+    client.subscribe(f"{base}/notify", f"{base}/notify-next")
+    client.publish(f"{base}/get", {})
+    assert client.next_message(f"{base}/get/accepted")["queuedJobs"] == []
+    with pytest.raises(queue.Empty):  # the endpoint's clock ticks pass, and nothing is pushed before the release
+        client.messages.get(timeout=2 * TICK_SECONDS)
+    emulator.advance(60)  # the rollout's next minute: the third thing's execution is released
+    listed = client.next_message(f"{base}/notify")["jobs"]
+    assert [(j["jobId"], j["executionNumber"]) for j in listed["QUEUED"]] == [("r", 1)] and "IN_PROGRESS" not in listed
+    execution = client.next_message(f"{base}/notify-next")["execution"]
+    assert (execution["jobId"], execution["thingName"], execution["status"], execution["executionNumber"]) == (
+        "r", later, "QUEUED", 1)  # fmt: skip
+    assert execution["jobDocument"] == {"op": "x"}
 
 
 def test_shadow_topics_share_the_shadow_store_with_the_http_api(fleet: Any, boto_clients: Any) -> None:
