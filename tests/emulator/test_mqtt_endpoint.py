@@ -281,8 +281,10 @@ def test_a_named_shadow_get_over_mqtt(fleet: Any, boto_clients: Any) -> None:
     assert client.next_message("$aws/things/dev-1/shadow/get/rejected")["code"] == 404
 
 
-def test_lifecycle_events_and_connectivity_follow_the_connection(fleet: Any, boto_clients: Any) -> None:
+def test_lifecycle_events_and_connectivity_follow_the_connection(fleet: Any, boto_clients: Any,
+                                                                 emulator: LocalEmulator) -> None:  # fmt: skip
     iot = boto_clients.iot
+    emulator.advance(86400)  # a day ahead of the wall clock: connectivity times are the emulator's
     iot.update_indexing_configuration(thingIndexingConfiguration={
         "thingIndexingMode": "REGISTRY", "thingConnectivityIndexingMode": "STATUS"})  # fmt: skip
     watcher_device = fleet.device("watcher")
@@ -297,15 +299,20 @@ def test_lifecycle_events_and_connectivity_follow_the_connection(fleet: Any, bot
     client = fleet.client(device).connect()
     connected = watcher.next_message("$aws/events/presence/connected/dev-1")
     assert connected["eventType"] == "connected" and connected["principalIdentifier"] == device.certificate_id
-    assert iot.search_index(queryString="connectivity.connected:true")["things"][0]["thingName"] in ("dev-1", "watcher")
-    assert {t["thingName"] for t in iot.search_index(queryString="connectivity.connected:true")["things"]} == {
-        "dev-1", "watcher"}
+    online = {t["thingName"]: t for t in iot.search_index(queryString="connectivity.connected:true")["things"]}
+    assert set(online) == {"dev-1", "watcher"}
+    since = online["dev-1"]["connectivity"]["timestamp"]  # epoch milliseconds, as the connected event has it
+    assert abs(since - emulator.clock.now() * 1000) < 5000 and abs(since - connected["timestamp"]) < 1000
+    assert "disconnectReason" not in online["dev-1"]["connectivity"]
+    emulator.advance(120)
     client.close()
     gone = watcher.next_message("$aws/events/presence/disconnected/dev-1")
     assert gone["clientInitiatedDisconnect"] is True and gone["disconnectReason"] == "CLIENT_INITIATED_DISCONNECT"
     assert gone["versionNumber"] == connected["versionNumber"] + 1
     found = iot.search_index(queryString="thingName:dev-1")["things"][0]["connectivity"]
     assert found["connected"] is False and found["disconnectReason"] == "CLIENT_INITIATED_DISCONNECT"
+    assert since + 120_000 <= found["timestamp"] < since + 125_000 and abs(found["timestamp"] - gone["timestamp"]) < 1000
+    assert [t["thingName"] for t in iot.search_index(queryString="connectivity.connected:true")["things"]] == ["watcher"]
 
 
 def test_a_second_connection_with_the_same_client_id_takes_over(fleet: Any) -> None:
