@@ -1,6 +1,7 @@
 """A small blocking MQTT client for the endpoint tests: gmqtt on an event loop thread of its own.
 
-``client.connect()`` raises when the endpoint refuses; ``publish``, ``subscribe`` (waits for the SUBACK and
+``client.connect()`` raises when the endpoint refuses (ConnectionError when it closes the connection without a
+CONNACK); ``publish``, ``subscribe`` (waits for the SUBACK and
 returns the granted codes), ``next_message(topic)`` waits for a message on a topic; ``closed`` is set when the
 endpoint ends the connection.
 """
@@ -54,11 +55,35 @@ class TestClient:
             client.set_config({"reconnect_retries": 0, "reconnect_delay": 0})
             client.on_message = self._message
             client.on_subscribe = lambda _c, _mid, qos, _p: self.subacks.put(list(qos))
-            client.on_disconnect = lambda *_: self.closed.set()
-            self.client = client
-            await asyncio.wait_for(client.connect(self.host, self.port, ssl=self.context, version=self.version), 5)
+            lost = asyncio.get_running_loop().create_future()
 
-        self._run(go())
+            def disconnected(*_: Any) -> None:
+                self.closed.set()
+                if not lost.done():
+                    lost.set_result(None)
+
+            client.on_disconnect = disconnected
+            self.client = client
+            connecting = asyncio.ensure_future(client.connect(self.host, self.port, ssl=self.context,
+                                                              version=self.version))  # fmt: skip
+            # gmqtt waits for a CONNACK even when the endpoint closed the socket without one (how it refuses
+            # an unknown or inactive certificate). A CONNACK that came before the close ends ``connecting``
+            # within a few turns of the loop; when none came, it would never end.
+            await asyncio.wait({connecting, lost}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+            if lost.done() and not connecting.done():
+                await asyncio.wait({connecting}, timeout=0.5)
+            if not connecting.done():
+                connecting.cancel()
+                if lost.done():
+                    raise ConnectionError("the endpoint closed the connection without a CONNACK")
+                raise TimeoutError("no CONNACK within 5 seconds")
+            connecting.result()
+
+        try:
+            self._run(go())
+        except BaseException:
+            self.close()  # gmqtt retries a lost connection once: a refused client must not come back later
+            raise
         return self
 
     def _message(self, _client: Any, topic: str, payload: bytes, _qos: int, _properties: Any) -> int:

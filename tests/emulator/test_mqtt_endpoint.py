@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import queue
 import socket
 import ssl
 import sys
@@ -20,7 +21,7 @@ from gmqtt.mqtt.handler import MQTTConnectError
 from mqtt_client import TestClient
 
 from iotfleet.emulator.inprocess import LocalEmulator
-from iotfleet.emulator.mqtt.broker import Broker
+from iotfleet.emulator.mqtt.broker import TICK_SECONDS, Broker
 from iotfleet.fleet.identity import certificates as x509_tools
 from iotfleet.fleet.identity.policy import policy_document, policy_text
 
@@ -109,6 +110,17 @@ def test_an_inactive_certificate_is_refused(fleet: Any, boto_clients: Any) -> No
     fleet.client(device).connect()
 
 
+def test_an_active_certificate_of_an_inactive_ca_is_refused(fleet: Any, boto_clients: Any) -> None:
+    iot = boto_clients.iot
+    device = fleet.device("dev-1")
+    iot.update_ca_certificate(certificateId=fleet.ca.certificate_id, newStatus="INACTIVE")
+    assert iot.describe_certificate(certificateId=device.certificate_id)["certificateDescription"]["status"] == "ACTIVE"
+    with pytest.raises(ConnectionError, match="without a CONNACK"):  # the TLS handshake passed; the login did not
+        fleet.client(device).connect()
+    iot.update_ca_certificate(certificateId=fleet.ca.certificate_id, newStatus="ACTIVE")
+    assert fleet.client(device).connect().subscribe("$aws/things/dev-1/jobs/notify-next") == [1]
+
+
 @pytest.mark.parametrize("version", [5, 3])
 def test_connecting_as_another_things_client_id_is_not_authorised(fleet: Any, version: int) -> None:
     mine = fleet.device("dev-1")
@@ -174,6 +186,29 @@ def test_jobs_topics_notify_start_and_update_on_the_jobs_engine(fleet: Any, boto
     assert client.next_message("$aws/things/dev-1/jobs/nope/get/rejected")["code"] == "ResourceNotFound"
 
 
+def test_a_rollout_release_pushes_notify_and_notify_next(fleet: Any, boto_clients: Any, emulator: LocalEmulator) -> None:
+    iot = boto_clients.iot
+    devices = {device.thing: device for device in (fleet.device(f"dev-{n}") for n in range(1, 4))}
+    iot.create_job(jobId="r", targets=[iot.describe_thing(thingName=t)["thingArn"] for t in devices],
+                   document='{"op": "x"}', jobExecutionsRolloutConfig={"maximumPerMinute": 2})  # fmt: skip
+    first_batch = {e["thingArn"].rsplit("/", 1)[1] for e in iot.list_job_executions_for_job(jobId="r")["executionSummaries"]}
+    (later,) = set(devices) - first_batch
+    client = fleet.client(devices[later]).connect()
+    base = f"$aws/things/{later}/jobs"
+    client.subscribe(f"{base}/notify", f"{base}/notify-next")
+    client.publish(f"{base}/get", {})
+    assert client.next_message(f"{base}/get/accepted")["queuedJobs"] == []
+    with pytest.raises(queue.Empty):  # the endpoint's clock ticks pass, and nothing is pushed before the release
+        client.messages.get(timeout=2 * TICK_SECONDS)
+    emulator.advance(60)  # the rollout's next minute: the third thing's execution is released
+    listed = client.next_message(f"{base}/notify")["jobs"]
+    assert [(j["jobId"], j["executionNumber"]) for j in listed["QUEUED"]] == [("r", 1)] and "IN_PROGRESS" not in listed
+    execution = client.next_message(f"{base}/notify-next")["execution"]
+    assert (execution["jobId"], execution["thingName"], execution["status"], execution["executionNumber"]) == (
+        "r", later, "QUEUED", 1)  # fmt: skip
+    assert execution["jobDocument"] == {"op": "x"}
+
+
 def test_shadow_topics_share_the_shadow_store_with_the_http_api(fleet: Any, boto_clients: Any) -> None:
     device = fleet.device("dev-1")
     client = fleet.client(device).connect()
@@ -197,8 +232,59 @@ def test_shadow_topics_share_the_shadow_store_with_the_http_api(fleet: Any, boto
     assert client.next_message(f"{base}/name/config/update/accepted")["state"]["reported"] == {"mode": "eco"}
 
 
-def test_lifecycle_events_and_connectivity_follow_the_connection(fleet: Any, boto_clients: Any) -> None:
+def test_shadow_delete_over_mqtt_removes_the_classic_and_named_shadows(fleet: Any, boto_clients: Any,
+                                                                      emulator: LocalEmulator) -> None:  # fmt: skip
+    emulator.advance(86400)  # a day ahead of the wall clock: the timestamps must be the emulator's
+    client = fleet.client(fleet.device("dev-1")).connect()
+    base = "$aws/things/dev-1/shadow"
+    client.subscribe(f"{base}/update/accepted", f"{base}/delete/+", f"{base}/name/+/update/accepted",
+                     f"{base}/name/+/delete/+")  # fmt: skip
+    for prefix, named in ((base, {}), (f"{base}/name/config", {"shadowName": "config"})):
+        for reported in ({"fw": "1.0"}, {"fw": "1.1"}):
+            client.publish(f"{prefix}/update", {"state": {"reported": reported}})
+            client.next_message(f"{prefix}/update/accepted")
+        client.publish(f"{prefix}/delete", {"clientToken": "d-1"})
+        deleted = client.next_message(f"{prefix}/delete/accepted")
+        assert deleted["clientToken"] == "d-1" and deleted["version"] >= 2
+        assert abs(deleted["timestamp"] - emulator.clock.now()) <= 5
+        with pytest.raises(ClientError) as gone:
+            boto_clients.iot_data.get_thing_shadow(thingName="dev-1", **named)
+        assert gone.value.response["Error"]["Code"] == "ResourceNotFoundException"
+        client.publish(f"{prefix}/delete", {"clientToken": "d-2"})  # nothing left to delete
+        missing = client.next_message(f"{prefix}/delete/rejected")
+        assert missing["code"] == 404 and missing["clientToken"] == "d-2"
+        # Made again, the shadow continues the deleted one's version, with none of its state.
+        client.publish(f"{prefix}/update", {"state": {"reported": {"mode": "eco"}}})
+        again = client.next_message(f"{prefix}/update/accepted")
+        assert again["version"] == deleted["version"] + 1
+        shadow = json.loads(boto_clients.iot_data.get_thing_shadow(thingName="dev-1", **named)["payload"].read())
+        assert shadow["state"] == {"reported": {"mode": "eco"}}
+    client.publish("$aws/things/dev-1/shadow/name/never/delete", {})  # never existed: also not found
+    assert client.next_message("$aws/things/dev-1/shadow/name/never/delete/rejected")["code"] == 404
+
+
+def test_a_named_shadow_get_over_mqtt(fleet: Any, boto_clients: Any) -> None:
+    client = fleet.client(fleet.device("dev-1")).connect()
+    prefix = "$aws/things/dev-1/shadow/name/config"
+    client.subscribe(f"{prefix}/get/+", "$aws/things/dev-1/shadow/get/rejected")
+    client.publish(f"{prefix}/get", {"clientToken": "g-1"})
+    missing = client.next_message(f"{prefix}/get/rejected")
+    assert (missing["code"], missing["clientToken"]) == (404, "g-1") and "config" in missing["message"]
+    boto_clients.iot_data.update_thing_shadow(thingName="dev-1", shadowName="config",
+                                              payload=json.dumps({"state": {"desired": {"mode": "eco"}}}))  # fmt: skip
+    client.publish(f"{prefix}/get", {"clientToken": "g-2"})
+    got = client.next_message(f"{prefix}/get/accepted")
+    assert got["clientToken"] == "g-2" and got["version"] == 1
+    assert got["state"] == {"desired": {"mode": "eco"}, "delta": {"mode": "eco"}}
+    assert "mode" in got["metadata"]["desired"]
+    client.publish("$aws/things/dev-1/shadow/get", {})  # the classic shadow is another one, and still missing
+    assert client.next_message("$aws/things/dev-1/shadow/get/rejected")["code"] == 404
+
+
+def test_lifecycle_events_and_connectivity_follow_the_connection(fleet: Any, boto_clients: Any,
+                                                                 emulator: LocalEmulator) -> None:  # fmt: skip
     iot = boto_clients.iot
+    emulator.advance(86400)  # a day ahead of the wall clock: connectivity times are the emulator's
     iot.update_indexing_configuration(thingIndexingConfiguration={
         "thingIndexingMode": "REGISTRY", "thingConnectivityIndexingMode": "STATUS"})  # fmt: skip
     watcher_device = fleet.device("watcher")
@@ -213,15 +299,20 @@ def test_lifecycle_events_and_connectivity_follow_the_connection(fleet: Any, bot
     client = fleet.client(device).connect()
     connected = watcher.next_message("$aws/events/presence/connected/dev-1")
     assert connected["eventType"] == "connected" and connected["principalIdentifier"] == device.certificate_id
-    assert iot.search_index(queryString="connectivity.connected:true")["things"][0]["thingName"] in ("dev-1", "watcher")
-    assert {t["thingName"] for t in iot.search_index(queryString="connectivity.connected:true")["things"]} == {
-        "dev-1", "watcher"}
+    online = {t["thingName"]: t for t in iot.search_index(queryString="connectivity.connected:true")["things"]}
+    assert set(online) == {"dev-1", "watcher"}
+    since = online["dev-1"]["connectivity"]["timestamp"]  # epoch milliseconds, as the connected event has it
+    assert abs(since - emulator.clock.now() * 1000) < 5000 and abs(since - connected["timestamp"]) < 1000
+    assert "disconnectReason" not in online["dev-1"]["connectivity"]
+    emulator.advance(120)
     client.close()
     gone = watcher.next_message("$aws/events/presence/disconnected/dev-1")
     assert gone["clientInitiatedDisconnect"] is True and gone["disconnectReason"] == "CLIENT_INITIATED_DISCONNECT"
     assert gone["versionNumber"] == connected["versionNumber"] + 1
     found = iot.search_index(queryString="thingName:dev-1")["things"][0]["connectivity"]
     assert found["connected"] is False and found["disconnectReason"] == "CLIENT_INITIATED_DISCONNECT"
+    assert since + 120_000 <= found["timestamp"] < since + 125_000 and abs(found["timestamp"] - gone["timestamp"]) < 1000
+    assert [t["thingName"] for t in iot.search_index(queryString="connectivity.connected:true")["things"]] == ["watcher"]
 
 
 def test_a_second_connection_with_the_same_client_id_takes_over(fleet: Any) -> None:
