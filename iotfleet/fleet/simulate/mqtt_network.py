@@ -16,8 +16,8 @@ topic: AWS IoT counts every topic filter against the account's subscriptions per
 which a large fleet connecting at once reaches long before its connects per second. Connecting is paced by
 the connect quota (``mqtt:Connect`` in the quota table), each topic filter by ``mqtt:Subscribe``, requests
 by their operations' quotas, as over HTTPS. A connect the endpoint refuses for its rate (other clients share
-the account's quota) is tried again after a backoff, a few times, as a device SDK would. The device threads (see :mod:`.stepping`) block on an answer;
-the loop thread does all the network work.
+the account's quota) is tried again after a backoff, a few times, as a device SDK would. The device threads
+(see :mod:`.stepping`) block on an answer; the loop thread does all the network work.
 """
 
 from __future__ import annotations
