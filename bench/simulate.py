@@ -43,13 +43,14 @@ from pathlib import Path
 from typing import Any
 
 from common import QUOTAS_ENFORCED, download_sha256, emulator_process, plain_client, quota_minimum
-from simulate_mqtt import ENROLMENT_QUOTAS, enrol, raw_mqtt
+from simulate_mqtt import ENROLMENT_QUOTAS, THING_PREFIX, enrol, raw_mqtt
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.aws.settings import TargetSettings
 from iotfleet.emulator.background import health
 from iotfleet.emulator.control import EmulatorControl
 from iotfleet.fleet.jobs.documents import ota_document, render
+from iotfleet.fleet.provision.inventory import thing_name
 from iotfleet.fleet.simulate.artifacts import find_artifacts
 from iotfleet.fleet.simulate.behaviour import BehaviourModel
 from iotfleet.fleet.simulate.mqtt_network import MqttEndpoint
@@ -78,7 +79,7 @@ def set_up(url: str, devices: int) -> tuple[str, str]:
     group_arn = iot.create_thing_group(thingGroupName=GROUP)["thingGroupArn"]
 
     def create(index: int) -> None:
-        name = f"bench-{index:05d}"
+        name = thing_name(THING_PREFIX, index)
         iot.create_thing(thingName=name)
         iot.add_thing_to_thing_group(thingGroupName=GROUP, thingName=name)
 
@@ -246,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     with emulator_process(settings) as url:
         control = EmulatorControl(url)
         group_arn, version_arn = set_up(url, args.devices)
-        things = [f"bench-{i:05d}" for i in range(args.devices)]
+        things = [thing_name(THING_PREFIX, i) for i in range(args.devices)]
 
         def job(job_id: str) -> None:
             release_job(url, control, job_id, group_arn, version_arn, args.devices)

@@ -43,13 +43,14 @@ from iotfleet.aws.settings import TargetSettings
 from iotfleet.fleet.identity.apply import apply_device_identity, apply_fleet_identity
 from iotfleet.fleet.identity.keystore import CERTIFICATE_FILE, KEY_FILE, KeyStore
 from iotfleet.fleet.identity.plan import plan_devices, plan_fleet_identity
-from iotfleet.fleet.provision import model
+from iotfleet.fleet.provision import inventory, model
 from iotfleet.fleet.runner import run_parallel
 from iotfleet.fleet.simulate.artifacts import find_artifacts
 from iotfleet.fleet.simulate.mqtt_network import ANSWERS, SUBSCRIBE_FAILED, MqttEndpoint, disconnect
 from iotfleet.fleet.spec import FleetSpec
 
 FLEET = "bench"
+THING_PREFIX = "bench-"
 ENROLMENT_THREADS = 16
 ENROLMENT_QUOTAS = {
     f"iot:{operation}": 2000.0
@@ -67,18 +68,20 @@ KEEP_ALIVE = 300
 
 
 def enrol(url: str, things: list[str], keys: Path) -> KeyStore:
-    """Give every thing an ACTIVE certificate of a fleet CA with the fleet's policy; returns the key store."""
+    """Give every thing an ACTIVE certificate of a fleet CA with the fleet's policy; returns the key store.
+    The things are the fleet's own: named ``THING_PREFIX`` and 1, 2, ... as provisioning names them."""
     settings = TargetSettings.resolve(
         target="local", endpoint_url=url, concurrency=ENROLMENT_THREADS, env={}, quota_overrides=ENROLMENT_QUOTAS
     )
     store = KeyStore(keys)
-    spec = FleetSpec(fleet=FLEET, devices=len(things), certificates=True).validated()
+    spec = FleetSpec(fleet=FLEET, devices=len(things), certificates=True, prefix=THING_PREFIX).validated()
+    assert things == [inventory.thing_name(THING_PREFIX, i) for i in range(len(things))], "not the fleet's names"
     with AwsContext(settings) as ctx:
         account, region, partition = ctx.account_id, ctx.region, ctx.iot.meta.partition
         plan = plan_fleet_identity(ctx, spec, store, account, region, partition, lambda *_args, **_kwargs: None)
         apply_fleet_identity(ctx, FLEET, account, region, plan)
         warnings: list[str] = []
-        plan_devices(ctx, plan, [(thing, True) for thing in things], account, region, partition, warnings)
+        plan_devices(ctx, plan, spec, lambda _index: True, len(things), (account, region, partition), warnings)
         if plan.problems:
             raise RuntimeError(f"enrolment planned problems: {plan.problems[:3]}")
         run = run_parallel(
