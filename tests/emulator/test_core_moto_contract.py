@@ -52,3 +52,9 @@ def test_moto_answers_the_registry_operations_iotfleet_uses() -> None:
             assert gateway.implements(service, operation), f"moto no longer implements {service}:{operation}"
     assert not gateway.implements("iot", "CreateDynamicThingGroup")
     assert not gateway.implements("iot-jobs-data", "GetPendingJobExecutions")
+
+
+def test_a_moto_answer_carries_a_fresh_request_id_of_motos_shape(boto_clients) -> None:
+    ids = [boto_clients.iot.create_thing(thingName=f"rid-{i}")["ResponseMetadata"]["RequestId"] for i in range(3)]
+    assert len(set(ids)) == 3
+    assert all(len(i) == 52 and i.isalnum() and i == i.upper() for i in ids)

@@ -57,8 +57,9 @@ def moto_contract_problems() -> list[str]:
     for module, attribute in clock.PATCHED_ATTRIBUTES:
         if not hasattr(module, attribute):
             problems.append(f"{module.__name__} no longer has {attribute} (the clock patch)")
-    if not hasattr(_core_responses, "method_names_from_class"):
-        problems.append(f"{_core_responses.__name__} no longer has method_names_from_class (the gateway's cache)")
+    for attribute in ("method_names_from_class", "gen_amzn_requestid_long"):
+        if not hasattr(_core_responses, attribute):
+            problems.append(f"{_core_responses.__name__} no longer has {attribute} (a gateway speed-up)")
     backend = IoTBackend("us-east-1", DEFAULT_ACCOUNT_ID)
     for attribute in _IOT_BACKEND_DICTS:
         if not isinstance(getattr(backend, attribute, None), dict):
