@@ -53,11 +53,17 @@ def local() -> None:
 @click.option("--enforce-quotas", is_flag=True, help="Throttle calls above the AWS rate quotas.")
 @click.option("--time-scale", type=click.FloatRange(min=0, min_open=True, max=MAX_TIME_SCALE), default=1.0, show_default=True,
               metavar="N", help="Run the emulator clock N times faster than real time (demos).")
+@click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True, metavar="RATE",
+              help="Share of AWS calls that fail with a 500, 503 or throttle, to try how clients survive faults.")
+@click.option("--fault-after", type=click.FloatRange(0, 1), default=0.0, show_default=True, metavar="SHARE",
+              help="Share of those faults that come after the call took effect: a 500, a 503 or a dropped connection.")
+@click.option("--fault-seed", type=int, default=0, show_default=True, metavar="N",
+              help="Seed of the fault draws (the same calls in the same order meet the same faults).")
 @click.option("--foreground", is_flag=True, help="Run in this terminal until Ctrl-C instead of in the background.")
 @pass_state
 def start(
     state: CliState, port: int, host: str, tls: bool, mqtt_port: int | None, no_mqtt: bool, enforce_quotas: bool,
-    time_scale: float, foreground: bool,
+    time_scale: float, fault_rate: float, fault_after: float, fault_seed: int, foreground: bool,
 ) -> None:
     """Start the emulator (in the background unless --foreground), with its MQTT endpoint for devices.
 
@@ -68,6 +74,7 @@ def start(
       iotfleet local start --foreground --tls
       iotfleet local start --port 0 --mqtt-port 0
       iotfleet local start --no-mqtt
+      iotfleet local start --fault-rate 0.05 --fault-after 0.5
     """  # fmt: skip
     output = state.output
     if host not in LOOPBACK:
@@ -76,7 +83,8 @@ def start(
 
     settings = EmulatorSettings(
         host=host, port=port, tls=tls, enforce_quotas=enforce_quotas, time_scale=time_scale, mqtt=not no_mqtt,
-        mqtt_port=default_mqtt_port(port) if mqtt_port is None else mqtt_port,
+        mqtt_port=default_mqtt_port(port) if mqtt_port is None else mqtt_port, fault_rate=fault_rate,
+        fault_after=fault_after, fault_seed=fault_seed,
     )
     if foreground:
         from iotfleet.emulator.server import serve

@@ -195,6 +195,8 @@ CASES = [
     ("local-port", ["local", "start", "--port", "99999"], "--port"),
     ("local-time-scale", ["local", "start", "--time-scale", "1e12"], "--time-scale"),
     ("local-mqtt-port", ["local", "start", "--mqtt-port", "-1"], "--mqtt-port"),
+    ("local-fault-rate", ["local", "start", "--fault-rate", "1.5"], "--fault-rate"),
+    ("local-fault-after", ["local", "start", "--fault-after", "-0.1"], "--fault-after"),
     ("demo-devices", ["demo", "--devices", "0"], "--devices"),
     ("demo-success-rate", ["demo", "--success-rate", "101"], "--success-rate"),
     ("demo-weights", ["demo", "--failure-weights", "gremlins=1"], "--failure-weights"),

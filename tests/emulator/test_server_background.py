@@ -9,6 +9,7 @@ import boto3
 import pytest
 import requests
 from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectionClosedError
 
 from iotfleet.emulator import background
 from iotfleet.emulator.control import EmulatorControl
@@ -148,6 +149,29 @@ def test_cli_local_start_status_stop(home: Path) -> None:
     stopped = runner.invoke(cli, ["local", "stop"])
     assert stopped.exit_code == 0 and "Stopped" in stopped.stderr
     assert runner.invoke(cli, ["local", "status"]).exit_code == 1
+
+
+def test_cli_local_start_injects_the_faults_it_is_given(home: Path) -> None:
+    from click.testing import CliRunner
+
+    from iotfleet.cli.main import cli
+
+    runner = CliRunner()
+    started = runner.invoke(cli, ["--output", "json", "local", "start", "--port", "0", "--no-mqtt", "--fault-rate", "1",
+                                  "--fault-after", "1", "--fault-seed", "5"])  # fmt: skip
+    assert started.exit_code == 0, started.output
+    url = json.loads(started.stdout)["endpoint_url"]
+    try:
+        faults = EmulatorControl(url).faults()
+        assert (faults["rate"], faults["after"], faults["seed"]) == (1.0, 1.0, 5)
+        iot = boto3.client("iot", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
+                           aws_secret_access_key="testing", config=Config(retries={"max_attempts": 1}))  # fmt: skip
+        with pytest.raises((ClientError, ConnectionClosedError)):
+            iot.create_thing(thingName="after-the-fault")
+        EmulatorControl(url).set_faults(0.0)
+        assert iot.describe_thing(thingName="after-the-fault")["thingName"] == "after-the-fault"  # it took effect
+    finally:
+        assert runner.invoke(cli, ["local", "stop"]).exit_code == 0
 
 
 @pytest.mark.parametrize(
