@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlparse
 
@@ -15,7 +16,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from iotfleet.emulator.clock import MAX_TIME_SCALE
+from iotfleet.emulator.clock import MAX_ADVANCE, MAX_TIME_SCALE
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.emulator.request_guard import allowed_host, host_name
 from iotfleet.emulator.settings import EmulatorSettings
@@ -54,6 +55,16 @@ def test_a_clock_input_that_is_not_finite_or_is_out_of_bounds_is_refused_and_the
     after = requests.get(f"{emulator.endpoint_url}/_emulator/clock", timeout=5).json()
     assert after["time_scale"] == before["time_scale"]
     assert after["now"] - before["now"] < 60
+    still_answers(emulator, iot)
+
+
+def test_a_clock_carried_past_what_an_http_date_can_say_still_gets_answers(emulator: LocalEmulator, iot: Any) -> None:
+    year_10000 = 253_402_300_800.0  # the first second an HTTP date (four-digit years) cannot say
+    while emulator.clock.now() < year_10000:
+        emulator.advance(MAX_ADVANCE)
+    health = requests.get(f"{emulator.endpoint_url}/_emulator/health", timeout=5)
+    assert health.status_code == 200
+    assert parsedate_to_datetime(health.headers["Date"]).year < 10_000  # the real time stands in
     still_answers(emulator, iot)
 
 
