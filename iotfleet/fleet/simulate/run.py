@@ -41,7 +41,7 @@ from iotfleet.aws.errors import Interrupted, ResourceFailure, UsageError, error_
 from iotfleet.fleet.explore.jobs import describe_job
 from iotfleet.fleet.jobs.documents import PackageVersionRef
 from iotfleet.fleet.runner import Progress
-from iotfleet.fleet.simulate.artifacts import PackageAttributes
+from iotfleet.fleet.simulate.artifacts import DownloadSession, PackageAttributes
 from iotfleet.fleet.simulate.behaviour import BehaviourModel
 from iotfleet.fleet.simulate.device import (
     EXECUTION_OUTCOMES,
@@ -319,7 +319,7 @@ def download_session(concurrency: int) -> requests.Session:
 
     With the emulator over TLS, ``AWS_CA_BUNDLE`` names the CA to trust, as it does for boto3.
     """
-    session = requests.Session()
+    session = DownloadSession()
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=concurrency + 4)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
