@@ -4,7 +4,11 @@ key material in any output, bad flags refused before any call, problems reported
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))
+from identity_setup import secret_pem_lines
 
 from iotfleet.emulator.inprocess import LocalEmulator
 from iotfleet.fleet.identity.certificates import certificate_id
@@ -19,12 +23,7 @@ def _local(emulator: LocalEmulator) -> list[str]:
 
 
 def _key_lines(root: Path) -> list[str]:
-    return [
-        line
-        for path in root.rglob("*.key")
-        for line in path.read_text().splitlines()
-        if line and not line.startswith("-----")
-    ]
+    return [line for path in root.rglob("*.key") for line in secret_pem_lines(path.read_bytes())]
 
 
 def test_provision_with_certificates_names_the_key_store_and_never_shows_a_key(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from iotfleet.aws.context import AwsContext
 from iotfleet.fleet.identity.certificates import (
@@ -80,3 +84,14 @@ def assert_identities(ctx: AwsContext, spec: FleetSpec, keys: KeyStore) -> dict[
         assert mode(folder / KEY_FILE) == 0o600 and mode(folder) == 0o700, thing
         ids[thing] = identifier
     return ids
+
+
+def secret_pem_lines(pem: bytes) -> list[str]:
+    """The lines of a private key's PEM that hold more than public-key bytes.
+
+    A private key's encoding carries its public key too (the EC point, the RSA modulus), and that part is
+    rightly in the log inside the certificate, so a line made only of it can match by chance."""
+    key = serialization.load_pem_private_key(pem, password=None)
+    public = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    body = [line for line in pem.decode().splitlines() if line and not line.startswith("-----")]
+    return [line for line in body if base64.b64decode(line) not in public]

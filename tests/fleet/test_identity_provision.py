@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from identity_setup import all_certificates, assert_identities, lean_spec, mode, thing_certificates
+from identity_setup import (
+    all_certificates,
+    assert_identities,
+    lean_spec,
+    mode,
+    secret_pem_lines,
+    thing_certificates,
+)
 from provision_setup import QUICK_RETRIES, calls, fleet_context, mutating_calls, settings_for
 
 from iotfleet.aws.context import AwsContext
@@ -119,8 +126,9 @@ def test_a_debug_log_of_the_whole_run_holds_no_private_key(
     key_files = sorted(keys.root.rglob("*.key"))
     assert len(key_files) == (3 if source == "aws" else 4)
     for path in key_files:
-        body = [line for line in path.read_text().splitlines() if line and not line.startswith("-----")]
-        assert body and not any(line in log for line in body), path
+        secret = secret_pem_lines(path.read_bytes())
+        assert secret and not any(line in log for line in secret), path
+
 
 
 def test_a_missing_key_or_an_unsafe_one_is_reported_per_device_and_never_replaced(
