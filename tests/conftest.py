@@ -7,6 +7,7 @@ import signal
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["iotfleet.emulator.pytest_plugin"]
 
@@ -14,6 +15,11 @@ pytest_plugins = ["iotfleet.emulator.pytest_plugin"]
 # process and in the scripts it starts) would see no interrupt. The suite always runs with Python's own handler.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+# Property tests judge the code, not the machine: on a busy machine example generation can be slow, and that
+# alone must not fail a test.
+settings.register_profile("iotfleet", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+settings.load_profile("iotfleet")
 
 
 @pytest.fixture(autouse=True, scope="session")

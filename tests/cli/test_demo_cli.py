@@ -125,7 +125,7 @@ def test_aws_runs_only_after_a_confirmation_naming_account_region_and_cost(
 def test_the_default_demo_runs_on_an_emulator_inside_the_process(tmp_path: Path) -> None:
     command = [
         sys.executable, "-c", "from iotfleet.cli.main import main; main()", "--output", "json",
-        "demo", "--devices", "8", "--time-scale", "600", "--failure-weights", "download=1,checksum=1",
+        "demo", "--devices", "8", "--time-scale", "300", "--failure-weights", "download=1,checksum=1",
     ]  # fmt: skip
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_EC2_METADATA_DISABLED": "true"}
     ran = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)

@@ -133,6 +133,7 @@ def test_cancel_needs_confirmation_and_shows_the_impact(invoke: Any, emulator: L
     assert status == "CANCELED"
 
 
+@pytest.mark.emulator(time_scale=0.001)  # a forced deletion takes a second of emulator time
 def test_delete_needs_force_while_running(invoke: Any, emulator: LocalEmulator, boto_clients: Any,
                                           running_job: None) -> None:  # fmt: skip
     refused = invoke(*base(emulator, "--yes", "jobs", "delete", "ota-1"))

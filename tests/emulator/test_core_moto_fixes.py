@@ -306,6 +306,7 @@ def test_create_thing_type_returns_its_id_and_is_idempotent_for_the_same_propert
     assert iot.create_thing_type(thingTypeName="Plain", thingTypeProperties={})["thingTypeId"] == plain["thingTypeId"]
 
 
+@pytest.mark.emulator(time_scale=0.001)  # the five minutes are counted by advance() alone
 def test_thing_types_are_deleted_five_minutes_after_deprecation(boto_clients, emulator) -> None:
     iot = boto_clients.iot
     iot.create_thing_type(thingTypeName="Sedan")

@@ -130,7 +130,9 @@ def test_the_header_parser_gives_a_well_formed_scope_or_says_why_not(header: str
     request=st.sampled_from([("GET", "/things"), ("GET", "/things/t1/jobs"), ("POST", "/topics/a"),
                              ("GET", "/bucket/key"), ("POST", "/")]),
 )  # fmt: skip
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 def test_the_endpoint_never_fails_on_a_malformed_signature(
     emulator: LocalEmulator, header: str, request: tuple[str, str]
 ) -> None:

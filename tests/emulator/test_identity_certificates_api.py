@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -242,8 +243,8 @@ def test_expired_certificates_are_refused(boto_clients) -> None:
         .issuer_name(ca.certificate.subject)
         .public_key(key.public_key())
         .serial_number(1)
-        .not_valid_before(NOW.replace(year=NOW.year - 3))
-        .not_valid_after(NOW.replace(year=NOW.year - 1))
+        .not_valid_before(NOW - dt.timedelta(days=3 * 365))
+        .not_valid_after(NOW - dt.timedelta(days=365))
         .sign(ca.key, hashes.SHA256())
     )
     with pytest.raises(ClientError) as refused:

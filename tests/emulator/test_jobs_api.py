@@ -201,6 +201,7 @@ def test_cancel_without_and_with_force(iot: Any, jobs_data: Any) -> None:
     assert error_of(excinfo) == ("InvalidStateTransitionException", 409)
 
 
+@pytest.mark.emulator(time_scale=0.001)  # a forced deletion takes a second of emulator time
 def test_delete_job(iot: Any, emulator: LocalEmulator) -> None:
     group_arn, _ = make_fleet(iot, 2)
     call(iot, "create_job", jobId="d", targets=[group_arn], document=DOCUMENT)

@@ -205,6 +205,7 @@ def test_a_failed_settings_restore_keeps_the_bucket_that_records_them(
     assert missing(ctx.s3.head_bucket, "404", Bucket=fleet.bucket)
 
 
+@pytest.mark.emulator(time_scale=0.001)  # a forced deletion takes a second of emulator time
 def test_an_in_progress_job_is_cancelled_with_force_before_it_is_deleted(
     ctx: AwsContext, fleet: SmallFleet
 ) -> None:

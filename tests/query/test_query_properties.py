@@ -30,7 +30,9 @@ from iotfleet.query.nodes import make_and, make_or
 from iotfleet.query.parser import MAX_LEADING_WILDCARD_QUERY_LENGTH, MAX_TERMS
 
 # Deadlines off: the machine is shared, and hangs are caught by the per-test timeout instead.
-PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+PROPERTY = settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow]
+)
 FUZZ = settings(max_examples=400, deadline=None)
 
 STRING_FIELDS = [
