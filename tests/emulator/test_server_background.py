@@ -50,8 +50,11 @@ def test_background_start_status_stop(home: Path) -> None:
     assert background.stop() is False
 
 
-def test_ensure_running_starts_one_when_none_answers(home: Path) -> None:
+def test_ensure_running_starts_one_when_none_answers(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
+
+    # Its MQTT endpoint would take AWS IoT's port 8883, which another process on the machine may hold.
+    monkeypatch.setattr(background, "default_mqtt_port", lambda _port: 0)
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
