@@ -128,8 +128,10 @@ class AwsOperationError(IotFleetError):
         return f"{text} ({suffix})" if suffix else text
 
     @classmethod
-    def from_client_error(cls, err: ClientError, service: str | None = None) -> AwsOperationError:
-        """Build one from botocore's ``ClientError``.
+    def from_client_error(
+        cls, err: ClientError, service: str | None = None, *, message: str | None = None
+    ) -> AwsOperationError:
+        """Build one from botocore's ``ClientError``; ``message`` replaces AWS's when iotfleet knows better.
 
         The service name comes from ``service`` or, for calls made through an :class:`AwsContext` client,
         from the response metadata the access layer records.
@@ -141,7 +143,7 @@ class AwsOperationError(IotFleetError):
             service=service or str(metadata.get("ServiceName") or "aws"),
             operation=str(err.operation_name or "unknown"),
             code=str(error.get("Code") or ""),
-            message=str(error.get("Message") or ""),
+            message=str(error.get("Message") or "") if message is None else message,
             request_id=metadata.get("RequestId") or None,
             http_status=metadata.get("HTTPStatusCode"),
         )

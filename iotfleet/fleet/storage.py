@@ -197,13 +197,11 @@ def create_bucket(ctx: AwsContext, name: str, fleet: str) -> None:
     except ClientError as err:
         if is_error(err, "BucketAlreadyExists"):
             # Bucket names are global: another account holds this fleet's name, and no retry can change that.
-            seen = AwsOperationError.from_client_error(err, "s3")
-            raise AwsOperationError(
-                service="s3", operation=seen.operation, code=seen.code, request_id=seen.request_id,
-                http_status=seen.http_status,
+            raise AwsOperationError.from_client_error(
+                err, "s3",
                 message=f"the bucket name {name} belongs to another AWS account (S3 bucket names are global); "
                 "provision this fleet under another --fleet name",
-            ) from err
+            ) from err  # fmt: skip
         # Another run of this fleet created it a moment ago: it is this account's, and the one bucket to use.
         if not is_error(err, "BucketAlreadyOwnedByYou"):
             raise
